@@ -1,0 +1,18 @@
+# Entry points named in the README. Each target does all of its own set-up.
+# DDS discovery stays on this machine unless the user has chosen otherwise.
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test bench
+setup:
+	@bash scripts/bootstrap.sh
+
+demo: setup
+	$(VENV)/bin/hlai demo --out out/demo
+
+test: setup
+	$(PY) -m pytest -q test
+
+bench: setup
+	$(PY) benchmarks/run_all.py

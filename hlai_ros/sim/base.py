@@ -1,0 +1,325 @@
+"""Common machinery of the PyBullet worlds: physics and control rates, camera, seeding.
+
+A world is a `gymnasium.Env` whose observation is what a real robot would have:
+
+- ``rgb``: H x W x 3 uint8 camera image;
+- ``depth``: H x W float32 depth along the optical axis, metres;
+- ``proprio``: float32 vector (joint states or odometry), labelled by ``proprio_names``;
+- ``goal``: float32 (2,) goal position in the world frame, metres.
+
+Privileged ground truth goes in ``info['ground_truth']`` and may only be read by evaluation.
+Subclasses build the scene and define actions, proprioception, reward and outcome.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+import math
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+import numpy as np
+import pybullet as p
+from pybullet_utils import bullet_client
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole camera: intrinsics and its pose in the world frame.
+
+    `T_world_camera` maps points in the optical frame (x right, y down, z forward, REP-103
+    `_optical` convention) to the world frame.
+    """
+
+    width: int
+    height: int
+    K: np.ndarray  # 3 x 3
+    T_world_camera: np.ndarray  # 4 x 4
+    near: float
+    far: float
+    frame_id: str = 'camera_optical_frame'
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Settings shared by every world."""
+
+    control_hz: float = 10.0
+    """Control (action) rate, Hz."""
+    physics_hz: float = 240.0
+    """Physics rate, Hz; must be a multiple of `control_hz`."""
+    image_width: int = 64
+    """Camera image width, pixels."""
+    image_height: int = 64
+    """Camera image height, pixels."""
+    render_camera: bool = True
+    """Render RGB-D every step; False returns zero images (fast, for state-only work)."""
+    randomize_dynamics: bool = True
+    """Randomise masses, friction and sizes every episode."""
+    randomize_camera: bool = False
+    """Perturb the camera pose every episode (the nominal pose stays the calibrated one)."""
+    camera_jitter_m: float = 0.01
+    """Standard deviation of the camera position perturbation, metres."""
+    camera_jitter_rad: float = 0.01
+    """Standard deviation of the camera orientation perturbation, radians."""
+    depth_noise_m: float = 0.0
+    """Standard deviation of additive depth noise, metres."""
+    gui: bool = False
+    """Open the PyBullet GUI (needs a display)."""
+
+    def __post_init__(self):
+        if self.control_hz <= 0 or self.physics_hz <= 0:
+            raise ValueError('control_hz and physics_hz must be positive')
+        ratio = self.physics_hz / self.control_hz
+        if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
+            raise ValueError(
+                f'physics_hz ({self.physics_hz}) must be a whole multiple of control_hz '
+                f'({self.control_hz})')
+        if self.image_width < 8 or self.image_height < 8:
+            raise ValueError('camera images must be at least 8 x 8 pixels')
+        if self.image_width > 4096 or self.image_height > 4096:
+            raise ValueError('camera images must be at most 4096 x 4096 pixels')
+
+    def with_(self, **changes) -> 'WorldConfig':
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def look_at(eye, target, up) -> np.ndarray:
+    """Return T_world_camera (4 x 4) for an optical frame at `eye` looking at `target`."""
+    eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
+    z = target - eye
+    z /= np.linalg.norm(z)
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-9:
+        x = np.cross(z, [0.0, 1.0, 0.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    T = np.eye(4)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, y, z, eye
+    return T
+
+
+@dataclass
+class _CameraSpec:
+    eye: tuple
+    target: tuple
+    up: tuple = (0.0, 0.0, 1.0)
+    fov_deg: float = 60.0
+    near: float = 0.05
+    far: float = 5.0
+    extra: dict = field(default_factory=dict)
+
+
+class HlaiWorld(gym.Env):
+    """Base class of the PyBullet worlds; see the module docstring for the observation."""
+
+    metadata = {'render_modes': ['rgb_array'], 'render_fps': 10}
+    action_space: spaces.Box
+    proprio_names: tuple[str, ...] = ()
+    camera_spec = _CameraSpec(eye=(0.0, -1.0, 1.0), target=(0.0, 0.0, 0.0))
+    config_class = WorldConfig
+
+    def __init__(self, config: WorldConfig | None = None, render_mode: str | None = None,
+                 **overrides):
+        config = config or self.config_class()
+        if overrides:
+            config = replace(config, **overrides)
+        if not isinstance(config, self.config_class):
+            raise TypeError(f'{type(self).__name__} needs a {self.config_class.__name__}, '
+                            f'got {type(config).__name__}')
+        if render_mode not in (None, 'rgb_array'):
+            raise ValueError(f'render_mode must be None or "rgb_array", got {render_mode!r}')
+        self.config = config
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata, render_fps=config.control_hz)
+        self.substeps = int(round(config.physics_hz / config.control_hz))
+        self.dt = 1.0 / config.control_hz
+        self._bullet = bullet_client.BulletClient(
+            connection_mode=p.GUI if config.gui else p.DIRECT)
+        self._camera_pose = self.nominal_camera().T_world_camera
+        self._step_count = 0
+        self._goal = np.zeros(2, dtype=np.float32)
+        H, W = config.image_height, config.image_width
+        self.observation_space = spaces.Dict({
+            'rgb': spaces.Box(0, 255, (H, W, 3), np.uint8),
+            'depth': spaces.Box(0.0, self.camera_spec.far, (H, W), np.float32),
+            'proprio': spaces.Box(-np.inf, np.inf, (len(self.proprio_names),), np.float32),
+            'goal': spaces.Box(-np.inf, np.inf, (2,), np.float32),
+        })
+
+    # -- to be provided by each world -------------------------------------------------------
+    def _build(self, options: dict) -> None:
+        """Create the scene for a new episode (after resetSimulation); set self._goal."""
+        raise NotImplementedError
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        """Turn a (clipped) action into motor commands, once per control step."""
+        raise NotImplementedError
+
+    def _before_substep(self) -> None:
+        """Run before every physics step (low-level controllers)."""
+
+    def _proprio(self) -> np.ndarray:
+        """Return the proprioceptive vector, float32, in `proprio_names` order."""
+        raise NotImplementedError
+
+    def _ground_truth(self) -> dict[str, Any]:
+        """Return privileged ground truth (evaluation only)."""
+        raise NotImplementedError
+
+    def _outcome(self) -> tuple[bool, str | None]:
+        """Return (success, failure_reason or None) for the current state."""
+        raise NotImplementedError
+
+    def _reward(self, action: np.ndarray, success: bool, failure: str | None) -> float:
+        """Return the reward of the transition that just happened."""
+        raise NotImplementedError
+
+    # -- gymnasium API ----------------------------------------------------------------------
+    @property
+    def bullet(self) -> bullet_client.BulletClient:
+        """The PyBullet client of this world."""
+        return self._bullet
+
+    @property
+    def goal(self) -> np.ndarray:
+        """The current goal (x, y), metres, world frame."""
+        return self._goal.copy()
+
+    def set_goal(self, goal) -> None:
+        """Move the goal during an episode (e.g. from /goal_pose)."""
+        goal = np.asarray(goal, dtype=np.float32).reshape(-1)[:2]
+        if goal.shape != (2,) or not np.all(np.isfinite(goal)):
+            raise ValueError(f'goal must be two finite numbers, got {goal!r}')
+        self._goal = goal
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a new episode; randomness comes only from `self.np_random`."""
+        super().reset(seed=seed)
+        b = self._bullet
+        b.resetSimulation()
+        b.setTimeStep(1.0 / self.config.physics_hz)
+        b.setGravity(0, 0, -9.81)
+        b.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
+        self._step_count = 0
+        self._build(dict(options or {}))
+        self._camera_pose = self._sample_camera_pose()
+        obs = self._observe()
+        return obs, self._info(False, None)
+
+    def step(self, action):
+        """Advance one control period."""
+        action = np.asarray(action, dtype=np.float32)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f'action must have shape {self.action_space.shape}, '
+                             f'got {action.shape}')
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f'action must be finite, got {action}')
+        action = np.clip(action, self.action_space.low, self.action_space.high)
+        self._apply_action(action)
+        for _ in range(self.substeps):
+            self._before_substep()
+            self._bullet.stepSimulation()
+        self._step_count += 1
+        success, failure = self._outcome()
+        reward = float(self._reward(action, success, failure))
+        obs = self._observe()
+        return obs, reward, bool(success or failure), False, self._info(success, failure)
+
+    def close(self):
+        """Disconnect from PyBullet."""
+        if getattr(self, '_bullet', None) is not None:
+            try:
+                self._bullet.disconnect()
+            except p.error:
+                pass
+            self._bullet = None
+
+    def render(self):
+        """Return a 320 x 240 third-person view as an RGB array."""
+        if self.render_mode != 'rgb_array':
+            return None
+        return self.render_view(320, 240)
+
+    # -- camera -----------------------------------------------------------------------------
+    def nominal_camera(self) -> CameraModel:
+        """Return the calibrated camera model (what perception is told)."""
+        return self._camera_model(look_at(self.camera_spec.eye, self.camera_spec.target,
+                                          self.camera_spec.up))
+
+    def true_camera(self) -> CameraModel:
+        """Return the camera model actually used this episode (ground truth)."""
+        return self._camera_model(self._camera_pose)
+
+    def _camera_model(self, T: np.ndarray) -> CameraModel:
+        spec, W, H = self.camera_spec, self.config.image_width, self.config.image_height
+        fy = (H / 2.0) / math.tan(math.radians(spec.fov_deg) / 2.0)
+        K = np.array([[fy, 0.0, W / 2.0], [0.0, fy, H / 2.0], [0.0, 0.0, 1.0]])
+        return CameraModel(W, H, K, T, spec.near, spec.far)
+
+    def _sample_camera_pose(self) -> np.ndarray:
+        T = self.nominal_camera().T_world_camera.copy()
+        if not self.config.randomize_camera:
+            return T
+        rng = self.np_random
+        T[:3, 3] += rng.normal(0.0, self.config.camera_jitter_m, 3)
+        w = rng.normal(0.0, self.config.camera_jitter_rad, 3)
+        angle = np.linalg.norm(w)
+        if angle > 0:
+            k = w / angle
+            Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+            R = np.eye(3) + math.sin(angle) * Kx + (1 - math.cos(angle)) * Kx @ Kx
+            T[:3, :3] = R @ T[:3, :3]
+        return T
+
+    def _render_camera(self, T: np.ndarray, width: int, height: int, fov_deg: float):
+        spec = self.camera_spec
+        eye = T[:3, 3]
+        target = eye + T[:3, 2]
+        up = -T[:3, 1]
+        view = self._bullet.computeViewMatrix(eye.tolist(), target.tolist(), up.tolist())
+        proj = self._bullet.computeProjectionMatrixFOV(fov_deg, width / height, spec.near,
+                                                       spec.far)
+        _, _, rgba, zbuf, _ = self._bullet.getCameraImage(
+            width, height, view, proj, renderer=p.ER_TINY_RENDERER,
+            flags=p.ER_NO_SEGMENTATION_MASK)
+        rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+        zbuf = np.asarray(zbuf, dtype=np.float32).reshape(height, width)
+        n, f = spec.near, spec.far
+        depth = (f * n / (f - (f - n) * zbuf)).astype(np.float32)
+        return np.ascontiguousarray(rgba[..., :3]), depth
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        H, W = self.config.image_height, self.config.image_width
+        if self.config.render_camera:
+            rgb, depth = self._render_camera(self._camera_pose, W, H, self.camera_spec.fov_deg)
+            if self.config.depth_noise_m > 0:
+                depth = depth + self.np_random.normal(
+                    0.0, self.config.depth_noise_m, depth.shape).astype(np.float32)
+            depth = np.clip(depth, 0.0, self.camera_spec.far).astype(np.float32)
+        else:
+            rgb = np.zeros((H, W, 3), np.uint8)
+            depth = np.zeros((H, W), np.float32)
+        return {
+            'rgb': rgb,
+            'depth': depth,
+            'proprio': np.asarray(self._proprio(), dtype=np.float32),
+            'goal': self._goal.astype(np.float32).copy(),
+        }
+
+    def render_view(self, width: int, height: int) -> np.ndarray:
+        """Render a third-person RGB view for pictures and videos."""
+        spec = self.camera_spec
+        eye = spec.extra.get('view_eye', spec.eye)
+        target = spec.extra.get('view_target', spec.target)
+        rgb, _ = self._render_camera(look_at(eye, target, spec.up), width, height, 50.0)
+        return rgb
+
+    def _info(self, success: bool, failure: str | None) -> dict[str, Any]:
+        return {
+            'is_success': bool(success),
+            'failure': failure,
+            'step': self._step_count,
+            'ground_truth': self._ground_truth(),
+        }

@@ -1,0 +1,45 @@
+"""ament_python / pip build for hlai_ros."""
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'hlai_ros'
+
+
+def tree(folder):
+    """data_files entries installing every file under `folder` into share/hlai_ros/folder."""
+    entries = []
+    for root, _dirs, files in os.walk(folder):
+        if files:
+            entries.append((os.path.join('share', package_name, root),
+                            [os.path.join(root, f) for f in files]))
+    return entries
+
+
+NODES = ['sim', 'perception', 'world_model', 'cost_critic', 'mpc_actor', 'recorder']
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*', 'benchmarks']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+    ] + tree('sim') + tree('models'),
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='hlai_ros developers',
+    maintainer_email='dev@hlai-ros.org',
+    description='Learned world models and MPC for robots, native to ROS 2.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': ['hlai = hlai_ros.cli:main'] + [
+            f'{n} = hlai_ros.nodes.{n}:main' for n in NODES
+            if os.path.exists(os.path.join('hlai_ros', 'nodes', n + '.py'))
+        ],
+    },
+)
