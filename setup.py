@@ -35,7 +35,6 @@ setup(
     maintainer_email='dev@hlai-ros.org',
     description='Learned world models and MPC for robots, native to ROS 2.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': ['hlai = hlai_ros.cli:main'] + [
             f'{n} = hlai_ros.nodes.{n}:main' for n in NODES
