@@ -41,4 +41,5 @@ def test_pip_install_provides_the_hlai_command():
     exe = str(hlai) if hlai.exists() else shutil.which('hlai')
     assert exe, 'the hlai console script is installed'
     out = subprocess.run([exe, '--help'], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and 'collect' in out.stdout + out.stderr or 'demo' in out.stdout
+    assert out.returncode == 0, out.stderr
+    assert 'demo' in out.stdout
