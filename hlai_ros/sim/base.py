@@ -12,6 +12,7 @@ Subclasses build the scene and define actions, proprioception, reward and outcom
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 import math
 from typing import Any
@@ -241,6 +242,28 @@ class HlaiWorld(gym.Env):
         if self.render_mode != 'rgb_array':
             return None
         return self.render_view(320, 240)
+
+    # -- snapshots (for the oracle MPC that plans with the simulator itself) ---------------
+    _NOT_SNAPSHOTTED = frozenset({'_bullet', 'config', 'observation_space', 'action_space',
+                                  'spec', '_np_random', 'metadata', 'render_mode'})
+
+    def snapshot(self):
+        """Save the full simulator state (physics, controllers, goal, RNG); see `restore`."""
+        plain = {k: copy.deepcopy(v) for k, v in vars(self).items()
+                 if k not in self._NOT_SNAPSHOTTED}
+        return self._bullet.saveState(), plain, copy.deepcopy(self.np_random.bit_generator.state)
+
+    def restore(self, snap) -> None:
+        """Return to a state saved by `snapshot` (the snapshot stays valid)."""
+        state_id, plain, rng_state = snap
+        self._bullet.restoreState(stateId=state_id)
+        for k, v in plain.items():
+            setattr(self, k, copy.deepcopy(v))
+        self.np_random.bit_generator.state = copy.deepcopy(rng_state)
+
+    def release(self, snap) -> None:
+        """Free the memory of a snapshot."""
+        self._bullet.removeState(snap[0])
 
     # -- camera -----------------------------------------------------------------------------
     def nominal_camera(self) -> CameraModel:
