@@ -278,7 +278,9 @@ class HlaiWorld(gym.Env):
     def _camera_model(self, T: np.ndarray) -> CameraModel:
         spec, W, H = self.camera_spec, self.config.image_width, self.config.image_height
         fy = (H / 2.0) / math.tan(math.radians(spec.fov_deg) / 2.0)
-        K = np.array([[fy, 0.0, W / 2.0], [0.0, fy, H / 2.0], [0.0, 0.0, 1.0]])
+        # OpenCV/CameraInfo convention (pixel centres at integer coordinates). PyBullet's tiny
+        # renderer samples column u at u and row v at v + 1 of the ideal image, hence H/2 - 1.
+        K = np.array([[fy, 0.0, W / 2.0], [0.0, fy, H / 2.0 - 1.0], [0.0, 0.0, 1.0]])
         return CameraModel(W, H, K, T, spec.near, spec.far)
 
     def _sample_camera_pose(self) -> np.ndarray:
