@@ -1,0 +1,157 @@
+"""The critic V(s): a learned estimate of the cost still to come beyond the planning horizon.
+
+An ensemble of small MLPs, trained by TD(lambda) on recorded trajectories and on rollouts
+imagined in the world model, against a slowly-moving target network. The planner adds
+`weight * V(s[T])` as the terminal cost of each predicted trajectory.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    """Critic network and TD(lambda) training settings."""
+
+    hidden: int = 128
+    """Width of each hidden layer."""
+    layers: int = 2
+    """Number of hidden layers."""
+    ensemble_size: int = 3
+    """Independent value heads; their mean is the estimate, their spread its doubt."""
+    gamma: float = 0.97
+    """Discount per control step."""
+    lam: float = 0.9
+    """TD(lambda) mixing of n-step returns (0: one-step TD, 1: Monte Carlo)."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    tau: float = 0.02
+    """Polyak rate of the target network per update."""
+    batch_size: int = 64
+    """Trajectories per update."""
+
+
+class EnsembleLinear(nn.Module):
+    """K independent linear layers applied at once: (K, B, I) -> (K, B, O)."""
+
+    def __init__(self, k: int, n_in: int, n_out: int):
+        super().__init__()
+        bound = 1.0 / n_in ** 0.5
+        self.weight = nn.Parameter(torch.empty(k, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(k, 1, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply member k's layer to x[k]."""
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class Critic(nn.Module):
+    """Ensemble value function V(s) -> expected discounted cost-to-go (cost units)."""
+
+    def __init__(self, state_dim: int, config: CriticConfig = CriticConfig()):
+        super().__init__()
+        if state_dim <= 0:
+            raise ValueError(f'state_dim must be positive, got {state_dim}')
+        self.state_dim = state_dim
+        self.config = config
+        k, h = config.ensemble_size, config.hidden
+        dims = [state_dim] + [h] * config.layers
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [EnsembleLinear(k, a, b), nn.SiLU()]
+        layers.append(EnsembleLinear(k, dims[-1], 1))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer('state_mean', torch.zeros(state_dim))
+        self.register_buffer('state_std', torch.ones(state_dim))
+        self.register_buffer('value_scale', torch.ones(()))
+
+    def set_normalization(self, states: torch.Tensor, costs: torch.Tensor | None = None) -> None:
+        """Fit input normalisation to example states (..., S) and output scale to costs."""
+        flat = states.reshape(-1, self.state_dim)
+        self.state_mean.copy_(flat.mean(0))
+        self.state_std.copy_(flat.std(0).clamp_min(1e-3))
+        if costs is not None:
+            horizon = 1.0 / (1.0 - self.config.gamma)
+            self.value_scale.copy_((costs.abs().mean() * horizon).clamp_min(1e-3))
+
+    def members(self, states: torch.Tensor) -> torch.Tensor:
+        """Each member's estimate: states (..., S) -> (K, ...)."""
+        if states.shape[-1] != self.state_dim:
+            raise ValueError(f'critic expects states (..., {self.state_dim}), '
+                             f'got {tuple(states.shape)}')
+        lead = states.shape[:-1]
+        x = ((states - self.state_mean) / self.state_std).reshape(1, -1, self.state_dim)
+        x = x.expand(self.config.ensemble_size, -1, -1)
+        return (self.net(x).squeeze(-1) * self.value_scale).reshape(-1, *lead)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """Ensemble-mean value: states (..., S) -> (...)."""
+        return self.members(states).mean(0)
+
+
+def td_lambda_targets(costs: torch.Tensor, next_values: torch.Tensor, gamma: float, lam: float,
+                      dones: torch.Tensor | None = None) -> torch.Tensor:
+    """TD(lambda) returns: costs (B, T), next_values V(s[t+1]) (B, T) -> targets (B, T).
+
+    G[t] = c[t] + gamma (1 - d[t]) ((1 - lam) V(s[t+1]) + lam G[t+1]), with G[T] = V(s[T]);
+    d[t] = 1 where the episode ended at step t (nothing is owed after it).
+    """
+    if costs.shape != next_values.shape or costs.dim() != 2:
+        raise ValueError(f'costs and next_values must both be (B, T), got '
+                         f'{tuple(costs.shape)} and {tuple(next_values.shape)}')
+    not_done = torch.ones_like(costs) if dones is None else 1.0 - dones.to(costs.dtype)
+    targets = torch.empty_like(costs)
+    following = next_values[:, -1]
+    for t in range(costs.shape[1] - 1, -1, -1):
+        following = costs[:, t] + gamma * not_done[:, t] * (
+            (1 - lam) * next_values[:, t] + lam * following)
+        targets[:, t] = following
+    return targets
+
+
+class CriticTrainer:
+    """TD(lambda) updates of a critic against its Polyak-averaged target copy."""
+
+    def __init__(self, critic: Critic):
+        self.critic = critic
+        self.target = copy.deepcopy(critic).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(critic.parameters(), lr=critic.config.lr)
+
+    def update(self, states: torch.Tensor, costs: torch.Tensor,
+               dones: torch.Tensor | None = None) -> float:
+        """One step on trajectories states (B, T+1, S), costs (B, T); returns the TD loss."""
+        if states.dim() != 3 or costs.dim() != 2 or states.shape[:2] != (
+                costs.shape[0], costs.shape[1] + 1):
+            raise ValueError(f'need states (B, T+1, S) and costs (B, T), got '
+                             f'{tuple(states.shape)} and {tuple(costs.shape)}')
+        cfg = self.critic.config
+        states, costs = states.detach(), costs.detach()
+        with torch.no_grad():
+            next_values = self.target(states[:, 1:])
+            targets = td_lambda_targets(costs, next_values, cfg.gamma, cfg.lam, dones)
+        pred = self.critic.members(states[:, :-1])
+        loss = ((pred - targets) / self.critic.value_scale).pow(2).mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            for p, q in zip(self.critic.parameters(), self.target.parameters()):
+                q.lerp_(p, cfg.tau)
+            for b, c in zip(self.critic.buffers(), self.target.buffers()):
+                c.copy_(b)
+        return float(loss.detach())
+
+    def fit(self, states: torch.Tensor, costs: torch.Tensor, dones: torch.Tensor | None = None,
+            steps: int = 500, generator: torch.Generator | None = None) -> list[float]:
+        """Minibatch updates over recorded trajectories states (B, T+1, S), costs (B, T)."""
+        b = states.shape[0]
+        losses = []
+        for _ in range(steps):
+            idx = torch.randint(b, (min(self.critic.config.batch_size, b),), generator=generator)
+            losses.append(self.update(states[idx], costs[idx],
+                                      None if dones is None else dones[idx]))
+        return losses
