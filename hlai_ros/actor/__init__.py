@@ -1,0 +1,13 @@
+"""The actor: sampling optimizers, the MPC planner, the policy, and the agent around them."""
+from hlai_ros.actor.agent import Agent
+from hlai_ros.actor.imagination import imagine
+from hlai_ros.actor.optimizer import (OPTIMIZERS, CEMOptimizer, MPPIOptimizer, OptimizerConfig,
+                                      OptimizerResult)
+from hlai_ros.actor.planner import Planner, PlannerConfig, PlanResult
+from hlai_ros.actor.policy import Policy, PolicyConfig, PolicyTrainer
+
+__all__ = [
+    'OPTIMIZERS', 'Agent', 'CEMOptimizer', 'MPPIOptimizer', 'OptimizerConfig', 'OptimizerResult',
+    'PlanResult', 'Planner', 'PlannerConfig', 'Policy', 'PolicyConfig', 'PolicyTrainer',
+    'imagine',
+]
