@@ -1,0 +1,341 @@
+"""Parallel episode collection into rosbag2 MCAP bags (what `hlai collect` runs).
+
+K worker processes (multiprocessing, spawn) each run one world and write one bag,
+``OUT/worker_<k>``; episode i goes to worker i mod K and is seeded with ``seed + i`` (the
+world) and a stream derived from (seed, i) (the policy), so the data do not depend on K. The
+parent shows one progress bar over all episodes and returns a summary.
+
+Interruption: on Ctrl-C (or SIGTERM) the parent asks the workers to stop; each ends its current
+episode with an ``interrupted`` end marker and closes its bag, so everything written loads.
+Workers ignore SIGINT themselves and also stop if the parent dies.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+import queue as queue_module
+import shutil
+import signal
+import time
+import traceback
+
+import numpy as np
+
+from hlai_ros.data.exploration import episode_policy, POLICIES
+
+SUMMARY_FILE = 'collect_summary.json'
+
+
+@dataclass(frozen=True)
+class CollectSettings:
+    """What to collect and where."""
+
+    task: str
+    """'push' or 'cliff'."""
+    episodes: int
+    """Number of episodes over all workers."""
+    out: Path
+    """Output directory; worker k writes the bag ``out/worker_<k>``."""
+    workers: int = 1
+    """Simulator processes run in parallel."""
+    policy: str = 'mixed'
+    """Exploration policy: 'random', 'scripted' (with noise) or 'mixed' (per episode)."""
+    noise: float | None = None
+    """Scripted controller's Gaussian action noise, action units; None: a quarter of the
+    smallest action bound."""
+    seed: int = 0
+    """Seed of episode 0; episode i uses seed + i."""
+    width: int | None = None
+    """Camera width, pixels (None: the task config's)."""
+    height: int | None = None
+    """Camera height, pixels (None: the task config's)."""
+    max_steps: int | None = None
+    """Cut episodes after this many steps (None: the world's time limit only)."""
+    flush_period_s: float = 0.5
+    """Longest wall-clock time between bag flushes, seconds (bounds what a kill loses)."""
+    overwrite: bool = False
+    """Replace an existing output directory written by `hlai collect`."""
+
+    def __post_init__(self):
+        from hlai_ros.sim import TASK_TO_ENV_ID
+        if self.task not in TASK_TO_ENV_ID:
+            raise ValueError(f'unknown task {self.task!r}; choose one of '
+                             f'{sorted(TASK_TO_ENV_ID)}')
+        if self.episodes < 1:
+            raise ValueError(f'episodes must be at least 1, got {self.episodes}')
+        if self.workers < 1:
+            raise ValueError(f'workers must be at least 1, got {self.workers}')
+        if self.policy not in POLICIES:
+            raise ValueError(f'unknown policy {self.policy!r}; choose one of {list(POLICIES)}')
+        if self.noise is not None and not self.noise >= 0:
+            raise ValueError(f'noise must be >= 0, got {self.noise}')
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f'max_steps must be at least 1, got {self.max_steps}')
+        for name in ('width', 'height'):
+            value = getattr(self, name)
+            if value is not None and not 8 <= value <= 4096:
+                raise ValueError(f'{name} must be 8..4096 pixels, got {value}')
+        if self.flush_period_s <= 0:
+            raise ValueError(f'flush_period_s must be positive, got {self.flush_period_s}')
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Create `out`, or clear an old collection there when `overwrite` is set.
+
+    Raises:
+        ValueError: `out` is a file, or is not empty and `overwrite` is not set, or holds
+            files that `hlai collect` did not write (never deleted).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f'--out {out} is a file; give a directory')
+    entries = sorted(out.iterdir()) if out.exists() else []
+    if entries:
+        if not overwrite:
+            raise ValueError(f'--out {out} exists and is not empty; choose a new directory or '
+                             'pass --overwrite')
+        ours = [e.name == SUMMARY_FILE or (e.is_dir() and e.name.startswith('worker_'))
+                for e in entries]
+        foreign = [e.name for e, mine in zip(entries, ours) if not mine]
+        if foreign:
+            raise ValueError(f'--out {out} holds files that hlai collect did not write '
+                             f'({foreign[:5]}); not deleting them with --overwrite')
+        for e in entries:
+            shutil.rmtree(e) if e.is_dir() else e.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _make_world(settings: CollectSettings):
+    from hlai_ros.config import world_config
+    from hlai_ros.sim import make
+    overrides = {}
+    if settings.width is not None:
+        overrides['image_width'] = settings.width
+    if settings.height is not None:
+        overrides['image_height'] = settings.height
+    return make(settings.task, config=world_config(settings.task, **overrides))
+
+
+def run_episode(env, policy, writer, episode: int, seed: int, max_steps: int | None,
+                should_stop, marker: dict | None = None) -> dict:
+    """Run one episode, writing every step; return its outcome.
+
+    Args:
+        env: the world (with its time limit).
+        policy: has `reset()` and `act(obs, info) -> action`.
+        writer: an `EpisodeWriter`.
+        episode: the episode's index; seed: its world seed.
+        max_steps: cut the episode after this many steps (None: no cut).
+        should_stop: called before every step; True ends the episode as interrupted.
+        marker: extra items for the start marker.
+    """
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    writer.start_episode(episode, seed, **(marker or {}))
+    writer.observation(obs, info)
+    total, steps, done, truncated, interrupted = 0.0, 0, False, False, False
+    while not done:
+        if should_stop():
+            interrupted = True
+            break
+        action = np.asarray(policy.act(obs, info), dtype=np.float32)
+        action = np.clip(action, env.action_space.low, env.action_space.high)
+        writer.action(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        writer.observation(obs, info)
+        total += float(reward)
+        steps += 1
+        if max_steps is not None and steps >= max_steps and not terminated:
+            truncated = True
+        done = terminated or truncated
+    outcome = {'episode': episode, 'seed': seed, 'success': bool(info['is_success']),
+               'failure': info['failure'], 'return': total, 'steps': steps,
+               'truncated': bool(truncated and not info['is_success'] and not info['failure'])}
+    if interrupted:
+        outcome['interrupted'] = True
+    writer.end_episode(outcome['success'], outcome['failure'], total, steps,
+                       **{k: outcome[k] for k in ('truncated', 'interrupted') if k in outcome})
+    return outcome
+
+
+def worker_main(worker: int, episodes: list[int], settings: CollectSettings, events,
+                stop) -> None:
+    """Collect `episodes` into the bag of `worker`; report on the `events` queue."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def should_stop() -> bool:
+        return stop.is_set() or os.getppid() != parent
+
+    env = writer = None
+    done = {'worker': worker, 'episodes': 0, 'steps': 0, 'start': time.time()}
+    try:
+        from hlai_ros.data.writer import EpisodeWriter
+        env = _make_world(settings)
+        world = env.unwrapped
+        noise = settings.noise
+        if noise is None:
+            noise = 0.25 * float(np.min(env.action_space.high))
+        writer = EpisodeWriter(
+            Path(settings.out) / f'worker_{worker:02d}', settings.task, world.nominal_camera(),
+            world.proprio_names, world.config.control_hz, settings.flush_period_s,
+            metadata={'env_id': env.spec.id if env.spec else None, 'worker': worker})
+        done['start'] = time.time()
+        for i in episodes:
+            if should_stop():
+                break
+            policy, name = episode_policy(settings.policy, settings.task, env.action_space,
+                                          noise, settings.seed, i)
+            outcome = run_episode(env, policy, writer, i, settings.seed + i, settings.max_steps,
+                                  should_stop, {'policy': name,
+                                                'noise': noise if name == 'scripted' else 0.0})
+            outcome['policy'] = name
+            done['episodes'] += 1
+            done['steps'] += outcome['steps']
+            events.put(('episode', worker, outcome))
+    except BaseException:  # noqa: BLE001 - reported to the parent, bag still closed below
+        events.put(('error', worker, traceback.format_exc()))
+    finally:
+        done['end'] = time.time()
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if env is not None:
+                env.close()
+            events.put(('done', worker, done))
+
+
+def collect(settings: CollectSettings, progress: bool = True) -> dict:
+    """Run the collection; return the summary (also written to ``out/collect_summary.json``).
+
+    KeyboardInterrupt (Ctrl-C) stops the workers cleanly; the summary then has
+    ``interrupted: true``.
+    """
+    prepare_output(settings.out, settings.overwrite)
+    workers = min(settings.workers, settings.episodes)
+    ctx = mp.get_context('spawn')
+    events, stop = ctx.Queue(), ctx.Event()
+    start = time.time()
+    procs = []
+    for k in range(workers):
+        ids = list(range(k, settings.episodes, workers))
+        p = ctx.Process(target=worker_main, args=(k, ids, settings, events, stop),
+                        name=f'hlai-collect-{k}', daemon=False)
+        p.start()
+        procs.append(p)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=settings.episodes, desc=f'collect {settings.task}', unit='ep')
+    outcomes, errors, workers_done = [], [], {}
+    interrupted = False
+    previous_term = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        previous_term = None
+    try:
+        while len(workers_done) < workers:
+            try:
+                kind, worker, payload = events.get(timeout=0.5)
+            except queue_module.Empty:
+                dead = [p for k, p in enumerate(procs)
+                        if not p.is_alive() and k not in workers_done]
+                for p in dead:
+                    p.join(1.0)
+                    errors.append(f'worker {procs.index(p)} exited with code {p.exitcode}')
+                    workers_done[procs.index(p)] = {'worker': procs.index(p), 'episodes': 0,
+                                                    'steps': 0}
+                continue
+            except KeyboardInterrupt:
+                raise
+            if kind == 'episode':
+                outcomes.append(payload)
+                if bar is not None:
+                    rate = np.mean([o['success'] for o in outcomes])
+                    bar.set_postfix(success=f'{rate:.0%}', steps=sum(o['steps'] for o in outcomes))
+                    bar.update(1)
+            elif kind == 'error':
+                errors.append(f'worker {worker}:\n{payload}')
+                stop.set()
+            elif kind == 'done':
+                workers_done[worker] = payload
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        _drain(events, procs, outcomes, errors, workers_done, bar)
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+        if bar is not None:
+            bar.close()
+        for p in procs:
+            p.join(30.0)
+            if p.is_alive():
+                p.terminate()
+                p.join(5.0)
+    return _summary(settings, workers, outcomes, errors, workers_done, start, interrupted)
+
+
+def _drain(events, procs, outcomes, errors, workers_done, bar) -> None:
+    """After a stop request, collect the workers' last reports until they have all closed."""
+    deadline = time.time() + 60.0
+    while len(workers_done) < len(procs) and time.time() < deadline:
+        try:
+            kind, worker, payload = events.get(timeout=0.5)
+        except queue_module.Empty:
+            if not any(p.is_alive() for p in procs):
+                break
+            continue
+        except KeyboardInterrupt:
+            continue  # a second Ctrl-C: keep waiting for the bags to close
+        if kind == 'episode':
+            outcomes.append(payload)
+            if bar is not None:
+                bar.update(1)
+        elif kind == 'error':
+            errors.append(f'worker {worker}:\n{payload}')
+        elif kind == 'done':
+            workers_done[worker] = payload
+
+
+def _summary(settings, workers, outcomes, errors, workers_done, start, interrupted) -> dict:
+    wall = time.time() - start
+    steps = int(sum(o['steps'] for o in outcomes))
+    n = len(outcomes)
+    active = [d for d in workers_done.values() if 'end' in d and d['episodes']]
+    busy = (max(d['end'] for d in active) - min(d['start'] for d in active)) if active else 0.0
+    by_policy = {}
+    for name in sorted({o.get('policy', '?') for o in outcomes}):
+        group = [o for o in outcomes if o.get('policy') == name]
+        by_policy[name] = {'episodes': len(group),
+                           'success_rate': float(np.mean([o['success'] for o in group])),
+                           'failure_rate': float(np.mean([bool(o['failure']) for o in group]))}
+    size = sum(f.stat().st_size for f in Path(settings.out).rglob('*') if f.is_file())
+    summary = {
+        'task': settings.task, 'episodes': n, 'episodes_requested': settings.episodes,
+        'transitions': steps, 'workers': workers, 'policy': settings.policy,
+        'seed': settings.seed,
+        'success': int(sum(o['success'] for o in outcomes)),
+        'failure': int(sum(bool(o['failure']) for o in outcomes)),
+        'truncated': int(sum(o.get('truncated', False) for o in outcomes)),
+        'by_policy': by_policy,
+        'wall_s': wall, 'collect_s': busy,
+        'transitions_per_s': steps / wall if wall > 0 else 0.0,
+        'episodes_per_s': n / wall if wall > 0 else 0.0,
+        'bags': [str(Path(settings.out) / f'worker_{k:02d}') for k in range(workers)],
+        'bytes': size, 'interrupted': interrupted, 'errors': errors,
+        'settings': {k: (str(v) if isinstance(v, Path) else v)
+                     for k, v in asdict(settings).items()},
+    }
+    (Path(settings.out) / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,290 @@
+"""Loading episode bags for training: a directory of bags -> time-aligned episodes.
+
+The same path serves `hlai collect` bags and recordings of a running ROS graph (simulated or
+real): bags are found recursively (bags.py), each MCAP file is streamed record by record and
+survives a cut tail (mcap_stream.py), messages are deserialised with the rosbags typestore, and
+streams are aligned by stamp (alignment.py, which documents the rules). Decoded episodes are
+cached per bag (cache.py).
+
+Stamps: messages with a header use their header stamp. Messages without one (a ``Twist``
+command, episode markers, ground truth) have only the bag's log time; when the header stamps
+of the colour images follow the log time (within 1 s, as in `hlai collect` bags or a recorder
+on the same clock) the log time is used as is; otherwise (e.g. sim-time headers in a bag logged
+on wall-clock time) the log time is mapped through ``/clock`` (the latest clock value logged
+at or before it), or, without ``/clock``, shifted by the median image header-minus-log offset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+from pathlib import Path
+import warnings
+
+import numpy as np
+
+from hlai_ros.data import messages
+from hlai_ros.data.alignment import (AlignmentSettings, build_episodes, Recording, Stream,
+                                     warn_drops)
+from hlai_ros.data.bags import bag_files, find_bags
+from hlai_ros.data.cache import cache_key, EpisodeCache
+from hlai_ros.data.episode import Episode, Transitions
+from hlai_ros.data.errors import BagError, TruncatedBagWarning
+from hlai_ros.data.mcap_stream import scan_mcap
+from hlai_ros.data.topics import TopicNames
+
+IMAGE = 'sensor_msgs/msg/Image'
+TWIST = 'geometry_msgs/msg/Twist'
+TWIST_STAMPED = 'geometry_msgs/msg/TwistStamped'
+STRING = 'std_msgs/msg/String'
+
+
+@dataclass
+class LoadStats:
+    """Counters of the work done by this process's loads (for tests and progress reports)."""
+
+    bags_parsed: int = 0
+    """Bags read from their MCAP files."""
+    cache_hits: int = 0
+    """Bags served from the cache."""
+
+
+stats = LoadStats()
+
+
+def _roles(topics: TopicNames) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {
+        topics.rgb: ('rgb', (IMAGE,)),
+        topics.depth: ('depth', (IMAGE,)),
+        topics.camera_info: ('camera_info', ('sensor_msgs/msg/CameraInfo',)),
+        topics.joint_states: ('joint_states', ('sensor_msgs/msg/JointState',)),
+        topics.odom: ('odom', ('nav_msgs/msg/Odometry',)),
+        topics.clock: ('clock', ('rosgraph_msgs/msg/Clock',)),
+        topics.goal: ('goal', ('geometry_msgs/msg/PoseStamped',)),
+        topics.tf_static: ('tf_static', ('tf2_msgs/msg/TFMessage',)),
+        topics.arm_command: ('arm_command', (TWIST_STAMPED,)),
+        topics.base_command: ('base_command', (TWIST, TWIST_STAMPED)),
+        topics.episode: ('episode', (STRING,)),
+        topics.ground_truth: ('ground_truth', (STRING,)),
+    }
+
+
+def _decode(role: str, msg, log_ns: int, task_hint: str | None):
+    """Return (header stamp ns or None, value) of a deserialised message."""
+    if role == 'rgb':
+        return messages.stamp_to_ns(msg.header.stamp), messages.image_to_rgb(msg)
+    if role == 'depth':
+        return messages.stamp_to_ns(msg.header.stamp), messages.image_to_depth(msg)
+    if role == 'camera_info':
+        return messages.stamp_to_ns(msg.header.stamp), (
+            messages.camera_info_to_K(msg), int(msg.width), int(msg.height),
+            msg.header.frame_id.lstrip('/'))
+    if role in ('joint_states', 'odom'):
+        return messages.stamp_to_ns(msg.header.stamp), msg
+    if role == 'clock':
+        return None, messages.stamp_to_ns(msg.clock)
+    if role == 'goal':
+        return messages.stamp_to_ns(msg.header.stamp), messages.pose_to_goal(msg)
+    if role == 'tf_static':
+        return None, [(tf.header.frame_id.lstrip('/'), tf.child_frame_id.lstrip('/'),
+                       messages.transform_to_matrix(tf.transform)) for tf in msg.transforms]
+    if role in ('arm_command', 'base_command'):
+        task = 'push' if role == 'arm_command' else 'cliff'
+        stamp = messages.stamp_to_ns(msg.header.stamp) if hasattr(msg, 'header') else None
+        return stamp, messages.command_to_action(msg, task)
+    if role == 'episode':
+        marker = json.loads(msg.data)
+        if not isinstance(marker, dict):
+            raise ValueError(f'episode marker is not a JSON object: {msg.data[:80]!r}')
+        return None, marker
+    if role == 'ground_truth':
+        return None, msg.data
+    raise AssertionError(role)
+
+
+def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Recording, list[str]]:
+    """Read and decode one bag; return (recording, notes about cut files).
+
+    Raises:
+        BagError: not MCAP, foreign message types or encodings, undecodable messages, or (for
+            a bag that was closed properly) missing required topics.
+    """
+    files, expected = bag_files(bag)
+    roles = _roles(topics)
+    ts = messages.typestore()
+    streams: dict[str, Stream] = {}
+    headerless: list[tuple[str, int, object]] = []
+    found_topics: dict[str, str] = {}
+    notes: list[str] = []
+    read, complete = 0, True
+    for path in files:
+        scan, msgs = scan_mcap(path)
+        for raw in msgs:
+            found_topics.setdefault(raw.topic, raw.msgtype)
+            if raw.topic not in roles:
+                continue
+            role, accepted = roles[raw.topic]
+            if raw.msgtype not in accepted:
+                raise BagError(f'{path}: topic {raw.topic} carries {raw.msgtype}, expected '
+                               f'{" or ".join(accepted)}')
+            if raw.encoding != 'cdr':
+                raise BagError(f'{path}: topic {raw.topic} is encoded as {raw.encoding!r}; '
+                               'only ROS 2 CDR is supported')
+            try:
+                msg = ts.deserialize_cdr(raw.data, raw.msgtype)
+                stamp, value = _decode(role, msg, raw.log_time_ns, None)
+            except Exception as exc:  # noqa: BLE001 - any decoding failure names the file
+                raise BagError(f'{path}: cannot decode a {raw.msgtype} on {raw.topic} at log '
+                               f'time {raw.log_time_ns * 1e-9:.3f} s: {exc}') from None
+            stream = streams.setdefault(role, Stream())
+            if role == 'clock':
+                stream.add(raw.log_time_ns, value)
+            elif role == 'tf_static':
+                stream.add(raw.log_time_ns, value)
+            elif stamp is None:
+                headerless.append((role, raw.log_time_ns, value))
+            else:
+                stream.add(stamp, value)
+            if role == 'rgb':
+                streams.setdefault('rgb_log', Stream()).add(raw.log_time_ns, stamp)
+        read += scan.messages
+        if not scan.complete:
+            complete = False
+            no_meta = not bag.is_file() and not (bag / 'metadata.yaml').exists()
+            salvaged = f' ({scan.salvaged} from the cut chunk)' if scan.salvaged else ''
+            notes.append(f'{path}: cut short (no end of data section'
+                         f'{", no metadata.yaml" if no_meta else ""}); loaded {scan.messages} '
+                         f'whole messages{salvaged}, {scan.lost_bytes} bytes at the tail '
+                         'unreadable')
+    if expected is not None and read < expected:
+        notes.append(f'{bag}: metadata.yaml lists {expected} messages, {read} could be read')
+
+    source = str(bag)
+    markers = [v for r, _, v in headerless if r == 'episode']
+    task = next((m.get('task') for m in markers if m.get('task')), None)
+    missing = _missing(streams, headerless, topics, task)
+    if missing:
+        if complete:
+            listing = ', '.join(f'{t} ({m})' for t, m in sorted(found_topics.items())) or 'none'
+            raise BagError(f'{bag}: missing required topics {missing}; the bag has: {listing}')
+        notes.append(f'{bag}: no usable data before the cut (missing {missing})')
+        return Recording(source, task), notes
+
+    has_joint = 'joint_states' in streams
+    if task is None:
+        task = 'push' if has_joint else 'cliff'
+    rec = Recording(source, task)
+    for role in ('rgb', 'depth', 'camera_info', 'goal'):
+        setattr(rec, role, streams.get(role, Stream()))
+    rec.proprio = streams['joint_states' if task == 'push' and has_joint else
+                          ('odom' if 'odom' in streams else 'joint_states')]
+    command_role = 'arm_command' if task == 'push' else 'base_command'
+    rec.commands = streams.get(command_role, Stream())
+    to_sensor_time = _headerless_time(streams)
+    for role, log_ns, value in headerless:
+        stamp = to_sensor_time(log_ns)
+        if role == 'episode':
+            rec.markers.add(stamp, value)
+        elif role == 'ground_truth':
+            rec.ground_truth.add(stamp, value)
+        elif role == command_role:
+            rec.commands.add(stamp, value)
+    for _, batch in zip(*streams.get('tf_static', Stream()).sorted()):
+        for parent, child, T in batch:
+            rec.transforms[child] = (parent, T)
+    return rec, notes
+
+
+def _missing(streams, headerless, topics: TopicNames, task: str | None) -> list[str]:
+    missing = [name for role, name in (('rgb', topics.rgb), ('depth', topics.depth),
+                                       ('camera_info', topics.camera_info))
+               if role not in streams]
+    if 'joint_states' not in streams and 'odom' not in streams:
+        missing.append(f'{topics.joint_states} or {topics.odom}')
+    has = set(streams) | {r for r, _, _ in headerless}
+    if task == 'push' and 'arm_command' not in has:
+        missing.append(topics.arm_command)
+    elif task == 'cliff' and 'base_command' not in has:
+        missing.append(topics.base_command)
+    elif task is None and not has & {'arm_command', 'base_command'}:
+        missing.append(f'{topics.arm_command} or {topics.base_command}')
+    return missing
+
+
+def _headerless_time(streams: dict[str, Stream]):
+    """Return a function mapping a log time (ns) onto the image header time base."""
+    log = streams.get('rgb_log')
+    offsets = (np.asarray(log.values, dtype=np.int64) - np.asarray(log.stamps, dtype=np.int64)
+               if log else np.zeros(1, dtype=np.int64))
+    offset = int(np.median(offsets))
+    if abs(offset) <= 10**9:
+        return lambda log_ns: int(log_ns)
+    clock = streams.get('clock')
+    if clock:
+        clock_log, clock_value = clock.sorted()
+        clock_value = np.asarray(clock_value, dtype=np.int64)
+
+        def via_clock(log_ns: int) -> int:
+            i = int(np.searchsorted(clock_log, log_ns, side='right')) - 1
+            return int(clock_value[max(i, 0)])
+        return via_clock
+    return lambda log_ns: int(log_ns) + offset
+
+
+def load_bag(bag: Path, settings: AlignmentSettings = AlignmentSettings(),
+             topics: TopicNames = TopicNames(),
+             cache: EpisodeCache | None = None) -> list[Episode]:
+    """Return the episodes of one bag, from the cache when it has them."""
+    key = None
+    if cache is not None:
+        files, _ = bag_files(bag)
+        key = cache_key(files, (settings, topics))
+        hit = cache.load(key)
+        if hit is not None:
+            stats.cache_hits += 1
+            for note in hit[1].get('notes', []):
+                warnings.warn(note + ' [cached]', TruncatedBagWarning, stacklevel=3)
+            return hit[0]
+    rec, notes = read_recording(bag, topics)
+    stats.bags_parsed += 1
+    for note in notes:
+        warnings.warn(note, TruncatedBagWarning, stacklevel=3)
+    try:
+        episodes, drops = build_episodes(rec, settings)
+    except ValueError as exc:
+        raise BagError(f'{bag}: {exc}') from None
+    warn_drops(str(bag), drops)
+    if cache is not None:
+        cache.store(key, episodes, {'notes': notes, 'drops': drops})
+    return episodes
+
+
+def load_episodes(path: str | Path, *, settings: AlignmentSettings = AlignmentSettings(),
+                  topics: TopicNames = TopicNames(), cache: bool = True,
+                  cache_dir: str | Path | None = None, progress: bool = False) -> list[Episode]:
+    """Return the episodes of every bag under `path` (recursively), in bag order.
+
+    Args:
+        path: a bag directory, a .mcap file, or a directory holding bags at any depth.
+        settings: alignment tolerances (alignment.py).
+        topics: topic names by role, for recordings that remap the contract's topics.
+        cache: read and write the decoded-episode cache (cache.py).
+        cache_dir: cache directory (default: `cache.default_cache_dir()`).
+        progress: show a progress bar over bags.
+    """
+    bags = find_bags(path)
+    store = EpisodeCache(cache_dir) if cache else None
+    if progress and len(bags) > 1:
+        from tqdm import tqdm
+        bags = tqdm(bags, desc='loading bags', unit='bag')
+    episodes = []
+    for bag in bags:
+        episodes.extend(load_bag(bag, settings, topics, store))
+    return episodes
+
+
+def load_transitions(path: str | Path, **kwargs) -> Transitions:
+    """Return the flat transitions of every bag under `path` (see `load_episodes`)."""
+    episodes = load_episodes(path, **kwargs)
+    if not episodes:
+        raise BagError(f'{path}: the bags hold no complete observation')
+    return Transitions.from_episodes(episodes)
