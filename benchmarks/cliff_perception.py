@@ -1,5 +1,7 @@
 """Cliff perception errors against ground truth, at several camera resolutions.
 
+Usage::
+
     .venv/bin/python benchmarks/cliff_perception.py --episodes 20 --sizes 64 128
 """
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Cliff world figures: simulator throughput and scripted / random outcome rates.
 
+Usage::
+
     .venv/bin/python benchmarks/cliff_world.py --throughput
     .venv/bin/python benchmarks/cliff_world.py --rates --episodes 100
 """
