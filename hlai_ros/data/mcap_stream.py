@@ -127,6 +127,8 @@ def _iterate(path: Path, scan: McapScan) -> Iterator[RawMessage]:
     schemas: dict[int, str] = {}
     with path.open('rb') as f:
         magic = f.read(8)
+        if len(magic) < 8 and MAGIC.startswith(magic):
+            return  # cut before the first record: an empty recording, not a foreign file
         if magic != MAGIC:
             if (magic + f.read(8)).startswith(SQLITE_MAGIC):
                 raise BagError(f'{path}: a rosbag2 sqlite3 file, not MCAP; convert it with '

@@ -76,6 +76,7 @@ class BagWriter:
         self._msgtypes: dict[str, str] = {}
         self._last_flush = time.monotonic()
         self.messages_written = 0
+        self.flush()  # put the MCAP magic and header on disk now
 
     def add_topic(self, topic: Topic, transient_local: bool = False) -> None:
         """Register a topic before writing to it."""
