@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect; return 0 on success, 1 if a worker failed, 130 if interrupted."""
-    from hlai_ros.data.collection import collect, CollectSettings
+    from hlai_ros.data.collection import CollectSettings, collect
 
     try:
         settings = CollectSettings(

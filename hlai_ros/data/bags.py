@@ -10,8 +10,8 @@ Rules:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import re
+from pathlib import Path
 
 from hlai_ros.data.errors import BagError
 
@@ -26,6 +26,7 @@ def find_bags(path: str | Path) -> list[Path]:
     Raises:
         FileNotFoundError: `path` does not exist.
         BagError: there is no bag under `path`.
+
     """
     path = Path(path)
     if not path.exists():
@@ -49,6 +50,7 @@ def bag_files(bag: Path) -> tuple[list[Path], int | None]:
 
     Raises:
         BagError: unsupported storage, unreadable metadata.yaml, or no .mcap file.
+
     """
     bag = Path(bag)
     if bag.is_file():

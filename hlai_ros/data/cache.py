@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,7 @@ class EpisodeCache:
 
     Args:
         directory: where the .npz files live (default: `default_cache_dir()`).
+
     """
 
     def __init__(self, directory: str | Path | None = None):

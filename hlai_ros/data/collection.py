@@ -11,20 +11,20 @@ Workers ignore SIGINT themselves and also stop if the parent dies.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 import json
 import multiprocessing as mp
 import os
-from pathlib import Path
 import queue as queue_module
 import shutil
 import signal
 import time
 import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from hlai_ros.data.exploration import episode_policy, POLICIES
+from hlai_ros.data.exploration import POLICIES, episode_policy
 
 SUMMARY_FILE = 'collect_summary.json'
 
@@ -88,6 +88,7 @@ def prepare_output(out: Path, overwrite: bool) -> None:
     Raises:
         ValueError: `out` is a file, or is not empty and `overwrite` is not set, or holds
             files that `hlai collect` did not write (never deleted).
+
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -127,10 +128,12 @@ def run_episode(env, policy, writer, episode: int, seed: int, max_steps: int | N
         env: the world (with its time limit).
         policy: has `reset()` and `act(obs, info) -> action`.
         writer: an `EpisodeWriter`.
-        episode: the episode's index; seed: its world seed.
+        episode: the episode's index.
+        seed: the world's seed for this episode.
         max_steps: cut the episode after this many steps (None: no cut).
         should_stop: called before every step; True ends the episode as interrupted.
         marker: extra items for the start marker.
+
     """
     obs, info = env.reset(seed=seed)
     policy.reset()

@@ -53,6 +53,7 @@ def episode_policy(kind: str, task: str, action_space, noise_std: float, seed: i
         noise_std: Gaussian action noise of the scripted controller, action units.
         seed: the collection's seed.
         episode: the episode's index.
+
     """
     if kind not in POLICIES:
         raise ValueError(f'unknown exploration policy {kind!r}; choose one of {POLICIES}')

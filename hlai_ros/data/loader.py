@@ -15,18 +15,23 @@ at or before it), or, without ``/clock``, shifted by the median image header-min
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import json
-from pathlib import Path
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from hlai_ros.data import messages
-from hlai_ros.data.alignment import (AlignmentSettings, build_episodes, Recording, Stream,
-                                     warn_drops)
+from hlai_ros.data.alignment import (
+    AlignmentSettings,
+    Recording,
+    Stream,
+    build_episodes,
+    warn_drops,
+)
 from hlai_ros.data.bags import bag_files, find_bags
-from hlai_ros.data.cache import cache_key, EpisodeCache
+from hlai_ros.data.cache import EpisodeCache, cache_key
 from hlai_ros.data.episode import Episode, Transitions
 from hlai_ros.data.errors import BagError, TruncatedBagWarning
 from hlai_ros.data.mcap_stream import scan_mcap
@@ -107,6 +112,7 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
     Raises:
         BagError: not MCAP, foreign message types or encodings, undecodable messages, or (for
             a bag that was closed properly) missing required topics.
+
     """
     files, expected = bag_files(bag)
     roles = _roles(topics)
@@ -270,6 +276,7 @@ def load_episodes(path: str | Path, *, settings: AlignmentSettings = AlignmentSe
         cache: read and write the decoded-episode cache (cache.py).
         cache_dir: cache directory (default: `cache.default_cache_dir()`).
         progress: show a progress bar over bags.
+
     """
     bags = find_bags(path)
     store = EpisodeCache(cache_dir) if cache else None

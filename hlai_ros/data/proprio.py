@@ -68,6 +68,7 @@ def vector_from_joint_state(msg, names) -> np.ndarray:
 
     Raises:
         ValueError: a labelled joint or field is not in the message.
+
     """
     index = {j: i for i, j in enumerate(msg.name)}
     out = np.empty(len(names), dtype=np.float32)

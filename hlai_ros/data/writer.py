@@ -15,24 +15,43 @@ fsync, which `flush(fsync=True)` adds.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hlai_ros.data import messages, proprio as proprio_codec
-from hlai_ros.data.topics import (CAMERA_DEPTH, CAMERA_FRAME, CAMERA_INFO, CAMERA_RGB, CLOCK,
-                                  COMMAND_TOPIC, EPISODE, GOAL, GROUND_TRUTH, PROPRIO_TOPIC,
-                                  TF_STATIC, Topic, WORLD_FRAME, episode_topics)
+from hlai_ros.data import messages
+from hlai_ros.data import proprio as proprio_codec
+from hlai_ros.data.topics import (
+    CAMERA_DEPTH,
+    CAMERA_INFO,
+    CAMERA_RGB,
+    CLOCK,
+    COMMAND_TOPIC,
+    EPISODE,
+    GOAL,
+    GROUND_TRUTH,
+    PROPRIO_TOPIC,
+    TF_STATIC,
+    WORLD_FRAME,
+    Topic,
+    episode_topics,
+)
 
 FORMAT_VERSION = 1
 """Version of the episode-bag layout written here; stored in every start marker."""
 
 
 def _qos(transient_local: bool = False):
-    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                    QosReliability, QosTime)
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
     zero = QosTime(0, 0)
     return [Qos(QosHistory.KEEP_LAST, 1 if transient_local else 10, QosReliability.RELIABLE,
                 QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
@@ -59,6 +78,7 @@ class BagWriter:
         path: bag directory to create (must not exist); holds ``<name>.mcap`` and, after
             `close`, ``metadata.yaml``.
         flush_period_s: longest wall-clock time between flushes to the file, seconds.
+
     """
 
     def __init__(self, path: str | Path, flush_period_s: float = 0.5):
@@ -141,6 +161,7 @@ class EpisodeWriter:
         control_hz: control rate, Hz.
         flush_period_s: see `BagWriter`.
         metadata: extra JSON-able items for every start marker (env id, policy, ...).
+
     """
 
     def __init__(self, path: str | Path, task: str, camera, proprio_names, control_hz: float,

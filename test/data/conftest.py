@@ -61,11 +61,11 @@ def write_toy_bag(path: Path, episodes: int = 2, steps: int = 4, seed: int = 0,
 
 @pytest.fixture
 def toy_bag(tmp_path) -> WrittenBag:
-    """A closed bag of two toy episodes of four steps."""
+    """Return a closed bag of two toy episodes of four steps."""
     return write_toy_bag(tmp_path / 'bags' / 'toy')
 
 
 @pytest.fixture
 def cache_dir(tmp_path) -> Path:
-    """A private episode cache directory."""
+    """Return a private episode cache directory."""
     return tmp_path / 'cache'

@@ -1,19 +1,26 @@
-"""The loader: exact round trip, independent readers, alignment of real recordings, cache, errors."""
+"""The loader: exact round trip, other readers, alignment of live recordings, cache, errors."""
 from pathlib import Path
 
-from mcap.reader import make_reader
 import numpy as np
 import pytest
+from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import get_typestore, Stores
+from rosbags.typesys import Stores, get_typestore
 
-from hlai_ros.data import (AlignmentSettings, BagError, clear_cache, load_episodes,
-                           load_transitions, messages, TopicNames)
-from hlai_ros.data import loader
+from hlai_ros.data import (
+    AlignmentSettings,
+    BagError,
+    TopicNames,
+    clear_cache,
+    load_episodes,
+    load_transitions,
+    loader,
+    messages,
+)
+from hlai_ros.data import topics as contract
 from hlai_ros.data.topics import episode_topics
 from hlai_ros.data.writer import BagWriter
-from hlai_ros.data import topics as contract
 
 
 def test_round_trip_returns_exactly_what_was_written(toy_bag, cache_dir):

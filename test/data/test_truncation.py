@@ -1,16 +1,16 @@
 """Bags cut short by a crash load up to their last whole message."""
 import os
-from pathlib import Path
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-from conftest import write_toy_bag
 import numpy as np
 import pytest
+from conftest import write_toy_bag
 
-from hlai_ros.data import load_episodes, TruncatedBagWarning
+from hlai_ros.data import TruncatedBagWarning, load_episodes
 from hlai_ros.data.mcap_stream import scan_mcap
 from hlai_ros.data.writer import BagWriter
 

@@ -1,0 +1,142 @@
+"""`hlai collect` end to end with a tiny budget: collect, then load and read back."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcap.reader import make_reader
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
+
+from hlai_ros.cli import main
+from hlai_ros.data import load_episodes
+from hlai_ros.data.topics import episode_topics
+
+
+def _contract(task):
+    return {(t.name, t.msgtype) for t in episode_topics(task)}
+
+
+def test_collect_then_load_in_process_with_two_workers(tmp_path, capsys):
+    out = tmp_path / 'push'
+    code = main(['collect', '--task', 'push', '--episodes', '3', '--workers', '2', '--out',
+                 str(out), '--max-steps', '2', '--policy', 'mixed', '--seed', '7',
+                 '--width', '32', '--height', '24', '--no-progress', '--json'])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['episodes'] == 3 and summary['workers'] == 2 and not summary['errors']
+    assert summary['transitions'] == 3 * 2
+    bags = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert bags == ['worker_00', 'worker_01']
+    assert all((out / b / 'metadata.yaml').exists() for b in bags)
+
+    episodes = load_episodes(out, cache_dir=tmp_path / 'cache')
+    assert sorted(e.metadata['seed'] for e in episodes) == [7, 8, 9]
+    assert sorted(e.metadata['episode'] for e in episodes) == [0, 1, 2]
+    for e in episodes:
+        assert e.task == 'push' and e.metadata['env_id'] == 'hlai/Push-v0'
+        assert e.metadata['policy'] in ('random', 'scripted') and e.metadata['ended']
+        assert e.num_steps == 2 and e.action_valid.all()
+        assert e.observations['rgb'].shape == (3, 24, 32, 3)
+        assert e.observations['proprio'].shape == (3, 14)
+        assert np.all(np.abs(e.actions) <= 0.2 + 1e-6)
+        assert e.camera is not None and e.camera.width == 32
+        assert len(e.ground_truth) == 3
+
+    # the same bags through independent readers
+    for bag in bags:
+        with AnyReader([out / bag], default_typestore=get_typestore(Stores.ROS2_KILTED)) as r:
+            assert {(c.topic, c.msgtype) for c in r.connections} == _contract('push')
+            markers = [json.loads(r.deserialize(raw, c.msgtype).data)
+                       for c, _, raw in r.messages(
+                           connections=[c for c in r.connections if c.topic == '/hlai/episode'])]
+        assert [m['event'] for m in markers] == ['start', 'end'] * (len(markers) // 2)
+        assert all(m['task'] == 'push' for m in markers)
+        with (out / bag / f'{bag}.mcap').open('rb') as f:
+            summary = make_reader(f).get_summary()
+        assert {(c.topic, summary.schemas[c.schema_id].name)
+                for c in summary.channels.values()} == _contract('push')
+
+
+def test_collect_as_installed_script_for_cliff(tmp_path):
+    script = Path(sys.executable).with_name('hlai')
+    assert script.exists(), f'the hlai console script is not installed next to {sys.executable}'
+    out = tmp_path / 'cliff'
+    proc = subprocess.run([str(script), 'collect', '--task', 'cliff', '--episodes', '2',
+                           '--out', str(out), '--max-steps', '2', '--policy', 'random',
+                           '--width', '16', '--height', '16'],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert '2/2 cliff episodes, 4 transitions' in proc.stdout
+    episodes = load_episodes(out, cache=False)
+    assert [e.metadata['seed'] for e in episodes] == [0, 1]
+    assert all(e.task == 'cliff' and e.proprio_names == ('x', 'y', 'yaw', 'v', 'omega')
+               for e in episodes)
+    with AnyReader([out / 'worker_00'],
+                   default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
+        assert {(c.topic, c.msgtype) for c in reader.connections} == _contract('cliff')
+
+
+def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
+    out = tmp_path / 'interrupted'
+    script = Path(sys.executable).with_name('hlai')
+    proc = subprocess.Popen([str(script), 'collect', '--task', 'cliff', '--episodes', '500',
+                             '--out', str(out), '--policy', 'random', '--width', '16',
+                             '--height', '16', '--no-progress'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    bag = out / 'worker_00' / 'worker_00.mcap'
+    try:
+        for _ in range(600):  # wait until the worker has flushed some steps
+            if bag.exists() and bag.stat().st_size > 20_000:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert 'interrupted' in stdout
+    assert (out / 'worker_00' / 'metadata.yaml').exists()
+    episodes = load_episodes(out, cache=False)
+    assert episodes and episodes[-1].metadata['ended']
+    assert all(e.num_steps >= 1 for e in episodes[:-1])
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--task', 'push', '--episodes', '0'], 'episodes must be at least 1'),
+    (['--task', 'push', '--episodes', '2', '--workers', '0'], 'workers must be at least 1'),
+    (['--task', 'walk', '--episodes', '2'], "unknown task 'walk'"),
+    (['--task', 'push', '--episodes', '2', '--policy', 'greedy'], "unknown policy 'greedy'"),
+    (['--task', 'push', '--episodes', '2', '--max-steps', '0'], 'max_steps must be at least'),
+])
+def test_bad_arguments_get_a_clear_error(tmp_path, argv, message):
+    with pytest.raises(SystemExit, match=message):
+        main(['collect', '--out', str(tmp_path / 'out')] + argv)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_existing_output_needs_overwrite_and_foreign_files_are_never_deleted(tmp_path):
+    out = tmp_path / 'out'
+    (out / 'worker_00').mkdir(parents=True)
+    from hlai_ros.data.collection import prepare_output
+    with pytest.raises(ValueError, match='not empty; choose a new directory or pass --overwrite'):
+        prepare_output(out, overwrite=False)
+    prepare_output(out, overwrite=True)
+    assert list(out.iterdir()) == []
+    (out / 'notes.txt').write_text('mine')
+    with pytest.raises(ValueError, match='did not write'):
+        prepare_output(out, overwrite=True)
+    assert (out / 'notes.txt').read_text() == 'mine'
+    shutil.rmtree(out)
+    with pytest.raises(SystemExit, match='exists and is not empty'):
+        (out / 'x').mkdir(parents=True)
+        main(['collect', '--task', 'push', '--episodes', '1', '--out', str(out)])
