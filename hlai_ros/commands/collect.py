@@ -74,8 +74,9 @@ def _print_summary(s: dict) -> None:
     print(f"{head}{s['episodes']}/{s['episodes_requested']} {s['task']} episodes, "
           f"{s['transitions']} transitions, {s['workers']} worker(s), {s['wall_s']:.1f} s "
           f"({s['transitions_per_s']:.1f} transitions/s, {s['episodes_per_s']:.2f} episodes/s)")
+    cut = f", cut by the interruption {s['interrupted_episodes']}" if s['interrupted'] else ''
     print(f"  success {s['success']} ({s['success'] / n:.0%}), failure {s['failure']} "
-          f"({s['failure'] / n:.0%}), cut by the step limit {s['truncated']}")
+          f"({s['failure'] / n:.0%}), cut by the step limit {s['truncated']}{cut}")
     for name, g in s['by_policy'].items():
         print(f"  {name}: {g['episodes']} episodes, success {g['success_rate']:.0%}, "
               f"failure {g['failure_rate']:.0%}")

@@ -331,6 +331,7 @@ def _summary(settings, workers, outcomes, errors, workers_done, start, interrupt
         'success': int(sum(o['success'] for o in outcomes)),
         'failure': int(sum(bool(o['failure']) for o in outcomes)),
         'truncated': int(sum(o.get('truncated', False) for o in outcomes)),
+        'interrupted_episodes': int(sum(o.get('interrupted', False) for o in outcomes)),
         'by_policy': by_policy,
         'wall_s': wall, 'collect_s': busy,
         'transitions_per_s': steps / wall if wall > 0 else 0.0,

@@ -267,7 +267,10 @@ def load_bag(bag: Path, settings: AlignmentSettings = AlignmentSettings(),
 def load_episodes(path: str | Path, *, settings: AlignmentSettings = AlignmentSettings(),
                   topics: TopicNames = TopicNames(), cache: bool = True,
                   cache_dir: str | Path | None = None, progress: bool = False) -> list[Episode]:
-    """Return the episodes of every bag under `path` (recursively), in bag order.
+    """Return the episodes of every bag under `path` (recursively).
+
+    Episodes come in bag order (natural sort of the bag paths), then in time order within a
+    bag. Ground truth, when recorded, is in `Episode.ground_truth`: for evaluation only.
 
     Args:
         path: a bag directory, a .mcap file, or a directory holding bags at any depth.

@@ -74,6 +74,10 @@ def to_jsonable(value: Any) -> Any:
 class BagWriter:
     """A rosbag2 bag (MCAP storage) that flushes often enough to survive a kill.
 
+    The flush period is checked on every write; a writer whose input may pause (a live
+    recorder) should also call `flush()` from a timer, so that the last messages before a
+    pause do not wait in memory.
+
     Args:
         path: bag directory to create (must not exist); holds ``<name>.mcap`` and, after
             `close`, ``metadata.yaml``.
@@ -109,7 +113,13 @@ class BagWriter:
         """Serialise `msg` to CDR and write it with log time `stamp_ns` (nanoseconds)."""
         if topic not in self._connections:
             raise KeyError(f'topic {topic} was not added to bag {self.path}')
-        data = messages.typestore().serialize_cdr(msg, self._msgtypes[topic])
+        self.write_serialized(topic, stamp_ns,
+                              messages.typestore().serialize_cdr(msg, self._msgtypes[topic]))
+
+    def write_serialized(self, topic: str, stamp_ns: int, data: bytes) -> None:
+        """Write an already CDR-serialised message (e.g. from a raw rclpy subscription)."""
+        if topic not in self._connections:
+            raise KeyError(f'topic {topic} was not added to bag {self.path}')
         self._bag.write(self._connections[topic], int(stamp_ns), data)
         self.messages_written += 1
         if time.monotonic() - self._last_flush >= self.flush_period_s:

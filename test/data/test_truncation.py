@@ -129,3 +129,48 @@ def test_flush_makes_written_messages_readable_while_the_bag_is_open(tmp_path):
     bag.close()
     scan, msgs = scan_mcap(mcap)
     assert len(list(msgs)) == 5 and scan.complete
+
+
+def _rewrite_with_mcap_writer(src: Path, dst: Path, chunk_size: int) -> None:
+    """Copy a bag's messages into a zstd-chunked MCAP written by the `mcap` package.
+
+    Like ``ros2 bag record -s mcap``: schemas and channels outside the chunks, compressed
+    chunks, no metadata.yaml.
+    """
+    from mcap.writer import CompressionType, Writer
+    from rosbags.rosbag2 import Reader
+    dst.mkdir(parents=True)
+    with Reader(src) as reader, (dst / 'recorded_0.mcap').open('wb') as f:
+        writer = Writer(f, chunk_size=chunk_size, compression=CompressionType.ZSTD)
+        writer.start(profile='ros2', library='test')
+        channels = {}
+        for conn in reader.connections:
+            schema = writer.register_schema(conn.msgtype, 'ros2msg', conn.msgdef.data.encode())
+            channels[conn.id] = writer.register_channel(conn.topic, 'cdr', schema)
+        for conn, log_time, raw in reader.messages():
+            writer.add_message(channels[conn.id], log_time, bytes(raw), log_time)
+        writer.finish()
+
+
+def test_zstd_bag_from_another_writer_loads_and_survives_a_cut(tmp_path):
+    written = write_toy_bag(tmp_path / 'ours', episodes=2, steps=4)
+    _rewrite_with_mcap_writer(written.path, tmp_path / 'recorded', chunk_size=4_000)
+    ours = load_episodes(written.path, cache=False)
+    theirs = load_episodes(tmp_path / 'recorded', cache=False)
+    assert len(theirs) == len(ours) == 2
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.observations['rgb'], b.observations['rgb'])
+        np.testing.assert_array_equal(a.actions, b.actions)
+    mcap = tmp_path / 'recorded' / 'recorded_0.mcap'
+    from mcap.reader import make_reader
+    with mcap.open('rb') as f:
+        chunks = make_reader(f).get_summary().chunk_indexes
+    assert len(chunks) >= 3
+    middle = chunks[len(chunks) // 2]
+    blob = mcap.read_bytes()
+    mcap.write_bytes(blob[:middle.chunk_start_offset + middle.chunk_length // 2])
+    with pytest.warns(TruncatedBagWarning, match='cut short'):
+        cut = load_episodes(tmp_path / 'recorded', cache=False)
+    assert 0 < sum(len(e.stamps) for e in cut) < sum(len(e.stamps) for e in ours)
+    np.testing.assert_array_equal(cut[0].observations['rgb'],
+                                  ours[0].observations['rgb'][:len(cut[0].stamps)])
