@@ -32,7 +32,7 @@ class UncertaintyCost:
             future = future[..., list(self.state_indices)]
         if e == 1:
             return future.new_zeros(future.shape[1:3])
-        var = future.var(dim=0, unbiased=False)
+        var = (future - future.mean(0)).pow(2).mean(0)  # faster than Tensor.var over dim 0
         if self.scale is not None:
             if len(self.scale) != var.shape[-1]:
                 raise ValueError(f'scale needs {var.shape[-1]} entries, got {len(self.scale)}')
