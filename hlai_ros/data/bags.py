@@ -61,7 +61,8 @@ def bag_files(bag: Path) -> tuple[list[Path], int | None]:
     if meta.exists():
         import yaml
         try:
-            info = yaml.safe_load(meta.read_text())['rosbag2_bagfile_information']
+            loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+            info = yaml.load(meta.read_text(), Loader=loader)['rosbag2_bagfile_information']
         except (yaml.YAMLError, KeyError, TypeError) as exc:
             raise BagError(f'{meta}: not a rosbag2 metadata file ({exc!r})') from None
         storage = info.get('storage_identifier', 'mcap')

@@ -6,11 +6,12 @@ action) and T actions; transition t is (observation t, action t, observation t +
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hlai_ros.sim.base import CameraModel
+if TYPE_CHECKING:
+    from hlai_ros.sim.base import CameraModel
 
 OBSERVATION_KEYS = ('rgb', 'depth', 'proprio', 'goal')
 
@@ -70,6 +71,7 @@ class Episode:
     @property
     def camera(self) -> CameraModel | None:
         """The calibrated camera model, when the bag carried the extrinsics."""
+        from hlai_ros.sim.base import CameraModel
         if self.T_world_camera is None:
             return None
         h, w = self.observations['depth'].shape[1:3]
@@ -135,6 +137,7 @@ class Transitions:
             raise ValueError('no episodes to flatten')
         keys = OBSERVATION_KEYS
         shapes = {k: {e.observations[k].shape[1:] for e in episodes} for k in keys}
+        shapes['actions'] = {e.actions.shape[1:] for e in episodes}
         mixed = {k: sorted(s) for k, s in shapes.items() if len(s) > 1}
         if mixed:
             raise ValueError(f'episodes differ in observation shapes {mixed}; load bags of one '
