@@ -1,0 +1,109 @@
+"""`hlai eval`: closed-loop evaluation of controllers over seeded episodes, side by side.
+
+Two paths share the printing: `--gym-id ENV` learns a world model of any gymnasium env with
+Box spaces from `--budget` steps and compares random actions with the planner (and, with
+`--policy`, the policy alone); `--task push|cliff` evaluates this project's worlds (to come).
+Each path returns {controller name: ControllerSummary}; `--json` prints one JSON object on the
+last line with success_rate, failure_rate and mean_return (plus intervals) per controller.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = 'evaluate controllers in closed loop (random vs learned planner) with confidence intervals'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `hlai eval`."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument('--gym-id', help='a gymnasium env id with Box spaces, e.g. Pendulum-v1')
+    target.add_argument('--task', choices=['push', 'cliff'], help="one of this project's worlds")
+    parser.add_argument('--budget', type=int, default=3000,
+                        help='environment steps to learn from (gym path; default: 3000)')
+    parser.add_argument('--episodes', type=int, default=5,
+                        help='evaluation episodes per controller (default: 5)')
+    parser.add_argument('--seed', type=int, default=0, help='seed (default: 0)')
+    parser.add_argument('--max-episode-steps', type=int, default=None,
+                        help="cap on steps per episode (default: the env's own limit)")
+    parser.add_argument('--samples', type=int, default=256,
+                        help='planner samples per iteration (default: 256)')
+    parser.add_argument('--horizon', type=int, default=15, help='planning horizon (default: 15)')
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='train-then-collect-with-the-planner rounds (gym path; default: 2)')
+    parser.add_argument('--train-seconds', type=float, default=60.0,
+                        help='time budget of each world-model training (default: 60)')
+    parser.add_argument('--policy', action='store_true',
+                        help='also train a policy through the model and evaluate it alone')
+    parser.add_argument('--device', default=None, help='torch device (default: cuda if present)')
+    parser.add_argument('--progress', action='store_true', help='show progress bars')
+    parser.add_argument('--json', action='store_true',
+                        help='print one JSON object with the results on the last line')
+
+
+def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Learn and evaluate on a gymnasium env; returns ({name: summary}, extra JSON fields)."""
+    from dataclasses import replace
+
+    from hlai_ros.actor.optimizer import OptimizerConfig
+    from hlai_ros.evaluation.gym_learning import GymLearningConfig, learn_and_evaluate
+
+    base = GymLearningConfig()
+    planner = replace(base.planner, horizon=args.horizon,
+                      sampling=replace(base.planner.sampling, samples=args.samples))
+    config = replace(base, episodes=args.episodes, rounds=args.rounds,
+                     max_episode_steps=args.max_episode_steps, planner=planner,
+                     model={**base.model, 'time_budget_s': args.train_seconds},
+                     train_policy=args.policy, device=args.device, progress=args.progress)
+    if args.rounds == 0:
+        config = replace(config, random_fraction=1.0)
+    results = learn_and_evaluate(args.gym_id, args.budget, args.seed, config,
+                                 log=None if args.json else lambda m: print(m, flush=True))
+    extra = {'env_id': results.env_id, 'budget_steps': results.budget_steps,
+             'seed': results.seed, 'transitions': results.transitions,
+             'model_train_seconds': round(results.model_train_seconds, 2)}
+    return results.controllers, extra
+
+
+def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Evaluate random, scripted, the learned stack and the oracle MPC on push or cliff."""
+    raise NotImplementedError(f'the --task path of hlai eval ({args.task}) is not written yet')
+
+
+def _fmt_rate(rate, interval) -> str:
+    if rate is None:
+        return 'n/a'
+    return f'{100 * rate:5.1f}% [{100 * interval[0]:.0f}, {100 * interval[1]:.0f}]'
+
+
+def print_table(summaries: dict, file=sys.stdout) -> None:
+    """Print one row per controller: success, failure and return with 95% intervals."""
+    print(f'{"controller":<12} {"episodes":>8} {"success":>18} {"failure":>18} '
+          f'{"mean return [95% CI]":>32} {"ms/step":>8}', file=file)
+    for name, s in summaries.items():
+        ret = f'{s.mean_return:9.1f} [{s.return_interval[0]:.1f}, {s.return_interval[1]:.1f}]'
+        print(f'{name:<12} {s.episodes:>8} {_fmt_rate(s.success_rate, s.success_interval):>18} '
+              f'{_fmt_rate(s.failure_rate, s.failure_interval):>18} {ret:>32} '
+              f'{s.mean_step_ms:8.1f}', file=file)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation and print the results."""
+    if args.budget < 2 or args.episodes < 1:
+        print(f'need --budget >= 2 and --episodes >= 1, got {args.budget} and {args.episodes}',
+              file=sys.stderr)
+        return 2
+    try:
+        summaries, extra = evaluate_gym(args) if args.gym_id else evaluate_task(args)
+    except NotImplementedError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f'hlai eval: {err}', file=sys.stderr)
+        return 2
+    print_table(summaries)
+    if args.json:
+        print(json.dumps({**extra, 'controllers': {k: v.to_dict()
+                                                   for k, v in summaries.items()}}))
+    return 0

@@ -1,0 +1,31 @@
+"""Smoke test of `hlai eval --gym-id Pendulum-v1` with a tiny budget."""
+import json
+
+import torch
+
+from hlai_ros.cli import main
+
+torch.set_num_threads(1)
+
+
+def test_eval_gym_smoke(capsys):
+    code = main(['eval', '--gym-id', 'Pendulum-v1', '--budget', '120', '--episodes', '2',
+                 '--max-episode-steps', '20', '--samples', '32', '--horizon', '5',
+                 '--rounds', '1', '--train-seconds', '2', '--json'])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    result = json.loads(out[-1])
+    assert result['env_id'] == 'Pendulum-v1' and result['transitions'] == 120
+    for name in ('random', 'planner'):
+        c = result['controllers'][name]
+        assert c['episodes'] == 2
+        assert c['success_rate'] is None and c['failure_rate'] is None
+        assert isinstance(c['mean_return'], float)
+        lo, hi = c['return_ci95']
+        assert lo <= c['mean_return'] <= hi
+    assert any(line.startswith('planner') for line in out[:-1])
+
+
+def test_eval_rejects_a_bad_budget(capsys):
+    assert main(['eval', '--gym-id', 'Pendulum-v1', '--budget', '0']) == 2
+    assert 'budget' in capsys.readouterr().err
