@@ -1,0 +1,149 @@
+"""The ROS graph, described without ROS: which nodes run, with what parameters and remaps.
+
+One source of truth for both consumers: the launch files (``launch/*.launch.py``, for ROS 2
+installs, turn each `NodeSpec` into a ``launch_ros.actions.Node``) and ``hlai run``
+(`hlai_ros.runner`, which starts each `NodeSpec` as a process, or all of them composed in one).
+Every node gets the task's parameter file (``config/<task>.yaml``, sections named by node) and
+then `NodeSpec.parameters`, which override it.
+
+The node set, in data-flow order (DESIGN.md): ``sim`` (simulation only) -> ``perception`` ->
+[``world_model``, ``cost_critic`` -> ``mpc_actor``: the learning nodes, added here when their
+modules exist] -> command -> ``sim`` or the robot; ``recorder`` when recording. Until the
+``mpc_actor`` exists, the loop in simulation is closed by ``scripted_controller``, a privileged
+baseline that reads ground truth; it is never part of a robot graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from hlai_ros.config import TASKS
+from hlai_ros.paths import share_dir
+
+LEARNING_NODES = ('world_model', 'cost_critic', 'mpc_actor')
+"""Nodes built on the learning core (issue 5, second half); included once their modules
+exist, in this order, between perception and the command."""
+CONTROLLERS = ('scripted', 'mpc', 'none')
+"""What closes the loop: the privileged scripted baseline, the learned MPC actor, or nothing
+(another process commands the robot)."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph."""
+
+    name: str
+    """Node name; also its section in ``config/<task>.yaml``."""
+    executable: str
+    """Console script under ``lib/hlai_ros``; the module is ``hlai_ros.nodes.<executable>``."""
+    role: str
+    """What the node does in the architecture (for humans and listings)."""
+    parameters: tuple[tuple[str, Any], ...] = ()
+    """Parameter overrides applied after the parameter file, in order."""
+    remappings: tuple[tuple[str, str], ...] = ()
+    """Topic remappings (from, to)."""
+
+    @property
+    def module(self) -> str:
+        """Python module that runs the node (``python -m``)."""
+        return f'hlai_ros.nodes.{self.executable}'
+
+    def ros_arguments(self, params_file: str | Path) -> list[str]:
+        """Return the ``--ros-args`` command line that gives this node its name, parameters
+        and remaps (what `launch_ros` passes for the same `Node` action)."""
+        args = ['--ros-args', '-r', f'__node:={self.name}', '--params-file', str(params_file)]
+        for key, value in self.parameters:
+            args += ['-p', f'{key}:={json.dumps(value)}']
+        for src, dst in self.remappings:
+            args += ['-r', f'{src}:={dst}']
+        return args
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """What to run; the launch arguments and `hlai run` options map onto these."""
+
+    task: str = 'push'
+    """'push' or 'cliff'."""
+    target: str = 'sim'
+    """'sim': the PyBullet world in the loop; 'robot': no simulator, the robot's drivers."""
+    controller: str = 'scripted'
+    """One of `CONTROLLERS`; 'scripted' only in simulation."""
+    mode: str = 'lockstep'
+    """Simulator mode: 'lockstep' (one step per command) or 'realtime'."""
+    use_sim_time: bool = True
+    """Nodes other than the simulator follow /clock (simulation only)."""
+    gui: bool = False
+    """Open the PyBullet GUI."""
+    record: str = ''
+    """Bag directory for the recorder; empty: no recorder."""
+    episodes: int = 0
+    """Episodes the simulator runs; 0: until stopped."""
+    seed: int = 0
+    """Seed of episode 0."""
+    extra_nodes: tuple[str, ...] = ()
+    """Names of further nodes the simulator waits for before its first episode (the
+    runner's episode monitor)."""
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f'unknown task {self.task!r}; choose one of {list(TASKS)}')
+        if self.target not in ('sim', 'robot'):
+            raise ValueError(f"target must be 'sim' or 'robot', got {self.target!r}")
+        if self.controller not in CONTROLLERS:
+            raise ValueError(f'controller must be one of {CONTROLLERS}, got '
+                             f'{self.controller!r}')
+        if self.controller == 'scripted' and self.target == 'robot':
+            raise ValueError('the scripted controller reads simulator ground truth; a robot '
+                             "graph needs controller 'mpc' or 'none'")
+        if self.mode not in ('lockstep', 'realtime'):
+            raise ValueError(f"mode must be 'lockstep' or 'realtime', got {self.mode!r}")
+        if self.episodes < 0:
+            raise ValueError(f'episodes must be >= 0, got {self.episodes}')
+
+
+def params_file(task: str) -> Path:
+    """Return the parameter file of `task` (``config/<task>.yaml``)."""
+    if task not in TASKS:
+        raise ValueError(f'unknown task {task!r}; choose one of {list(TASKS)}')
+    return share_dir() / 'config' / f'{task}.yaml'
+
+
+def node_available(executable: str) -> bool:
+    """Return whether ``hlai_ros.nodes.<executable>`` exists in this installation."""
+    return importlib.util.find_spec(f'hlai_ros.nodes.{executable}') is not None
+
+
+def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
+    """Return the nodes of the graph described by `options`, in start order."""
+    o = options
+    sim_time = o.use_sim_time and o.target == 'sim'
+    common = (('task', o.task), ('use_sim_time', sim_time))
+    nodes = [NodeSpec('perception', 'perception', 'perception: RGB-D + proprio -> /hlai/state',
+                      common)]
+    # -- learning nodes (world_model, cost_critic, mpc_actor): slot in here ----------------
+    for name in LEARNING_NODES:
+        if name == 'mpc_actor' and o.controller != 'mpc':
+            continue
+        if node_available(name):
+            nodes.append(NodeSpec(name, name, f'learning core: {name}', common))
+    if o.controller == 'mpc' and not node_available('mpc_actor'):
+        raise ValueError("the mpc_actor node does not exist yet; use controller 'scripted' "
+                         '(simulation) or \'none\'')
+    if o.controller == 'scripted':
+        nodes.append(NodeSpec('scripted_controller', 'scripted_controller',
+                              'TEMPORARY privileged baseline: /ground_truth/state -> command',
+                              common + (('seed', o.seed),)))
+    if o.record:
+        nodes.append(NodeSpec('recorder', 'recorder', 'recorder: topics -> rosbag2 MCAP',
+                              common + (('output', o.record),)))
+    if o.target == 'sim':
+        waits = [n.name for n in nodes] + list(o.extra_nodes)
+        sim = NodeSpec('sim', 'sim', 'simulator: PyBullet world in the loop', (
+            ('task', o.task), ('use_sim_time', False), ('mode', o.mode), ('seed', o.seed),
+            ('episodes', o.episodes), ('gui', o.gui), ('wait_for_nodes', waits)))
+        nodes.insert(0, sim)
+    return tuple(nodes)

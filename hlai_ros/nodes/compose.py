@@ -1,0 +1,59 @@
+"""Several hlai_ros nodes composed in one process on one executor (``hlai run --compose``).
+
+Usage: ``python -m hlai_ros.nodes.compose '<json list>'`` where each item is
+``{"executable": "sim", "arguments": ["--ros-args", ...]}``: the same node classes and the
+same per-node ``--ros-args`` (name, parameter file, overrides, remaps) as separate processes
+get, so messages between them stay in the process while behaving identically.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+
+def node_class(executable: str):
+    """Return the Node subclass defined in ``hlai_ros.nodes.<executable>``."""
+    module = importlib.import_module(f'hlai_ros.nodes.{executable}')
+    classes = [c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Node)
+               and c.__module__ == module.__name__]
+    if len(classes) != 1:
+        raise ValueError(f'hlai_ros.nodes.{executable} defines {len(classes)} node classes; '
+                         'expected one')
+    return classes[0]
+
+
+def main(argv=None):
+    """Create every node of the JSON list, spin them together until shutdown."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        raise SystemExit('usage: python -m hlai_ros.nodes.compose \'[{"executable": ..., '
+                         '"arguments": [...]}, ...]\'')
+    items = json.loads(argv[0])
+    rclpy.init()
+    nodes = []
+    executor = SingleThreadedExecutor()
+    try:
+        for item in items:
+            node = node_class(item['executable'])(cli_args=item['arguments'],
+                                                  use_global_arguments=False)
+            nodes.append(node)
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for node in reversed(nodes):
+            if hasattr(node, 'session'):
+                node.session.close()
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

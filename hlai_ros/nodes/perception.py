@@ -1,0 +1,256 @@
+"""The `perception` node: camera RGB-D + proprioception -> the labelled state.
+
+Subscribes to the camera (``/camera/image_raw``, ``/camera/depth/image_raw``,
+``/camera/camera_info``), the task's proprioception (``/joint_states`` or ``/odom``),
+``/goal_pose`` and ``/hlai/episode`` (a start marker resets the estimator), and to the camera
+extrinsics (``/tf_static``, or ``/hlai/camera_extrinsics`` where tf2_msgs is not installed;
+the ``camera_pose`` parameter overrides both). Frames are matched by stamp (`StampMatcher`);
+each matched frame is passed to the task's core estimator (`hlai_ros.perception`), never to
+ground truth. Publishes ``/hlai/state`` (std_msgs/Float32MultiArray, one labelled dimension per
+state variable; see `hlai_ros.nodes.convert`), the estimated pose (``/hlai/object_pose`` for
+push, ``/hlai/robot_pose`` for cliff, PoseStamped) and ``/diagnostics``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+import time
+from types import SimpleNamespace
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import Float32MultiArray
+
+from hlai_ros.data import messages, proprio as proprio_codec
+from hlai_ros.data.topics import (CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB, EPISODE, GOAL,
+                                  ODOM_FRAME, PROPRIO_TOPIC, TF_STATIC, WORLD_FRAME)
+from hlai_ros.nodes.convert import (has_message, message_class, planar_pose, stamp_ns,
+                                    state_message)
+from hlai_ros.nodes.params import NodeParameters
+from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
+from hlai_ros.nodes.sync import StampMatcher
+
+STATE_TOPIC = '/hlai/state'
+POSE_TOPIC = {'push': '/hlai/object_pose', 'cliff': '/hlai/robot_pose'}
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@dataclass(frozen=True)
+class PerceptionNodeConfig:
+    """Parameters of the `perception` node."""
+
+    task: str = field(default='push', metadata={'read_only': True})
+    """Estimator to run: 'push' or 'cliff'."""
+    control_hz: float = field(default=10.0, metadata={'read_only': True})
+    """Camera frame rate the estimator assumes for velocities, Hz."""
+    sync_tolerance_s: float = 0.05
+    """Largest stamp difference between image, depth and proprioception, seconds."""
+    proprio_names: tuple[str, ...] = field(default=(), metadata={'read_only': True})
+    """Labels of the proprioception vector; empty: the task world's own labels."""
+    camera_pose: tuple[float, ...] = field(default=(), metadata={'read_only': True})
+    """Camera optical frame in the world frame, x y z qx qy qz qw; empty: from the extrinsics
+    topic."""
+    depth_near: float = field(default=0.0, metadata={'read_only': True})
+    """Nearest valid depth, metres; 0: the task world's camera."""
+    depth_far: float = field(default=0.0, metadata={'read_only': True})
+    """Farthest valid depth, metres; 0: the task world's camera."""
+
+    def __post_init__(self):
+        if self.task not in ('push', 'cliff'):
+            raise ValueError(f"task must be 'push' or 'cliff', got {self.task!r}")
+        if not self.control_hz > 0 or not self.sync_tolerance_s > 0:
+            raise ValueError('control_hz and sync_tolerance_s must be > 0')
+        if self.camera_pose and (len(self.camera_pose) != 7
+                                 or not np.all(np.isfinite(self.camera_pose))):
+            raise ValueError(f'camera_pose must be 7 finite numbers (x y z qx qy qz qw), got '
+                             f'{list(self.camera_pose)}')
+        if self.depth_near < 0 or self.depth_far < 0 or (
+                self.depth_far and self.depth_near >= self.depth_far):
+            raise ValueError('need 0 <= depth_near < depth_far (0: the world camera defaults)')
+
+
+def _world_class(task: str):
+    import gymnasium as gym
+    import importlib
+    from hlai_ros.sim import TASK_TO_ENV_ID
+    module, name = gym.spec(TASK_TO_ENV_ID[task]).entry_point.split(':')
+    return getattr(importlib.import_module(module), name)
+
+
+def _pose_matrix(pose) -> np.ndarray:
+    """Return the 4 x 4 matrix of x y z qx qy qz qw."""
+    x, y, z, qx, qy, qz, qw = pose
+    T = np.eye(4)
+    T[:3, :3] = messages.quaternion_to_matrix(SimpleNamespace(x=qx, y=qy, z=qz, w=qw))
+    T[:3, 3] = [x, y, z]
+    return T
+
+
+class PerceptionNode(Node):
+    """Runs the task's perception estimator on matched frames; see the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__('perception', **kwargs)
+        self.params = NodeParameters(self, PerceptionNodeConfig)
+        cfg = self.params.config
+        world = _world_class(cfg.task)
+        self.proprio_names = cfg.proprio_names or tuple(world.proprio_names)
+        self.near = cfg.depth_near or world.camera_spec.near
+        self.far = cfg.depth_far or world.camera_spec.far
+        self.T_world_camera = _pose_matrix(cfg.camera_pose) if cfg.camera_pose else None
+        self.intrinsics = None
+        self.goal = None
+        self.estimator = None
+        self.sync = StampMatcher('rgb', ('depth', 'proprio'), int(cfg.sync_tolerance_s * 1e9))
+        self.stats = {'frames': 0, 'estimate_ms': 0.0, 'errors': 0, 'last_error': ''}
+        self._last_diag = 0.0
+        proprio = PROPRIO_TOPIC[cfg.task]
+        sub = self.create_subscription
+        sub(message_class(CAMERA_RGB.msgtype), CAMERA_RGB.name,
+            lambda m: self._on_sensor('rgb', m), 10)
+        sub(message_class(CAMERA_DEPTH.msgtype), CAMERA_DEPTH.name,
+            lambda m: self._on_sensor('depth', m), 10)
+        sub(message_class(proprio.msgtype), proprio.name,
+            lambda m: self._on_sensor('proprio', m), 10)
+        sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name, self._on_camera_info, 10)
+        sub(message_class(GOAL.msgtype), GOAL.name, self._on_goal, LATCHED)
+        sub(message_class(EPISODE.msgtype), EPISODE.name, self._on_episode, 100)
+        extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
+        sub(message_class(extrinsics.msgtype), extrinsics.name, self._on_extrinsics, LATCHED)
+        self.state_pub = self.create_publisher(Float32MultiArray, STATE_TOPIC, 10)
+        self.pose_pub = self.create_publisher(message_class('geometry_msgs/msg/PoseStamped'),
+                                              POSE_TOPIC[cfg.task], 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _on_camera_info(self, msg):
+        try:
+            intrinsics = (messages.camera_info_to_K(msg), int(msg.width), int(msg.height),
+                          msg.header.frame_id)
+        except ValueError as exc:
+            self.get_logger().warn(f'{CAMERA_INFO.name}: {exc}', throttle_duration_sec=1.0)
+            return
+        if self.intrinsics is None or any(
+                not np.array_equal(a, b) for a, b in zip(intrinsics[:3], self.intrinsics[:3])):
+            self.intrinsics = intrinsics
+            self._make_estimator()
+
+    def _on_extrinsics(self, msg):
+        if self.params.config.camera_pose:
+            return
+        transforms = msg.transforms if hasattr(msg, 'transforms') else [msg]
+        for tf in transforms:
+            if tf.header.frame_id.lstrip('/') == WORLD_FRAME:
+                self.T_world_camera = messages.transform_to_matrix(tf.transform)
+                self._make_estimator()
+
+    def _on_goal(self, msg):
+        goal = messages.pose_to_goal(msg)
+        if np.all(np.isfinite(goal)):
+            self.goal = goal
+
+    def _on_episode(self, msg):
+        try:
+            marker = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(marker, dict) and marker.get('event') == 'start':
+            self.sync.reset()
+            if hasattr(self.estimator, 'reset'):
+                self.estimator.reset()
+
+    def _make_estimator(self):
+        if self.intrinsics is None or self.T_world_camera is None:
+            return
+        from hlai_ros.sim.base import CameraModel
+        K, width, height, frame = self.intrinsics
+        camera = CameraModel(width, height, K, self.T_world_camera, self.near, self.far,
+                             frame or 'camera_optical_frame')
+        if hasattr(self.estimator, 'close'):
+            self.estimator.close()
+        if self.params.config.task == 'push':
+            from hlai_ros.perception.push import PushPerception, PushPerceptionConfig
+            self.estimator = PushPerception(camera, PushPerceptionConfig(
+                control_dt=1.0 / self.params.config.control_hz))
+        else:
+            from hlai_ros.perception.cliff import CliffPerception
+            self.estimator = CliffPerception(camera)
+
+    def _on_sensor(self, role: str, msg):
+        for stamp, frame in self.sync.add(role, stamp_ns(msg.header.stamp), msg):
+            self._estimate(stamp, frame)
+
+    # -- estimation -------------------------------------------------------------------------
+    def _estimate(self, stamp: int, frame: dict):
+        if self.estimator is None or self.goal is None:
+            self.get_logger().info('waiting for camera_info, extrinsics and a goal',
+                                   throttle_duration_sec=5.0)
+            return
+        start = time.perf_counter()
+        try:
+            obs = {'rgb': messages.image_to_rgb(frame['rgb']),
+                   'depth': messages.image_to_depth(frame['depth']), 'goal': self.goal}
+            if self.params.config.task == 'push':
+                obs['proprio'] = proprio_codec.vector_from_joint_state(frame['proprio'],
+                                                                       self.proprio_names)
+            else:
+                obs['proprio'] = proprio_codec.vector_from_odometry(frame['proprio'],
+                                                                    self.proprio_names)
+            result = self.estimator.estimate(obs)
+        except ValueError as exc:
+            self.stats['errors'] += 1
+            self.stats['last_error'] = str(exc)
+            self.get_logger().warn(f'frame at {stamp * 1e-9:.3f} s not estimated: {exc}',
+                                   throttle_duration_sec=1.0)
+            return
+        state = np.asarray(getattr(result, 'state', result), dtype=np.float32)
+        self.state_pub.publish(state_message(self.estimator.state_names, state))
+        self._publish_pose(stamp, dict(zip(self.estimator.state_names, state.tolist())))
+        self.stats['frames'] += 1
+        self.stats['estimate_ms'] = 1e3 * (time.perf_counter() - start)
+        self._publish_diagnostics()
+
+    def _publish_pose(self, stamp: int, s: dict):
+        if self.params.config.task == 'push':
+            msg = planar_pose(s['obj_x'], s['obj_y'], 0.0, stamp, WORLD_FRAME)
+        else:
+            msg = planar_pose(s['x'], s['y'], s['yaw'], stamp, ODOM_FRAME)
+        self.pose_pub.publish(msg)
+
+    def _publish_diagnostics(self):
+        now = time.monotonic()
+        if now - self._last_diag < 1.0:
+            return
+        self._last_diag = now
+        visible = getattr(self.estimator, 'visible', True)
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK if visible else DiagnosticStatus.WARN,
+            name=f'{self.get_name()}: state estimate', hardware_id='camera',
+            message='ok' if visible else 'object not visible; holding the last estimate',
+            values=[KeyValue(key=k, value=str(v)) for k, v in self.stats.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+
+def main(args=None):
+    """Run the perception node."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PerceptionNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

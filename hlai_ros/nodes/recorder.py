@@ -1,0 +1,146 @@
+"""The `recorder` node: chosen topics -> a rosbag2 MCAP bag that `hlai train` loads.
+
+Subscribes to each topic in ``topics`` (empty: every topic `hlai collect` writes for ``task``)
+as serialised CDR (``raw=True``), and writes it through `hlai_ros.data.BagWriter`, the same
+flushed MCAP writer as `hlai collect` (a kill loses at most ``flush_period_s``). Types of the
+contract's topics are known up front; others are looked up in the graph until they appear.
+Where tf2_msgs is not installed, ``/hlai/camera_extrinsics`` is recorded as the contract's
+``/tf_static`` TFMessage, so the bag carries the extrinsics the loader expects.
+
+Log time of each message: its header stamp when it has one; an episode marker's ``stamp_ns``;
+otherwise the node's clock on receipt (sim time under ``use_sim_time``). So headerless
+messages (``/cmd_vel``, markers, ground truth) share the sensors' time base.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+
+from hlai_ros.data import messages
+from hlai_ros.data.topics import episode_topics, TF_STATIC, Topic
+from hlai_ros.data.writer import BagWriter
+from hlai_ros.nodes.convert import from_cdr, has_message, message_class
+from hlai_ros.nodes.params import NodeParameters
+from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
+
+KNOWN_TYPES = {t.name: t.msgtype for task in ('push', 'cliff') for t in episode_topics(task)}
+KNOWN_TYPES.update({'/hlai/state': 'std_msgs/msg/Float32MultiArray',
+                    '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray'})
+LATCHED_TOPICS = (TF_STATIC.name, CAMERA_EXTRINSICS.name, '/goal_pose')
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """Parameters of the `recorder` node."""
+
+    output: str = field(default='', metadata={'read_only': True})
+    """Bag directory to create (must not exist)."""
+    task: str = field(default='push', metadata={'read_only': True})
+    """Task whose contract topics are recorded when `topics` is empty."""
+    topics: tuple[str, ...] = field(default=(), metadata={'read_only': True})
+    """Topics to record; empty: every topic `hlai collect` writes for `task`."""
+    flush_period_s: float = field(default=0.5, metadata={'read_only': True})
+    """Longest wall-clock time between flushes to the file, seconds."""
+
+    def __post_init__(self):
+        if not self.output:
+            raise ValueError('output must name the bag directory to create')
+        if self.task not in ('push', 'cliff'):
+            raise ValueError(f"task must be 'push' or 'cliff', got {self.task!r}")
+        if not self.flush_period_s > 0:
+            raise ValueError(f'flush_period_s must be > 0, got {self.flush_period_s}')
+        bad = [t for t in self.topics if not t.startswith('/')]
+        if bad:
+            raise ValueError(f'topics must be absolute names (start with /), got {bad}')
+
+
+class RecorderNode(Node):
+    """Writes raw messages to an MCAP bag; see the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__('recorder', **kwargs)
+        cfg = NodeParameters(self, RecorderConfig).config
+        self.bag = BagWriter(cfg.output, cfg.flush_period_s)
+        wanted = list(cfg.topics) or [t.name for t in episode_topics(cfg.task)]
+        if TF_STATIC.name in wanted and not has_message(TF_STATIC.msgtype):
+            wanted[wanted.index(TF_STATIC.name)] = CAMERA_EXTRINSICS.name
+        self._pending = []
+        self._recorded = {}
+        for name in wanted:
+            msgtype = KNOWN_TYPES.get(name) or (
+                CAMERA_EXTRINSICS.msgtype if name == CAMERA_EXTRINSICS.name else None)
+            if msgtype is None:
+                self._pending.append(name)
+            else:
+                self._subscribe(name, msgtype)
+        self._discovery = self.create_timer(0.5, self._discover)
+        self.get_logger().info(f'recording {len(wanted)} topics to {cfg.output}')
+
+    def _subscribe(self, name: str, msgtype: str) -> None:
+        stored = Topic(TF_STATIC.name, TF_STATIC.msgtype) if name == CAMERA_EXTRINSICS.name \
+            else Topic(name, msgtype)
+        latched = name in LATCHED_TOPICS
+        self.bag.add_topic(stored, transient_local=latched)
+        qos = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
+                         else DurabilityPolicy.VOLATILE)
+        self._recorded[name] = self.create_subscription(
+            message_class(msgtype), name, lambda data: self._write(name, stored, msgtype, data),
+            qos, raw=True)
+
+    def _discover(self):
+        if not self._pending:
+            self._discovery.cancel()
+            return
+        types = dict(self.get_topic_names_and_types())
+        for name in [n for n in self._pending if n in types]:
+            msgtype = types[name][0]
+            if has_message(msgtype):
+                self._subscribe(name, msgtype)
+            else:
+                self.get_logger().warn(f'{name}: type {msgtype} is not installed; not recorded')
+            self._pending.remove(name)
+
+    def _write(self, name: str, stored: Topic, msgtype: str, data: bytes):
+        msg = from_cdr(data, msgtype)
+        if name == CAMERA_EXTRINSICS.name:
+            msg = messages.tf_message([msg])
+        header = getattr(msg, 'header', None)
+        if header is not None:
+            stamp = messages.stamp_to_ns(header.stamp)
+        elif name == '/hlai/episode' and '"stamp_ns"' in msg.data:
+            stamp = int(json.loads(msg.data).get('stamp_ns', 0))
+        else:
+            stamp = self.get_clock().now().nanoseconds
+        if isinstance(msg, type(messages.tf_message([]))):
+            stamp = min((messages.stamp_to_ns(t.header.stamp) for t in msg.transforms),
+                        default=stamp)
+        self.bag.write(stored.name, max(int(stamp), 0), msg)
+
+    def destroy_node(self):
+        """Close the bag (summary, footer, metadata.yaml), then the node."""
+        self.bag.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Run the recorder node."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = RecorderNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,98 @@
+"""The `scripted_controller` node: the world's scripted controller as a privileged baseline.
+
+TEMPORARY, until the learned ``mpc_actor`` exists: it closes the loop of ``hlai run`` so the
+graph can be run and tested end to end. Like the scripted baseline of the pure-Python loop, it
+reads privileged ground truth (``/ground_truth/state``), which a deployed controller never may;
+it is never part of ``robot.launch.py``. Each new ground-truth message gets one command on the
+task's command topic (TwistStamped for push, Twist for cliff); a repeated one (the sim
+republishing a lockstep observation) gets none, so the loop never skips a step. A start
+marker on ``/hlai/episode`` resets the controller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from hlai_ros.data import messages
+from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GROUND_TRUTH
+from hlai_ros.nodes.convert import message_class, to_cdr
+from hlai_ros.nodes.params import NodeParameters
+
+
+@dataclass(frozen=True)
+class ScriptedControllerConfig:
+    """Parameters of the `scripted_controller` node."""
+
+    task: str = field(default='push', metadata={'read_only': True})
+    """World whose scripted controller runs: 'push' or 'cliff'."""
+    noise_std: float = field(default=0.0, metadata={'read_only': True})
+    """Gaussian action noise, action units."""
+    seed: int = field(default=0, metadata={'read_only': True})
+    """Seed of the action noise."""
+
+    def __post_init__(self):
+        if self.task not in ('push', 'cliff'):
+            raise ValueError(f"task must be 'push' or 'cliff', got {self.task!r}")
+        if not self.noise_std >= 0:
+            raise ValueError(f'noise_std must be >= 0, got {self.noise_std}')
+
+
+class ScriptedControllerNode(Node):
+    """Ground truth in, command out; see the module docstring."""
+
+    def __init__(self, **kwargs):
+        super().__init__('scripted_controller', **kwargs)
+        from hlai_ros.sim.scripted import make_scripted
+
+        cfg = NodeParameters(self, ScriptedControllerConfig).config
+        self.task = cfg.task
+        self.controller = make_scripted(cfg.task, noise_std=cfg.noise_std, seed=cfg.seed)
+        self.command = COMMAND_TOPIC[cfg.task]
+        self._last = None
+        # The episode subscription is created first: with both ready, the executor serves it
+        # first, so a new episode's reset comes before its first ground truth.
+        self.create_subscription(String, EPISODE.name, self._on_episode, 100)
+        self.create_subscription(String, GROUND_TRUTH.name, self._on_ground_truth, 10)
+        self.pub = self.create_publisher(message_class(self.command.msgtype),
+                                         self.command.name, 10)
+
+    def _on_episode(self, msg):
+        marker = json.loads(msg.data)
+        if marker.get('event') == 'start':
+            self.controller.reset()
+            self._last = None
+
+    def _on_ground_truth(self, msg):
+        if msg.data == self._last:
+            return
+        self._last = msg.data
+        action = np.asarray(self.controller.act(None, {'ground_truth': json.loads(msg.data)}),
+                            dtype=np.float32)
+        stamp = self.get_clock().now().nanoseconds
+        self.pub.publish(to_cdr(messages.command(action, self.task, max(stamp, 0)),
+                                self.command.msgtype))
+
+
+def main(args=None):
+    """Run the scripted controller node."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ScriptedControllerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

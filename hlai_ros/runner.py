@@ -1,0 +1,218 @@
+"""Start and stop the ROS graph of `hlai_ros.graph` as processes (what ``hlai run`` does).
+
+ROS-free: the runner only starts processes (``python -m hlai_ros.nodes.<executable>
+--ros-args ...``, exactly the arguments a launch file gives the same node), reads the episode
+monitor's stdout lines (`hlai_ros.nodes.episode_monitor`) and stops everything.
+
+- Each node runs in its own process and session, so a terminal's Ctrl-C reaches the runner
+  alone, which then stops the nodes in reverse start order with SIGINT (rclpy's clean
+  shutdown: the recorder closes its bag), then SIGTERM, then SIGKILL for any that linger.
+  On Linux each child also gets SIGTERM from the kernel if the runner itself dies
+  (``PR_SET_PDEATHSIG``), so no node outlives it.
+- With ``compose``, all nodes (and the monitor) run in one process on one executor
+  (`hlai_ros.nodes.compose`), with the same per-node arguments.
+- Every process gets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` unless the user set it.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from pathlib import Path
+import select
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable
+
+from hlai_ros.graph import NodeSpec
+
+MONITOR = NodeSpec('episode_monitor', 'episode_monitor', 'runner: prints episode outcomes')
+"""The runner's own node: echoes end markers to stdout."""
+LINE_PREFIX = 'EPISODE '
+
+
+def node_environment(base: dict | None = None) -> dict:
+    """Return the environment for node processes: DDS on loopback unless the user chose."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def node_command(spec: NodeSpec, params: str | Path) -> list[str]:
+    """Return the command line that runs `spec` as its own process."""
+    return [sys.executable, '-m', spec.module] + spec.ros_arguments(params)
+
+
+def compose_command(specs, params: str | Path) -> list[str]:
+    """Return the command line that runs all `specs` in one process."""
+    nodes = [{'executable': s.executable, 'arguments': s.ros_arguments(params)} for s in specs]
+    return [sys.executable, '-m', 'hlai_ros.nodes.compose', json.dumps(nodes)]
+
+
+def _die_with_parent():
+    """Child-side: get SIGTERM when the runner dies (Linux); harmless elsewhere."""
+    try:
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class GraphProcesses:
+    """The running graph: node processes plus the episode monitor's output.
+
+    Args:
+        specs: the graph's nodes (`hlai_ros.graph.build`).
+        params: the task's parameter file.
+        compose: run every node in one process.
+        log_dir: where each process's stderr (ROS logs) goes, one file per process.
+    """
+
+    def __init__(self, specs, params: str | Path, compose: bool, log_dir: str | Path):
+        self.specs = tuple(specs) + (MONITOR,)
+        self.params = Path(params)
+        self.compose = compose
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.monitor: subprocess.Popen | None = None
+        self._buffer = b''
+
+    def start(self) -> None:
+        """Start the processes (the monitor first, so no end marker is missed)."""
+        env = node_environment()
+        if self.compose:
+            self._spawn('composed', compose_command(self.specs, self.params), env, True)
+            return
+        self._spawn(MONITOR.name, node_command(MONITOR, self.params), env, True)
+        for spec in self.specs[:-1]:
+            self._spawn(spec.name, node_command(spec, self.params), env, False)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict, monitor: bool) -> None:
+        log = open(self.log_dir / f'{name}.log', 'wb')
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if monitor else log, stderr=log,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+        log.close()
+        self.processes[name] = proc
+        if monitor:
+            self.monitor = proc
+
+    def pids(self) -> dict[str, int]:
+        """Return {process name: pid}."""
+        return {k: p.pid for k, p in self.processes.items()}
+
+    def dead(self) -> dict[str, int]:
+        """Return {process name: exit code} of processes that have exited."""
+        return {k: p.returncode for k, p in self.processes.items() if p.poll() is not None}
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        """Return the last lines of a process's log."""
+        path = self.log_dir / f'{name}.log'
+        text = path.read_text(errors='replace') if path.exists() else ''
+        return '\n'.join(text.splitlines()[-lines:])
+
+    def read_outcomes(self, timeout_s: float) -> list[dict]:
+        """Return the end markers the monitor printed within `timeout_s` seconds."""
+        out = []
+        fd = self.monitor.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], max(timeout_s, 0.0))
+        if ready:
+            chunk = os.read(fd, 65536)
+            self._buffer += chunk
+            *lines, self._buffer = self._buffer.split(b'\n')
+            for line in lines:
+                text = line.decode(errors='replace')
+                if text.startswith(LINE_PREFIX):
+                    out.append(json.loads(text[len(LINE_PREFIX):]))
+            if not chunk:
+                time.sleep(min(timeout_s, 0.1))
+        return out
+
+    def stop(self, timeout_s: float = 10.0) -> dict[str, int]:
+        """Stop every process: SIGINT, then SIGTERM, then SIGKILL; return exit codes."""
+        order = list(self.processes.items())[::-1]
+        for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0),
+                          (signal.SIGKILL, 3.0)):
+            alive = [(k, p) for k, p in order if p.poll() is None]
+            if not alive:
+                break
+            for _, p in alive:
+                try:
+                    p.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            for _, p in alive:
+                try:
+                    p.wait(max(deadline - time.monotonic(), 0.01))
+                except subprocess.TimeoutExpired:
+                    pass
+        if self.monitor is not None and self.monitor.stdout is not None:
+            self.monitor.stdout.close()
+        return {k: p.returncode for k, p in self.processes.items()}
+
+
+def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
+              timeout_s: float = 0.0, on_episode: Callable[[dict], None] | None = None,
+              settle_s: float = 1.0) -> dict:
+    """Run the graph until `episodes` end markers arrive; return a summary.
+
+    After the last episode the graph runs `settle_s` seconds more before it is stopped, so
+    that the other subscribers (the recorder) take in the last end marker too.
+
+    Ctrl-C (KeyboardInterrupt) stops the graph and returns what ran, marked interrupted.
+    A node that exits early, or `timeout_s` (> 0) passing, stops the run with an error.
+    """
+    graph = GraphProcesses(specs, params, compose, log_dir)
+    outcomes, error, interrupted = [], None, False
+    start = time.monotonic()
+    graph.start()
+    try:
+        while episodes <= 0 or len(outcomes) < episodes:
+            for marker in graph.read_outcomes(0.2):
+                outcomes.append(marker)
+                if on_episode is not None:
+                    on_episode(marker)
+            dead = graph.dead()
+            if dead:
+                name = next(iter(dead))
+                error = (f'process {name} exited with code {dead[name]}; its log '
+                         f'({graph.log_dir / (name + ".log")}) ends:\n{graph.log_tail(name)}')
+                break
+            if timeout_s > 0 and time.monotonic() - start > timeout_s:
+                error = f'timed out after {timeout_s:.0f} s with {len(outcomes)} episodes'
+                break
+        if error is None:
+            time.sleep(settle_s)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits too
+        try:
+            codes = graph.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    return {'outcomes': outcomes[:episodes] if episodes > 0 else outcomes,
+            'error': error, 'interrupted': interrupted, 'exit_codes': codes,
+            'pids': graph.pids(), 'wall_s': time.monotonic() - start,
+            'log_dir': str(graph.log_dir)}
+
+
+def summarize(outcomes: list[dict]) -> dict:
+    """Return success and failure rates and means over episode end markers."""
+    n = len(outcomes)
+    failures: dict[str, int] = {}
+    for o in outcomes:
+        if o.get('failure'):
+            failures[o['failure']] = failures.get(o['failure'], 0) + 1
+    return {
+        'episodes': n,
+        'success_rate': sum(bool(o.get('success')) for o in outcomes) / n if n else 0.0,
+        'failure_rate': sum(bool(o.get('failure')) for o in outcomes) / n if n else 0.0,
+        'failures': failures,
+        'mean_return': sum(float(o.get('return', 0.0)) for o in outcomes) / n if n else 0.0,
+        'mean_steps': sum(int(o.get('steps', 0)) for o in outcomes) / n if n else 0.0,
+    }
