@@ -143,6 +143,7 @@ def _write_live_recording(path: Path, log_offset_ns: int, with_clock: bool) -> d
 @pytest.mark.parametrize('log_offset_ns, with_clock', [
     (0, False),                         # recorder on the sensors' clock
     (1_700_000_000 * 10**9, True),      # sim-time stamps, wall-clock log times, /clock recorded
+    (1_700_000_000 * 10**9, False),     # the same without /clock: shifted by the image offset
 ])
 def test_unsynchronised_recording_is_aligned_by_nearest_stamp(tmp_path, log_offset_ns,
                                                               with_clock):
