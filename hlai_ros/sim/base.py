@@ -12,6 +12,7 @@ Subclasses build the scene and define actions, proprioception, reward and outcom
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field, replace
 import math
@@ -139,6 +140,7 @@ class HlaiWorld(gym.Env):
         self._bullet = bullet_client.BulletClient(
             connection_mode=p.GUI if config.gui else p.DIRECT)
         self._camera_pose = self.nominal_camera().T_world_camera
+        self._camera_on = config.render_camera
         self._step_count = 0
         self._goal = np.zeros(2, dtype=np.float32)
         H, W = config.image_height, config.image_width
@@ -243,9 +245,19 @@ class HlaiWorld(gym.Env):
             return None
         return self.render_view(320, 240)
 
+    @contextlib.contextmanager
+    def camera_disabled(self):
+        """Within the block, steps return zero images (fast replays by the oracle planner)."""
+        saved, self._camera_on = self._camera_on, False
+        try:
+            yield
+        finally:
+            self._camera_on = saved
+
     # -- snapshots (for the oracle MPC that plans with the simulator itself) ---------------
     _NOT_SNAPSHOTTED = frozenset({'_bullet', 'config', 'observation_space', 'action_space',
-                                  'spec', '_np_random', 'metadata', 'render_mode'})
+                                  'spec', '_np_random', 'metadata', 'render_mode',
+                                  '_camera_on'})
 
     def snapshot(self):
         """Save the full simulator state (physics, controllers, goal, RNG); see `restore`."""
@@ -317,7 +329,7 @@ class HlaiWorld(gym.Env):
 
     def _observe(self) -> dict[str, np.ndarray]:
         H, W = self.config.image_height, self.config.image_width
-        if self.config.render_camera:
+        if self._camera_on:
             rgb, depth = self._render_camera(self._camera_pose, W, H, self.camera_spec.fov_deg)
             if self.config.depth_noise_m > 0:
                 depth = depth + self.np_random.normal(

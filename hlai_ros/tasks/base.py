@@ -1,0 +1,84 @@
+"""What the configurator knows about a task: how perception, world model, cost and actor fit.
+
+A `Task` turns one perception estimate into the state the world model predicts (the *model
+state*) and the cost the planner minimises for the scene at hand. It is the one place where a
+task's state layout is named; the world model, cost terms and planner stay generic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hlai_ros.cost.base import CostContext
+from hlai_ros.cost.composite import Cost, cost_config_from_dict
+from hlai_ros.sim.base import CameraModel
+
+
+@dataclass(frozen=True)
+class Percept:
+    """One control step as the stack sees it (never simulator ground truth)."""
+
+    model_state: np.ndarray
+    """The world model's state, float32 (S,), in the task's `model_state_names` order."""
+    goal: np.ndarray
+    """Goal (x, y) in the world frame, metres."""
+    scene: Any = None
+    """Static scene the cost needs (platform bounds, obstacles), task specific."""
+    estimate: Any = None
+    """The perception estimator's full output, for logging and display."""
+
+
+class Task:
+    """Base of the task descriptions; subclasses fill in the class attributes and methods."""
+
+    name: str = ''
+    model_state_names: tuple[str, ...] = ()
+    position_indices: tuple[int, int] = (0, 1)
+    """Model-state indices of the position that must reach the goal."""
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    def __init__(self, cost_section: dict[str, Any] | None = None):
+        self.cost_section = dict(cost_section or self.default_cost())
+
+    @property
+    def state_dim(self) -> int:
+        """Size of the model state."""
+        return len(self.model_state_names)
+
+    @property
+    def action_dim(self) -> int:
+        """Size of the action."""
+        return len(self.action_low)
+
+    def default_cost(self) -> dict[str, Any]:
+        """The cost section used when config/<task>.yaml gives none."""
+        raise NotImplementedError
+
+    def make_perception(self, camera: CameraModel):
+        """Return a fresh stateful perception estimator for a calibrated camera."""
+        raise NotImplementedError
+
+    def perceive(self, estimator, obs: dict[str, np.ndarray]) -> Percept:
+        """Run the estimator on an observation dict and map it to a `Percept`."""
+        raise NotImplementedError
+
+    def scene_terms(self, scene: Any) -> dict[str, dict[str, Any]]:
+        """Cost-term parameters that come from the perceived scene (bounds, obstacles)."""
+        return {}
+
+    def cost(self, scene: Any = None) -> Cost:
+        """Build the task cost for a scene: config weights + perceived geometry."""
+        section = {k: (dict(v) if isinstance(v, dict) else v)
+                   for k, v in self.cost_section.items()}
+        for name, params in self.scene_terms(scene).items():
+            if name in section.get('terms', ()):
+                section.setdefault(name, {}).update(params)
+        return Cost.from_config(cost_config_from_dict(section))
+
+    def context(self, percept: Percept) -> CostContext:
+        """The cost context of a control step (the goal)."""
+        import torch
+        return CostContext(goal=torch.as_tensor(percept.goal, dtype=torch.float32))

@@ -1,0 +1,166 @@
+"""The controllers compared in closed loop: random, scripted, the learned stack, oracle MPC.
+
+Every controller has `reset(world)` at the start of an episode and `act(obs, info)`:
+
+- `LearnedController` sees only what a robot has: the observation and the calibrated camera
+  (`world.nominal_camera()`). It perceives, plans through the learned world model, and acts.
+- `OracleController` plans with the simulator itself: it snapshots the world and scores action
+  sequences by replaying them in the real physics with the true reward. It is the upper bound
+  for any learned model, not a deployable controller.
+- `ScriptedController` wraps the world's privileged scripted baseline; `RandomController` draws
+  uniform actions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hlai_ros.actor.agent import Agent
+from hlai_ros.actor.optimizer import OPTIMIZERS, OptimizerConfig
+from hlai_ros.actor.planner import Planner, PlannerConfig
+from hlai_ros.tasks.base import Percept, Task
+
+
+class RandomController:
+    """Uniformly random actions within the bounds (seeded per episode)."""
+
+    name = 'random'
+
+    def __init__(self, task: Task, seed: int = 0):
+        self.low, self.high = np.array(task.action_low), np.array(task.action_high)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, world, seed: int | None = None) -> None:
+        """Re-seed for the episode."""
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+
+    def act(self, obs, info) -> np.ndarray:
+        """A random action."""
+        return self.rng.uniform(self.low, self.high).astype(np.float32)
+
+
+class ScriptedController:
+    """The world's scripted baseline (reads privileged ground truth)."""
+
+    name = 'scripted'
+
+    def __init__(self, task: Task, seed: int = 0):
+        from hlai_ros.sim.scripted import make_scripted
+        self.controller = make_scripted(task.name, seed=seed)
+
+    def reset(self, world, seed: int | None = None) -> None:
+        """Start a new episode."""
+        self.controller.reset()
+
+    def act(self, obs, info) -> np.ndarray:
+        """The scripted action."""
+        return np.asarray(self.controller.act(obs, info), dtype=np.float32)
+
+
+class LearnedController:
+    """Perception -> world model + cost (+ critic) -> MPC planner (+ policy) -> action."""
+
+    name = 'learned'
+
+    def __init__(self, task: Task, model, planner_config: PlannerConfig = PlannerConfig(),
+                 critic=None, policy=None, device: str | torch.device | None = None):
+        self.task = task
+        self.planner = Planner(model, task.cost(None), task.action_low, task.action_high,
+                               planner_config, critic=critic, policy=policy, device=device)
+        self.agent = Agent(self.planner, policy)
+        self.estimator = None
+        self.last_percept: Percept | None = None
+
+    def reset(self, world, seed: int | None = None) -> None:
+        """New episode: a fresh estimator for the calibrated camera, a cold planner."""
+        self.estimator = self.task.make_perception(world.nominal_camera())
+        self.agent.reset()
+
+    def act(self, obs, info=None) -> np.ndarray:
+        """Perceive, re-cost the perceived scene, plan; `info` is never read."""
+        if self.estimator is None:
+            raise RuntimeError('call reset(world) before act()')
+        percept = self.task.perceive(self.estimator, obs)
+        self.last_percept = percept
+        self.planner.cost = self.task.cost(percept.scene)
+        return self.agent.act(percept.model_state, self.task.context(percept))
+
+    @property
+    def last_plan(self):
+        """The last PlanResult (planned actions and predicted states)."""
+        return self.agent.last_plan
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Settings of the oracle MPC (sampling in the simulator itself)."""
+
+    horizon: int = 8
+    """Planning horizon, control steps."""
+    optimizer: str = 'cem'
+    """'cem' or 'mppi'."""
+    sampling: OptimizerConfig = OptimizerConfig(samples=24, iterations=2, elite_fraction=0.25)
+    """Samples and iterations per control step (each sample is `horizon` simulator steps)."""
+    init_std: float = 0.5
+    """Initial sampling std as a fraction of the half range."""
+    seed: int = 0
+    """Seed of the sampling noise."""
+
+
+class OracleController:
+    """MPC whose model is the simulator: the upper bound for any learned world model."""
+
+    name = 'oracle'
+
+    def __init__(self, task: Task, config: OracleConfig = OracleConfig()):
+        self.task, self.config = task, config
+        self.lower = torch.tensor(task.action_low, dtype=torch.float32)
+        self.upper = torch.tensor(task.action_high, dtype=torch.float32)
+        self.optimizer = OPTIMIZERS[config.optimizer](config.sampling)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.world = None
+
+    def reset(self, world, seed: int | None = None) -> None:
+        """New episode in `world` (the unwrapped HlaiWorld being controlled)."""
+        self.world = world
+        self.generator.manual_seed(self.config.seed if seed is None else seed)
+        mid = (self.upper + self.lower) / 2
+        self.mean = mid.expand(self.config.horizon, -1).clone()
+
+    def _score(self, actions: torch.Tensor, snap) -> torch.Tensor:
+        """Negative true return of each sequence (N, T, A), replayed from the snapshot."""
+        world, costs = self.world, []
+        for seq in actions.numpy():
+            world.restore(snap)
+            total = 0.0
+            for a in seq:
+                _, reward, terminated, _, _ = world.step(a)
+                total += reward
+                if terminated:
+                    break
+            costs.append(-total)
+        world.restore(snap)
+        return torch.tensor(costs, dtype=torch.float32)
+
+    def act(self, obs, info=None) -> np.ndarray:
+        """Plan by replaying candidate sequences in the simulator; return the first action."""
+        world, cfg = self.world, self.config
+        if world is None:
+            raise RuntimeError('call reset(world) before act()')
+        with world.camera_disabled():
+            snap = world.snapshot()
+            try:
+                mean = self.mean.clone()
+                mean[:-1] = self.mean[1:].clone()
+                std = cfg.init_std * ((self.upper - self.lower) / 2).expand_as(mean).clone()
+                result = self.optimizer.optimize(
+                    lambda acts: self._score(acts, snap), mean, std, self.lower, self.upper,
+                    None, self.generator)
+            finally:
+                world.restore(snap)
+                world.release(snap)
+        self.mean = result.best.clone()
+        return result.best[0].numpy().astype(np.float32)
