@@ -4,6 +4,8 @@ Usage::
 
     .venv/bin/python benchmarks/cliff_world.py --throughput
     .venv/bin/python benchmarks/cliff_world.py --rates --episodes 100
+    .venv/bin/python benchmarks/cliff_world.py --rates --episodes 100 --noise 0.1 \
+        --controllers scripted
 """
 from __future__ import annotations
 
@@ -40,12 +42,13 @@ def throughput(steps: int) -> None:
         env.close()
 
 
-def rates(episodes: int, max_steps: int = 300) -> None:
+def rates(episodes: int, noise: float = 0.0, controllers=('scripted', 'random'),
+          max_steps: int = 300) -> None:
     """Print success / fell / collision / timeout rates of scripted and random over seeds."""
-    for name in ('scripted', 'random'):
+    for name in controllers:
         env = CliffWorld(render_camera=False)
         env.action_space.seed(12345)
-        ctrl = CliffScripted()
+        ctrl = CliffScripted(noise_std=noise, seed=0)
         counts = {'success': 0, 'fell': 0, 'collision': 0, 'timeout': 0}
         for seed in tqdm(range(episodes), desc=name):
             obs, info = env.reset(seed=seed)
@@ -58,7 +61,8 @@ def rates(episodes: int, max_steps: int = 300) -> None:
                     outcome = 'success' if info['is_success'] else info['failure']
                     break
             counts[outcome] += 1
-        print(f'{name}: ' + ', '.join(f'{k} {v / episodes:.2f}' for k, v in counts.items()))
+        label = f'{name} (noise {noise})' if name == 'scripted' and noise else name
+        print(f'{label}: ' + ', '.join(f'{k} {v / episodes:.2f}' for k, v in counts.items()))
 
 
 def main() -> None:
@@ -68,11 +72,15 @@ def main() -> None:
     parser.add_argument('--rates', action='store_true')
     parser.add_argument('--episodes', type=int, default=100)
     parser.add_argument('--steps', type=int, default=200)
+    parser.add_argument('--noise', type=float, default=0.0,
+                        help='Gaussian action noise of the scripted controller')
+    parser.add_argument('--controllers', nargs='+', default=['scripted', 'random'],
+                        choices=['scripted', 'random'])
     args = parser.parse_args()
     if args.throughput:
         throughput(args.steps)
     if args.rates:
-        rates(args.episodes)
+        rates(args.episodes, args.noise, args.controllers)
 
 
 if __name__ == '__main__':
