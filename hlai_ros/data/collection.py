@@ -224,12 +224,22 @@ def collect(settings: CollectSettings, progress: bool = True) -> dict:
     events, stop = ctx.Queue(), ctx.Event()
     start = time.time()
     procs = []
-    for k in range(workers):
-        ids = list(range(k, settings.episodes, workers))
-        p = ctx.Process(target=worker_main, args=(k, ids, settings, events, stop),
-                        name=f'hlai-collect-{k}', daemon=False)
-        p.start()
-        procs.append(p)
+    # Children inherit an ignored SIGINT through exec, so a Ctrl-C during their start-up
+    # cannot kill them before they have set up their own handling.
+    try:
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        previous_int = None
+    try:
+        for k in range(workers):
+            ids = list(range(k, settings.episodes, workers))
+            p = ctx.Process(target=worker_main, args=(k, ids, settings, events, stop),
+                            name=f'hlai-collect-{k}', daemon=False)
+            p.start()
+            procs.append(p)
+    finally:
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
     bar = None
     if progress:

@@ -153,6 +153,11 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
             if role == 'rgb':
                 streams.setdefault('rgb_log', Stream()).add(raw.log_time_ns, stamp)
         read += scan.messages
+        for topic, msgtype, _ in scan.channels.values():
+            found_topics.setdefault(topic, msgtype)
+            if topic in roles and msgtype not in roles[topic][1]:
+                raise BagError(f'{path}: topic {topic} carries {msgtype}, expected '
+                               f'{" or ".join(roles[topic][1])}')
         if not scan.complete:
             complete = False
             no_meta = not bag.is_file() and not (bag / 'metadata.yaml').exists()
@@ -167,7 +172,8 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
     source = str(bag)
     markers = [v for r, _, v in headerless if r == 'episode']
     task = next((m.get('task') for m in markers if m.get('task')), None)
-    missing = _missing(streams, headerless, topics, task)
+    present = {roles[t][0] for t in found_topics if t in roles}
+    missing = _missing(present, topics, task)
     if missing:
         if complete:
             listing = ', '.join(f'{t} ({m})' for t, m in sorted(found_topics.items())) or 'none'
@@ -175,14 +181,15 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
         notes.append(f'{bag}: no usable data before the cut (missing {missing})')
         return Recording(source, task), notes
 
-    has_joint = 'joint_states' in streams
+    has_joint = 'joint_states' in present
     if task is None:
         task = 'push' if has_joint else 'cliff'
     rec = Recording(source, task)
     for role in ('rgb', 'depth', 'camera_info', 'goal'):
         setattr(rec, role, streams.get(role, Stream()))
-    rec.proprio = streams['joint_states' if task == 'push' and has_joint else
-                          ('odom' if 'odom' in streams else 'joint_states')]
+    proprio_role = 'joint_states' if (task == 'push' and has_joint) or 'odom' not in present \
+        else 'odom'
+    rec.proprio = streams.get(proprio_role, Stream())
     command_role = 'arm_command' if task == 'push' else 'base_command'
     rec.commands = streams.get(command_role, Stream())
     to_sensor_time = _headerless_time(streams)
@@ -200,13 +207,13 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
     return rec, notes
 
 
-def _missing(streams, headerless, topics: TopicNames, task: str | None) -> list[str]:
+def _missing(has: set[str], topics: TopicNames, task: str | None) -> list[str]:
+    """Return the required topics of which the bag has no channel (`has`: roles present)."""
     missing = [name for role, name in (('rgb', topics.rgb), ('depth', topics.depth),
                                        ('camera_info', topics.camera_info))
-               if role not in streams]
-    if 'joint_states' not in streams and 'odom' not in streams:
+               if role not in has]
+    if 'joint_states' not in has and 'odom' not in has:
         missing.append(f'{topics.joint_states} or {topics.odom}')
-    has = set(streams) | {r for r, _, _ in headerless}
     if task == 'push' and 'arm_command' not in has:
         missing.append(topics.arm_command)
     elif task == 'cliff' and 'base_command' not in has:
@@ -259,6 +266,9 @@ def load_bag(bag: Path, settings: AlignmentSettings = AlignmentSettings(),
     except ValueError as exc:
         raise BagError(f'{bag}: {exc}') from None
     warn_drops(str(bag), drops)
+    if not episodes and not notes:
+        warnings.warn(f'{bag}: the bag holds no complete observation (stopped before the '
+                      'first step?)', stacklevel=3)
     if cache is not None:
         cache.store(key, episodes, {'notes': notes, 'drops': drops})
     return episodes

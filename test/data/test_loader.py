@@ -225,3 +225,15 @@ def test_foreign_and_corrupt_bags_get_a_clear_error_naming_the_file(tmp_path, to
         load_episodes(tmp_path / 'empty', cache=False)
     with pytest.raises(FileNotFoundError, match='nowhere'):
         load_episodes(tmp_path / 'nowhere', cache=False)
+
+
+def test_bag_closed_before_the_first_step_loads_as_no_episodes(tmp_path):
+    from toy_world import ToyWorld
+
+    from hlai_ros.data.writer import EpisodeWriter
+    world = ToyWorld()
+    EpisodeWriter(tmp_path / 'early', 'push', world.nominal_camera(), world.proprio_names,
+                  10.0).close()
+    world.close()
+    with pytest.warns(UserWarning, match='holds no complete observation'):
+        assert load_episodes(tmp_path / 'early', cache=False) == []
