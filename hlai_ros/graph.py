@@ -14,7 +14,7 @@ baseline that reads ground truth; it is never part of a robot graph.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import importlib.util
 import json
 from pathlib import Path
@@ -87,6 +87,9 @@ class GraphOptions:
     extra_nodes: tuple[str, ...] = ()
     """Names of further nodes the simulator waits for before its first episode (the
     runner's episode monitor)."""
+    remappings: tuple[tuple[str, str], ...] = ()
+    """Topic remaps (from, to) given to every node, e.g. the contract's camera topics onto a
+    robot's driver topics."""
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -138,12 +141,60 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
                               'TEMPORARY privileged baseline: /ground_truth/state -> command',
                               common + (('seed', o.seed),)))
     if o.record:
-        nodes.append(NodeSpec('recorder', 'recorder', 'recorder: topics -> rosbag2 MCAP',
-                              common + (('output', o.record),)))
+        nodes.append(recorder_node(o.task, o.record, sim_time))
     if o.target == 'sim':
         waits = [n.name for n in nodes] + list(o.extra_nodes)
         sim = NodeSpec('sim', 'sim', 'simulator: PyBullet world in the loop', (
             ('task', o.task), ('use_sim_time', False), ('mode', o.mode), ('seed', o.seed),
             ('episodes', o.episodes), ('gui', o.gui), ('wait_for_nodes', waits)))
         nodes.insert(0, sim)
+    if o.remappings:
+        nodes = [replace(n, remappings=n.remappings + tuple(o.remappings)) for n in nodes]
     return tuple(nodes)
+
+
+def recorder_node(task: str, output: str, use_sim_time: bool) -> NodeSpec:
+    """Return the recorder of the contract's topics of `task` into the bag `output`."""
+    return NodeSpec('recorder', 'recorder', 'recorder: topics -> rosbag2 MCAP',
+                    (('task', task), ('use_sim_time', use_sim_time), ('output', output)))
+
+
+# -- launch files ---------------------------------------------------------------------------
+LAUNCH_ARGUMENTS = {
+    'task': ('push', 'push or cliff'),
+    'use_sim_time': ('true', 'nodes follow /clock (simulation)'),
+    'gui': ('false', 'open the PyBullet GUI'),
+    'record': ('', 'bag directory to record into; empty: no recorder'),
+    'controller': ('scripted', "scripted (privileged baseline), mpc (learned) or none"),
+    'mode': ('lockstep', 'simulator mode: lockstep or realtime'),
+    'episodes': ('0', 'episodes the simulator runs; 0: until stopped'),
+    'seed': ('0', 'seed of episode 0'),
+}
+"""Launch arguments of sim.launch.py: name -> (default, description)."""
+
+
+def _flag(text: str) -> bool:
+    if str(text).lower() in ('true', '1', 'yes', 'on'):
+        return True
+    if str(text).lower() in ('false', '0', 'no', 'off', ''):
+        return False
+    raise ValueError(f'expected true or false, got {text!r}')
+
+
+def options_from_launch(values: dict[str, str], target: str = 'sim',
+                        remappings: tuple[tuple[str, str], ...] = ()) -> GraphOptions:
+    """Return the `GraphOptions` of launch arguments (strings, as `ros2 launch` gives)."""
+    get = lambda k: values.get(k, LAUNCH_ARGUMENTS[k][0])  # noqa: E731
+    return GraphOptions(task=get('task'), target=target, controller=get('controller'),
+                        mode=get('mode'), use_sim_time=_flag(get('use_sim_time')),
+                        gui=_flag(get('gui')), record=get('record'),
+                        episodes=int(get('episodes')), seed=int(get('seed')),
+                        remappings=tuple(remappings))
+
+
+def launch_node_arguments(spec: NodeSpec, task: str) -> dict[str, Any]:
+    """Return the keyword arguments of ``launch_ros.actions.Node`` for `spec`: the same
+    executable, name, parameter file, overrides and remaps as `NodeSpec.ros_arguments`."""
+    return {'package': 'hlai_ros', 'executable': spec.executable, 'name': spec.name,
+            'output': 'screen', 'parameters': [str(params_file(task)), dict(spec.parameters)],
+            'remappings': [tuple(r) for r in spec.remappings]}

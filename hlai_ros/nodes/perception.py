@@ -108,19 +108,22 @@ class PerceptionNode(Node):
         self.sync = StampMatcher('rgb', ('depth', 'proprio'), int(cfg.sync_tolerance_s * 1e9))
         self.stats = {'frames': 0, 'estimate_ms': 0.0, 'errors': 0, 'last_error': ''}
         self._last_diag = 0.0
+        self._early = []
         proprio = PROPRIO_TOPIC[cfg.task]
         sub = self.create_subscription
+        # Created first so that, with several messages ready, the executor serves a new
+        # episode's marker and goal before its first frame.
+        sub(message_class(EPISODE.msgtype), EPISODE.name, self._on_episode, 100)
+        sub(message_class(GOAL.msgtype), GOAL.name, self._on_goal, LATCHED)
+        extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
+        sub(message_class(extrinsics.msgtype), extrinsics.name, self._on_extrinsics, LATCHED)
+        sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name, self._on_camera_info, 10)
         sub(message_class(CAMERA_RGB.msgtype), CAMERA_RGB.name,
             lambda m: self._on_sensor('rgb', m), 10)
         sub(message_class(CAMERA_DEPTH.msgtype), CAMERA_DEPTH.name,
             lambda m: self._on_sensor('depth', m), 10)
         sub(message_class(proprio.msgtype), proprio.name,
             lambda m: self._on_sensor('proprio', m), 10)
-        sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name, self._on_camera_info, 10)
-        sub(message_class(GOAL.msgtype), GOAL.name, self._on_goal, LATCHED)
-        sub(message_class(EPISODE.msgtype), EPISODE.name, self._on_episode, 100)
-        extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
-        sub(message_class(extrinsics.msgtype), extrinsics.name, self._on_extrinsics, LATCHED)
         self.state_pub = self.create_publisher(Float32MultiArray, STATE_TOPIC, 10)
         self.pose_pub = self.create_publisher(message_class('geometry_msgs/msg/PoseStamped'),
                                               POSE_TOPIC[cfg.task], 10)
@@ -181,15 +184,20 @@ class PerceptionNode(Node):
             self.estimator = CliffPerception(camera)
 
     def _on_sensor(self, role: str, msg):
-        for stamp, frame in self.sync.add(role, stamp_ns(msg.header.stamp), msg):
-            self._estimate(stamp, frame)
-
-    # -- estimation -------------------------------------------------------------------------
-    def _estimate(self, stamp: int, frame: dict):
         if self.estimator is None or self.goal is None:
+            # Not ready (camera_info, extrinsics or goal still to come): keep the newest
+            # messages and replay them once ready, so the first frame is not lost.
+            self._early = (self._early + [(role, msg)])[-12:]
             self.get_logger().info('waiting for camera_info, extrinsics and a goal',
                                    throttle_duration_sec=5.0)
             return
+        early, self._early = self._early, []
+        for r, m in early + [(role, msg)]:
+            for stamp, frame in self.sync.add(r, stamp_ns(m.header.stamp), m):
+                self._estimate(stamp, frame)
+
+    # -- estimation -------------------------------------------------------------------------
+    def _estimate(self, stamp: int, frame: dict):
         start = time.perf_counter()
         try:
             obs = {'rgb': messages.image_to_rgb(frame['rgb']),

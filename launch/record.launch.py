@@ -1,0 +1,34 @@
+"""Record a running graph (simulated or real) into a rosbag2 MCAP bag that `hlai train` loads.
+
+    ros2 launch hlai_ros record.launch.py task:=push record:=/data/run1 use_sim_time:=false
+
+The recorder's parameters come from `hlai_ros.graph.recorder_node`, as in `hlai run --record`.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch_ros.actions import Node
+
+from hlai_ros.graph import launch_node_arguments, recorder_node
+
+ARGUMENTS = {
+    'task': ('push', 'push or cliff: which contract topics to record'),
+    'record': ('', 'bag directory to create (required)'),
+    'use_sim_time': ('false', 'stamp headerless messages with /clock time'),
+}
+
+
+def _nodes(context, *args, **kwargs):
+    values = dict(context.launch_configurations)
+    if not values.get('record'):
+        raise ValueError('record:=<bag directory> is required')
+    spec = recorder_node(values['task'], values['record'],
+                         values['use_sim_time'].lower() in ('true', '1', 'yes', 'on'))
+    return [Node(**launch_node_arguments(spec, values['task']))]
+
+
+def generate_launch_description():
+    """Declare the arguments; build the recorder once they are known."""
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=text)
+         for name, (default, text) in ARGUMENTS.items()]
+        + [OpaqueFunction(function=_nodes)])

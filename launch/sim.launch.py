@@ -1,0 +1,25 @@
+"""Simulation graph on a ROS 2 install: the world in the loop.
+
+    ros2 launch hlai_ros sim.launch.py task:=cliff use_sim_time:=true gui:=false record:=/data
+
+A thin description: the node set, parameters and remaps come from `hlai_ros.graph`, the same
+source that `hlai run` starts (a test checks that the two agree).
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch_ros.actions import Node
+
+from hlai_ros.graph import build, LAUNCH_ARGUMENTS, launch_node_arguments, options_from_launch
+
+
+def _nodes(context, *args, **kwargs):
+    options = options_from_launch(dict(context.launch_configurations), target='sim')
+    return [Node(**launch_node_arguments(spec, options.task)) for spec in build(options)]
+
+
+def generate_launch_description():
+    """Declare the arguments; build the nodes once they are known."""
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=text)
+         for name, (default, text) in LAUNCH_ARGUMENTS.items()]
+        + [OpaqueFunction(function=_nodes)])

@@ -1,0 +1,114 @@
+"""Fixtures for tests that start real ROS 2 nodes in real processes over DDS.
+
+Isolation: each test session claims its own ROS_DOMAIN_ID in 1..100 with an exclusive lock
+file (``/tmp/hlai_ros_domain_<id>.lock``), starting from one derived from the process id, so
+concurrent test runs (pytest-xdist workers, other checkouts) never share a domain; discovery
+stays on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST unless the user set it). Every wait
+has a timeout, and every process started here is killed at teardown.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+CONFIG = Path(__file__).resolve().parents[2] / 'config'
+_LOCK = None
+
+
+def _claim_domain() -> int:
+    global _LOCK
+    start = os.getpid() % 100
+    for k in range(100):
+        domain = 1 + (start + k) % 100
+        handle = open(f'/tmp/hlai_ros_domain_{domain}.lock', 'w')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _LOCK = handle
+        return domain
+    raise RuntimeError('no free ROS_DOMAIN_ID in 1..100')
+
+
+DOMAIN_ID = _claim_domain()
+os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
+
+
+@pytest.fixture(scope='session')
+def rclpy_context():
+    """rclpy initialised once in the test process (on this session's domain)."""
+    import rclpy
+    rclpy.init()
+    yield rclpy
+    rclpy.try_shutdown()
+
+
+@pytest.fixture
+def probe(rclpy_context):
+    """A node in the test process, with a `spin_until(condition, timeout)` helper."""
+    from rclpy.node import Node
+
+    node = Node(f'probe_{os.getpid()}')
+
+    def spin_until(condition, timeout: float, what: str = 'condition'):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rclpy_context.spin_once(node, timeout_sec=0.05)
+            if condition():
+                return
+        raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+
+    node.spin_until = spin_until
+    yield node
+    node.destroy_node()
+
+
+def node_env() -> dict:
+    """Environment for node processes: this session's domain, loopback discovery."""
+    env = dict(os.environ)
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+@pytest.fixture
+def ros_env() -> dict:
+    """The environment for processes that run nodes (see `node_env`)."""
+    return node_env()
+
+
+@pytest.fixture
+def start_node(tmp_path):
+    """Start ``hlai_ros.nodes.<executable>`` with ROS arguments; killed at teardown."""
+    procs = []
+
+    def start(executable: str, task: str, *params: str):
+        args = ['--ros-args', '--params-file', str(CONFIG / f'{task}.yaml'), '-p', f'task:={task}']
+        for p in params:
+            args += ['-p', p]
+        log = open(tmp_path / f'{executable}.log', 'wb')
+        proc = subprocess.Popen([sys.executable, '-m', f'hlai_ros.nodes.{executable}'] + args,
+                                stdout=log, stderr=subprocess.STDOUT, env=node_env(),
+                                start_new_session=True)
+        proc.log_path = tmp_path / f'{executable}.log'
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)

@@ -1,0 +1,50 @@
+"""The perception node in a real process: a labelled /hlai/state close to ground truth."""
+import json
+
+import numpy as np
+import pytest
+
+from hlai_ros.nodes.convert import state_from_message
+from hlai_ros.perception.cliff import STATE_NAMES
+
+pytestmark = pytest.mark.ros
+
+
+def test_perception_publishes_labelled_state_close_to_ground_truth(probe, start_node):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseStamped, Twist
+    from std_msgs.msg import Float32MultiArray, String
+
+    got = {'state': [], 'gt': [], 'pose': [], 'diag': []}
+    probe.create_subscription(Float32MultiArray, '/hlai/state', got['state'].append, 10)
+    probe.create_subscription(String, '/ground_truth/state', got['gt'].append, 10)
+    probe.create_subscription(PoseStamped, '/hlai/robot_pose', got['pose'].append, 10)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 10)
+    command = probe.create_publisher(Twist, '/cmd_vel', 10)
+    start_node('perception', 'cliff', 'use_sim_time:=true')
+    start_node('sim', 'cliff', 'seed:=5', f'wait_for_nodes:=[{probe.get_name()},perception]')
+
+    # lockstep: command the next step only once the state of this one has arrived
+    pairs = []
+    for k in range(8):
+        probe.spin_until(lambda: len(got['state']) > k and len(got['gt']) > k, 40 if k == 0
+                         else 10, f'state {k}')
+        pairs.append((got['state'][k], json.loads(got['gt'][k].data)))
+        msg = Twist()
+        msg.linear.x, msg.angular.z = 0.4, 0.3
+        command.publish(msg)
+    probe.spin_until(lambda: got['diag'], 10, '/diagnostics')
+
+    for msg, gt in pairs:
+        names, state = state_from_message(msg)
+        assert names == STATE_NAMES
+        s = dict(zip(names, state.tolist()))
+        assert abs(s['x'] - gt['base_position'][0]) < 1e-3
+        assert abs(s['y'] - gt['base_position'][1]) < 1e-3
+        assert abs(np.angle(np.exp(1j * (s['yaw'] - gt['base_rpy'][2])))) < 1e-3
+        assert np.allclose([s['goal_x'], s['goal_y']], gt['goal'], atol=1e-5)
+    moved = pairs[-1][1]['base_position'][:2]
+    assert np.linalg.norm(np.subtract(moved, pairs[0][1]['base_position'][:2])) > 0.02
+    pose = got['pose'][-1]
+    assert pose.header.frame_id == 'odom'
+    assert got['diag'][0].status[0].name.startswith('perception')

@@ -1,0 +1,123 @@
+"""`hlai run` end to end: the closed loop over DDS, recording, composition, clean Ctrl-C."""
+import json
+from pathlib import Path
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.ros
+
+
+def _hlai(env, *args, **kwargs):
+    return subprocess.run([sys.executable, '-m', 'hlai_ros.cli', *args], capture_output=True,
+                          text=True, env=env, **kwargs)
+
+
+def _python_loop(task: str, seeds) -> list[tuple[bool, object, int]]:
+    """The pure-Python loop with the same scripted baseline: (success, failure, steps)."""
+    from hlai_ros.config import world_config
+    from hlai_ros.sim import make
+    from hlai_ros.sim.scripted import make_scripted
+
+    env = make(task, config=world_config(task, render_camera=False))
+    controller = make_scripted(task)
+    out = []
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        controller.reset()
+        done, steps = False, 0
+        while not done:
+            obs, _, terminated, truncated, info = env.step(controller.act(obs, info))
+            done, steps = terminated or truncated, steps + 1
+        out.append((bool(info['is_success']), info['failure'], steps))
+    env.close()
+    return out
+
+
+def test_run_cliff_scripted_matches_python_loop(tmp_path, ros_env):
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--controller', 'scripted', '--episodes', '2',
+                   '--seed', '0', '--json', '--timeout', '90', '--log-dir', str(tmp_path),
+                   timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary['episodes'] == 2
+    assert 0.0 <= summary['success_rate'] <= 1.0 and 0.0 <= summary['failure_rate'] <= 1.0
+    assert sum(line.startswith('episode ') for line in lines) == 2
+    graph = [(o['success'], o['failure'], o['steps']) for o in summary['outcomes']]
+    assert graph == _python_loop('cliff', [0, 1]), 'lockstep graph differs from the Python loop'
+
+
+def test_run_composed_with_recording_loads_for_training(tmp_path, ros_env):
+    from hlai_ros.data import load_episodes
+
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--episodes', '1', '--seed', '1', '--compose',
+                   '--record', str(tmp_path / 'bags'), '--json', '--timeout', '90',
+                   '--log-dir', str(tmp_path / 'logs'), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary['compose'] is True and summary['episodes'] == 1
+    episodes = load_episodes(summary['bag'], cache=False)
+    assert len(episodes) == 1
+    episode = episodes[0]
+    steps = summary['outcomes'][0]['steps']
+    assert episode.metadata['task'] == 'cliff' and episode.metadata['seed'] == 1
+    assert episode.metadata['ended'] is True
+    assert episode.actions.shape == (steps, 2)
+    assert episode.action_valid.all()
+
+
+def _descendants(pid: int) -> set[int]:
+    children = {}
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / 'stat').read_text().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, set()).add(int(entry.name))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != 'Z'
+
+
+def test_sigint_stops_every_node(tmp_path, ros_env):
+    runner = subprocess.Popen(
+        [sys.executable, '-m', 'hlai_ros.cli', 'run', '--task', 'cliff', '--episodes', '50',
+         '--record', str(tmp_path / 'bags'), '--log-dir', str(tmp_path / 'logs')],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ros_env)
+    try:
+        ready, _, _ = select.select([runner.stdout], [], [], 90)
+        assert ready, 'no episode finished within 90 s'
+        line = runner.stdout.readline()  # the first episode's outcome: the loop is running
+        assert line.startswith('episode 0'), line
+        nodes = _descendants(runner.pid)
+        assert len(nodes) >= 4  # monitor, sim, perception, controller, recorder
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(30) == 130
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in nodes):
+            time.sleep(0.1)
+        assert not [p for p in nodes if _alive(p)], 'orphan node processes'
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(5)
+    from hlai_ros.data import load_episodes
+    episodes = load_episodes(tmp_path / 'bags', cache=False)
+    assert episodes and episodes[0].metadata['ended'] is True
