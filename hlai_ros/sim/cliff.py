@@ -46,7 +46,7 @@ import pybullet_data
 import yaml
 
 from hlai_ros.paths import sim_asset
-from hlai_ros.sim.base import _CameraSpec, HlaiWorld, look_at, WorldConfig
+from hlai_ros.sim.base import _CameraSpec, HlaiWorld, WorldConfig
 
 
 @lru_cache(maxsize=None)
@@ -408,8 +408,13 @@ class CliffWorld(HlaiWorld):
         return reward
 
     def render_view(self, width: int, height: int) -> np.ndarray:
-        """Render a third-person RGB view (H x W x 3 uint8) of the platform."""
-        spec = self.camera_spec
-        T = look_at(spec.extra['view_eye'], spec.extra['view_target'], (0.0, 0.0, 1.0))
-        rgb, _ = self._render_camera(T, width, height, 50.0)
-        return rgb
+        """Render a third-person RGB view (H x W x 3 uint8) of the platform and its drop."""
+        b, extra = self._bullet, self.camera_spec.extra
+        view = b.computeViewMatrix(list(extra['view_eye']), list(extra['view_target']),
+                                   [0.0, 0.0, 1.0])
+        proj = b.computeProjectionMatrixFOV(50.0, width / height, 0.1, 30.0)
+        _, _, rgba, _, _ = b.getCameraImage(width, height, view, proj,
+                                            renderer=b.ER_TINY_RENDERER,
+                                            flags=b.ER_NO_SEGMENTATION_MASK)
+        return np.ascontiguousarray(
+            np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3])
