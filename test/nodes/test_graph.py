@@ -1,0 +1,132 @@
+"""The graph description and its two consumers: the launch files and `hlai run` agree."""
+import importlib.util
+import json
+from pathlib import Path
+import sys
+import types
+
+import pytest
+
+from hlai_ros.graph import build, GraphOptions, params_file
+from hlai_ros.runner import GraphProcesses, MONITOR, node_command
+
+LAUNCH = Path(__file__).resolve().parents[2] / 'launch'
+
+
+class _Recorded:
+    """Stands in for a launch action: keeps its constructor arguments."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+@pytest.fixture
+def launch_module(monkeypatch):
+    """Import a launch file with `launch`/`launch_ros` replaced by recording stubs."""
+    stubs = {name: types.ModuleType(name) for name in
+             ('launch', 'launch.actions', 'launch_ros', 'launch_ros.actions')}
+    stubs['launch'].LaunchDescription = lambda actions: list(actions)
+    for name in ('DeclareLaunchArgument', 'OpaqueFunction'):
+        setattr(stubs['launch.actions'], name, type(name, (_Recorded,), {}))
+    stubs['launch_ros.actions'].Node = type('Node', (_Recorded,), {})
+    for name, module in stubs.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+    def load(filename, **arguments):
+        spec = importlib.util.spec_from_file_location(filename.replace('.', '_'),
+                                                      LAUNCH / filename)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        actions = module.generate_launch_description()
+        declared = {a.args[0]: a.kwargs['default_value'] for a in actions
+                    if type(a).__name__ == 'DeclareLaunchArgument'}
+        unknown = set(arguments) - set(declared)
+        assert not unknown, f'{filename} declares no {unknown}'
+        context = types.SimpleNamespace(launch_configurations={**declared, **arguments})
+        opaque = [a for a in actions if type(a).__name__ == 'OpaqueFunction']
+        return [n.kwargs for a in opaque for n in a.kwargs['function'](context)]
+    return load
+
+
+def _from_argv(argv):
+    """(node name, parameter file, overrides, remaps) of a `--ros-args` command line."""
+    assert argv[0] == '--ros-args'
+    name, params, overrides, remaps = None, None, {}, []
+    it = iter(argv[1:])
+    for flag in it:
+        value = next(it)
+        if flag == '--params-file':
+            params = value
+        elif flag == '-p':
+            key, text = value.split(':=', 1)
+            overrides[key] = json.loads(text)
+        elif flag == '-r' and value.startswith('__node:='):
+            name = value.split(':=', 1)[1]
+        elif flag == '-r':
+            remaps.append(tuple(value.split(':=', 1)))
+        else:
+            raise AssertionError(f'unexpected ROS argument {flag}')
+    return name, params, overrides, remaps
+
+
+def _runner_view(specs, task):
+    out = []
+    for spec in specs:
+        cmd = node_command(spec, params_file(task))
+        assert cmd[1:3] == ['-m', f'hlai_ros.nodes.{spec.executable}']
+        out.append((spec.executable,) + _from_argv(cmd[3:]))
+    return out
+
+
+def _launch_view(nodes):
+    out = []
+    for kw in nodes:
+        assert kw['package'] == 'hlai_ros'
+        file, overrides = kw['parameters']
+        out.append((kw['executable'], kw['name'], file, overrides,
+                    [tuple(r) for r in kw['remappings']]))
+    return out
+
+
+@pytest.mark.parametrize('task', ['push', 'cliff'])
+@pytest.mark.parametrize('record', ['', '/tmp/bags/run1'])
+def test_sim_launch_starts_what_the_runner_starts(launch_module, task, record):
+    nodes = launch_module('sim.launch.py', task=task, record=record, episodes='4', seed='2')
+    options = GraphOptions(task=task, record=record, episodes=4, seed=2)
+    assert _launch_view(nodes) == _runner_view(build(options), task)
+    names = [n['name'] for n in nodes]
+    assert names[:2] == ['sim', 'perception'] and 'scripted_controller' in names
+    assert ('recorder' in names) == bool(record)
+    graph = GraphProcesses(build(options), params_file(task), False, '/tmp/unused_logs')
+    assert graph.specs == build(options) + (MONITOR,)
+
+
+def test_record_and_robot_launch_files(launch_module):
+    (recorder,) = launch_module('record.launch.py', task='cliff', record='/tmp/b')
+    assert recorder['executable'] == 'recorder'
+    assert recorder['parameters'][1] == {'task': 'cliff', 'use_sim_time': False,
+                                         'output': '/tmp/b'}
+    nodes = launch_module('robot.launch.py', task='cliff', image='/cam/color',
+                          proprio='/wheel/odometry')
+    names = [n['name'] for n in nodes]
+    assert 'sim' not in names and 'scripted_controller' not in names
+    perception = nodes[names.index('perception')]
+    assert ('/camera/image_raw', '/cam/color') in perception['remappings']
+    assert ('/odom', '/wheel/odometry') in perception['remappings']
+    assert perception['parameters'][1]['use_sim_time'] is False
+
+
+def test_graph_refuses_what_cannot_run():
+    with pytest.raises(ValueError, match='ground truth'):
+        GraphOptions(target='robot', controller='scripted')
+    with pytest.raises(ValueError, match='mpc_actor'):
+        build(GraphOptions(controller='mpc'))
+    with pytest.raises(ValueError, match='unknown task'):
+        GraphOptions(task='juggle')
+
+
+def test_every_graph_node_has_a_module_and_a_console_script():
+    setup = (Path(__file__).resolve().parents[2] / 'setup.py').read_text()
+    for spec in build(GraphOptions(record='/tmp/x')):
+        assert importlib.util.find_spec(spec.module) is not None
+        assert f"'{spec.executable}'" in setup
