@@ -122,6 +122,8 @@ class CliffWorld(HlaiWorld):
         high = np.array([act['max_linear'], act['max_angular']], dtype=np.float32)
         self.action_space = spaces.Box(-high, high, dtype=np.float32)
         self._robot = None
+        self._platform = None
+        self._friction, self._mass_scale = 0.0, 1.0
         self._wheels: list[int] = []
         self._obstacles: list[dict] = []
         self._obstacle_ids: list[int] = []
@@ -204,7 +206,7 @@ class CliffWorld(HlaiWorld):
             return goal
         g = self.scene['goal']
         x0, x1, y0, y1 = self._bounds
-        lo, hi = g['edge_distance']
+        hi = g['edge_distance'][1]
         for _ in range(1000):
             d = self._draw(g['edge_distance'])
             edge = int(self.np_random.integers(4))
