@@ -1,4 +1,4 @@
-"""Latency, control rate and CPU of the ROS graph (sim, perception, scripted controller).
+r"""Latency, control rate and CPU of the ROS graph (sim, perception, scripted controller).
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python benchmarks/bench_ros.py \\
         --task cliff --mode realtime --seconds 20
@@ -11,7 +11,8 @@ image, every ``/hlai/state`` and every command it receives. Figures:
   it (p50, p99). Until the mpc_actor exists the command comes from the scripted baseline,
   which reacts to the ground truth published with the image, so this is the graph's transport
   plus controller path; perception's own path is reported as image-to-state latency;
-- achieved control rate in realtime mode: images per wall-clock second, against
+- achieved control rate in realtime mode: control steps per wall-clock second (images less
+  the first image of each new episode), against
   ``control_hz * real_time_factor``; in lockstep mode, the steps per second the loop sustains;
 - CPU per node: user + system time from /proc over the measurement window, in % of one core.
 """
@@ -21,10 +22,10 @@ import argparse
 import fcntl
 import json
 import os
-from pathlib import Path
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -68,22 +69,24 @@ def main():
     import rclpy
     from rclpy.node import Node
     from sensor_msgs.msg import Image
-    from std_msgs.msg import Float32MultiArray
+    from std_msgs.msg import Float32MultiArray, String
 
     from hlai_ros.config import load_params
     from hlai_ros.data.topics import COMMAND_TOPIC
-    from hlai_ros.graph import build, GraphOptions, params_file
+    from hlai_ros.graph import GraphOptions, build, params_file
     from hlai_ros.nodes.convert import message_class
     from hlai_ros.runner import GraphProcesses
 
     rclpy.init()
     probe = Node('bench_probe')
-    events = {'image': [], 'state': [], 'command': []}
+    events = {'image': [], 'state': [], 'command': [], 'start': []}
     now = time.monotonic
     probe.create_subscription(Image, '/camera/image_raw',
                               lambda m: events['image'].append(now()), 100)
     probe.create_subscription(Float32MultiArray, '/hlai/state',
                               lambda m: events['state'].append(now()), 100)
+    probe.create_subscription(String, '/hlai/episode', lambda m: events['start'].append(now())
+                              if '"start"' in m.data else None, 100)
     command = COMMAND_TOPIC[args.task]
     probe.create_subscription(message_class(command.msgtype), command.name,
                               lambda m: events['command'].append(now()), 100)
@@ -131,7 +134,8 @@ def main():
     result = {
         'task': args.task, 'mode': args.mode, 'window_s': window,
         'images': int(len(images)), 'commands': int(len(commands)), 'states': int(len(states)),
-        'rate_hz': len(images) / window,
+        'episodes_started': len(events['start']),
+        'rate_hz': (len(images) - len(events['start'])) / window,
         'nominal_rate_hz': nominal if args.mode == 'realtime' else None,
         'image_to_command_ms': {'p50': float(np.percentile(to_command, 50)),
                                 'p99': float(np.percentile(to_command, 99))},

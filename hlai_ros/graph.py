@@ -14,9 +14,9 @@ baseline that reads ground truth; it is never part of a robot graph.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 import importlib.util
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,10 @@ class NodeSpec:
         return f'hlai_ros.nodes.{self.executable}'
 
     def ros_arguments(self, params_file: str | Path) -> list[str]:
-        """Return the ``--ros-args`` command line that gives this node its name, parameters
-        and remaps (what `launch_ros` passes for the same `Node` action)."""
+        """Return the ``--ros-args`` command line of this node's name, parameters and remaps.
+
+        It is what `launch_ros` passes for the same `Node` action.
+        """
         args = ['--ros-args', '-r', f'__node:={self.name}', '--params-file', str(params_file)]
         for key, value in self.parameters:
             args += ['-p', f'{key}:={json.dumps(value)}']
@@ -193,8 +195,11 @@ def options_from_launch(values: dict[str, str], target: str = 'sim',
 
 
 def launch_node_arguments(spec: NodeSpec, task: str) -> dict[str, Any]:
-    """Return the keyword arguments of ``launch_ros.actions.Node`` for `spec`: the same
-    executable, name, parameter file, overrides and remaps as `NodeSpec.ros_arguments`."""
+    """Return the keyword arguments of ``launch_ros.actions.Node`` for `spec`.
+
+    The same executable, name, parameter file, overrides and remaps as
+    `NodeSpec.ros_arguments`.
+    """
     return {'package': 'hlai_ros', 'executable': spec.executable, 'name': spec.name,
             'output': 'screen', 'parameters': [str(params_file(task)), dict(spec.parameters)],
             'remappings': [tuple(r) for r in spec.remappings]}

@@ -18,12 +18,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-from pathlib import Path
 import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from hlai_ros.graph import NodeSpec
@@ -68,6 +68,7 @@ class GraphProcesses:
         params: the task's parameter file.
         compose: run every node in one process.
         log_dir: where each process's stderr (ROS logs) goes, one file per process.
+
     """
 
     def __init__(self, specs, params: str | Path, compose: bool, log_dir: str | Path):

@@ -4,11 +4,11 @@
 
 The recorder's parameters come from `hlai_ros.graph.recorder_node`, as in `hlai run --record`.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
 from hlai_ros.graph import launch_node_arguments, recorder_node
+from launch import LaunchDescription
 
 ARGUMENTS = {
     'task': ('push', 'push or cliff: which contract topics to record'),

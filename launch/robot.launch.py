@@ -1,4 +1,4 @@
-"""The graph on a physical robot: no simulator, contract topics remapped onto its drivers.
+r"""The graph on a physical robot: no simulator, contract topics remapped onto its drivers.
 
     ros2 launch hlai_ros robot.launch.py task:=cliff image:=/camera/color/image_raw \\
         depth:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info
@@ -10,13 +10,18 @@ limits, the command watchdog, the e-stop), which this file must then keep switch
 Nothing here publishes commands yet: there is no controller on a robot until the actor exists
 (the scripted baseline reads simulator ground truth and is refused for robots).
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from hlai_ros.data.topics import (CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB, COMMAND_TOPIC,
-                                  PROPRIO_TOPIC)
+from hlai_ros.data.topics import (
+    CAMERA_DEPTH,
+    CAMERA_INFO,
+    CAMERA_RGB,
+    COMMAND_TOPIC,
+    PROPRIO_TOPIC,
+)
 from hlai_ros.graph import build, launch_node_arguments, options_from_launch
+from launch import LaunchDescription
 
 ARGUMENTS = {
     'task': ('push', 'push or cliff'),

@@ -5,11 +5,11 @@
 A thin description: the node set, parameters and remaps come from `hlai_ros.graph`, the same
 source that `hlai run` starts (a test checks that the two agree).
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from hlai_ros.graph import build, LAUNCH_ARGUMENTS, launch_node_arguments, options_from_launch
+from hlai_ros.graph import LAUNCH_ARGUMENTS, build, launch_node_arguments, options_from_launch
+from launch import LaunchDescription
 
 
 def _nodes(context, *args, **kwargs):

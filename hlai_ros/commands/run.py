@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 HELP = 'run the closed loop over the ROS graph (simulator, perception, controller, recorder)'
 
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `hlai run`; return the exit status."""
-    from hlai_ros.graph import build, GraphOptions, params_file
+    from hlai_ros.graph import GraphOptions, build, params_file
     from hlai_ros.runner import MONITOR, run_graph, summarize
 
     if args.episodes < 1:

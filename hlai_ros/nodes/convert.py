@@ -71,6 +71,7 @@ def state_from_message(msg) -> tuple[tuple[str, ...], np.ndarray]:
 
     Raises:
         ValueError: the layout does not label every entry.
+
     """
     names = tuple(d.label for d in msg.layout.dim)
     values = np.asarray(msg.data, dtype=np.float32)

@@ -14,9 +14,16 @@ import json
 
 import numpy as np
 
-from hlai_ros.data import messages, proprio as proprio_codec
-from hlai_ros.data.topics import (CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB, PROPRIO_TOPIC, Topic,
-                                  WORLD_FRAME)
+from hlai_ros.data import messages
+from hlai_ros.data import proprio as proprio_codec
+from hlai_ros.data.topics import (
+    CAMERA_DEPTH,
+    CAMERA_INFO,
+    CAMERA_RGB,
+    PROPRIO_TOPIC,
+    WORLD_FRAME,
+    Topic,
+)
 from hlai_ros.data.writer import FORMAT_VERSION, to_jsonable
 
 
@@ -29,6 +36,7 @@ class EpisodeSession:
         seed: seed of episode 0; episode i uses ``seed + i``.
         episodes: number of episodes to run; 0 runs until stopped.
         max_steps: time limit in control steps (None: the registered one).
+
     """
 
     def __init__(self, task: str, world_config, seed: int = 0, episodes: int = 0,

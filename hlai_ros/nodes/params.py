@@ -11,10 +11,10 @@ Nav2 does. Accepted changes replace `NodeParameters.config` and call the node's 
 from __future__ import annotations
 
 import ast
-from dataclasses import fields, MISSING, replace
-from functools import lru_cache
 import inspect
 import textwrap
+from dataclasses import MISSING, fields, replace
+from functools import lru_cache
 from typing import Any, Callable
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -78,6 +78,7 @@ class NodeParameters:
         config_class: a frozen dataclass; every field needs a default.
         on_change: called with the new config after a change is accepted.
         read_only: declare every field read-only (settings fixed for the node's lifetime).
+
     """
 
     def __init__(self, node, config_class, on_change: Callable[[Any], None] | None = None,

@@ -12,24 +12,33 @@ push, ``/hlai/robot_pose`` for cliff, PoseStamped) and ``/diagnostics``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
 import time
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Float32MultiArray
 
-from hlai_ros.data import messages, proprio as proprio_codec
-from hlai_ros.data.topics import (CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB, EPISODE, GOAL,
-                                  ODOM_FRAME, PROPRIO_TOPIC, TF_STATIC, WORLD_FRAME)
-from hlai_ros.nodes.convert import (has_message, message_class, planar_pose, stamp_ns,
-                                    state_message)
+from hlai_ros.data import messages
+from hlai_ros.data import proprio as proprio_codec
+from hlai_ros.data.topics import (
+    CAMERA_DEPTH,
+    CAMERA_INFO,
+    CAMERA_RGB,
+    EPISODE,
+    GOAL,
+    ODOM_FRAME,
+    PROPRIO_TOPIC,
+    TF_STATIC,
+    WORLD_FRAME,
+)
+from hlai_ros.nodes.convert import has_message, message_class, planar_pose, stamp_ns, state_message
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.sync import StampMatcher
@@ -37,6 +46,7 @@ from hlai_ros.nodes.sync import StampMatcher
 STATE_TOPIC = '/hlai/state'
 POSE_TOPIC = {'push': '/hlai/object_pose', 'cliff': '/hlai/robot_pose'}
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+SENSOR_QUEUE = 2
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,10 @@ class PerceptionNodeConfig:
 
 
 def _world_class(task: str):
-    import gymnasium as gym
     import importlib
+
+    import gymnasium as gym
+
     from hlai_ros.sim import TASK_TO_ENV_ID
     module, name = gym.spec(TASK_TO_ENV_ID[task]).entry_point.split(':')
     return getattr(importlib.import_module(module), name)
@@ -118,12 +130,15 @@ class PerceptionNode(Node):
         extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
         sub(message_class(extrinsics.msgtype), extrinsics.name, self._on_extrinsics, LATCHED)
         sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name, self._on_camera_info, 10)
+        # Depth SENSOR_QUEUE: an estimator slower than the camera works on the newest frame
+        # instead of falling further behind (a recording keeps every frame: the recorder
+        # has its own deep queues).
         sub(message_class(CAMERA_RGB.msgtype), CAMERA_RGB.name,
-            lambda m: self._on_sensor('rgb', m), 10)
+            lambda m: self._on_sensor('rgb', m), SENSOR_QUEUE)
         sub(message_class(CAMERA_DEPTH.msgtype), CAMERA_DEPTH.name,
-            lambda m: self._on_sensor('depth', m), 10)
+            lambda m: self._on_sensor('depth', m), SENSOR_QUEUE)
         sub(message_class(proprio.msgtype), proprio.name,
-            lambda m: self._on_sensor('proprio', m), 10)
+            lambda m: self._on_sensor('proprio', m), SENSOR_QUEUE)
         self.state_pub = self.create_publisher(Float32MultiArray, STATE_TOPIC, 10)
         self.pose_pub = self.create_publisher(message_class('geometry_msgs/msg/PoseStamped'),
                                               POSE_TOPIC[cfg.task], 10)

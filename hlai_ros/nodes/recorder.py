@@ -13,8 +13,8 @@ messages (``/cmd_vel``, markers, ground truth) share the sensors' time base.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
+from dataclasses import dataclass, field
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -22,7 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import episode_topics, TF_STATIC, Topic
+from hlai_ros.data.topics import TF_STATIC, Topic, episode_topics
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.params import NodeParameters

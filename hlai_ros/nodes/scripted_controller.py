@@ -10,8 +10,8 @@ marker on ``/hlai/episode`` resets the controller.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy

@@ -16,9 +16,9 @@ command, so a lost message cannot stall the loop); ``realtime`` advances at
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
@@ -28,8 +28,16 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_srvs.srv import Trigger
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import (CLOCK, COMMAND_TOPIC, EPISODE, GOAL, GROUND_TRUTH,
-                                  sensor_topics, TF_STATIC, Topic)
+from hlai_ros.data.topics import (
+    CLOCK,
+    COMMAND_TOPIC,
+    EPISODE,
+    GOAL,
+    GROUND_TRUTH,
+    TF_STATIC,
+    Topic,
+    sensor_topics,
+)
 from hlai_ros.nodes.convert import has_message, message_class, to_cdr
 from hlai_ros.nodes.params import NodeParameters
 

@@ -16,6 +16,7 @@ class StampMatcher:
         others: the roles each set also needs.
         tolerance_ns: largest stamp difference to the key, nanoseconds.
         keep: messages kept per role.
+
     """
 
     def __init__(self, key: str, others: tuple[str, ...], tolerance_ns: int, keep: int = 20):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +45,7 @@ os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 
 @pytest.fixture(scope='session')
 def rclpy_context():
-    """rclpy initialised once in the test process (on this session's domain)."""
+    """Rclpy initialised once in the test process (on this session's domain)."""
     import rclpy
     rclpy.init()
     yield rclpy
@@ -54,7 +54,7 @@ def rclpy_context():
 
 @pytest.fixture
 def probe(rclpy_context):
-    """A node in the test process, with a `spin_until(condition, timeout)` helper."""
+    """Yield a node in the test process, with a `spin_until(condition, timeout)` helper."""
     from rclpy.node import Node
 
     node = Node(f'probe_{os.getpid()}')
@@ -81,7 +81,7 @@ def node_env() -> dict:
 
 @pytest.fixture
 def ros_env() -> dict:
-    """The environment for processes that run nodes (see `node_env`)."""
+    """Return the environment for processes that run nodes (see `node_env`)."""
     return node_env()
 
 

@@ -1,14 +1,14 @@
 """The graph description and its two consumers: the launch files and `hlai run` agree."""
 import importlib.util
 import json
-from pathlib import Path
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
-from hlai_ros.graph import build, GraphOptions, params_file
-from hlai_ros.runner import GraphProcesses, MONITOR, node_command
+from hlai_ros.graph import GraphOptions, build, params_file
+from hlai_ros.runner import MONITOR, GraphProcesses, node_command
 
 LAUNCH = Path(__file__).resolve().parents[2] / 'launch'
 

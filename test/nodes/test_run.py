@@ -1,11 +1,11 @@
 """`hlai run` end to end: the closed loop over DDS, recording, composition, clean Ctrl-C."""
 import json
-from pathlib import Path
 import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +18,7 @@ def _hlai(env, *args, **kwargs):
 
 
 def _python_loop(task: str, seeds) -> list[tuple[bool, object, int]]:
-    """The pure-Python loop with the same scripted baseline: (success, failure, steps)."""
+    """Run the pure-Python loop with the same scripted baseline: (success, failure, steps)."""
     from hlai_ros.config import world_config
     from hlai_ros.sim import make
     from hlai_ros.sim.scripted import make_scripted
@@ -39,9 +39,9 @@ def _python_loop(task: str, seeds) -> list[tuple[bool, object, int]]:
 
 
 def test_run_cliff_scripted_matches_python_loop(tmp_path, ros_env):
-    result = _hlai(ros_env, 'run', '--task', 'cliff', '--controller', 'scripted', '--episodes', '2',
-                   '--seed', '0', '--json', '--timeout', '90', '--log-dir', str(tmp_path),
-                   timeout=120)
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--controller', 'scripted',
+                   '--episodes', '2', '--seed', '0', '--json', '--timeout', '90',
+                   '--log-dir', str(tmp_path), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     summary = json.loads(lines[-1])
@@ -55,8 +55,8 @@ def test_run_cliff_scripted_matches_python_loop(tmp_path, ros_env):
 def test_run_composed_with_recording_loads_for_training(tmp_path, ros_env):
     from hlai_ros.data import load_episodes
 
-    result = _hlai(ros_env, 'run', '--task', 'cliff', '--episodes', '1', '--seed', '1', '--compose',
-                   '--record', str(tmp_path / 'bags'), '--json', '--timeout', '90',
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--episodes', '1', '--seed', '1',
+                   '--compose', '--record', str(tmp_path / 'bags'), '--json', '--timeout', '90',
                    '--log-dir', str(tmp_path / 'logs'), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.ros
 def _collect(probe):
     from geometry_msgs.msg import PoseStamped, TransformStamped
     from nav_msgs.msg import Odometry
-    from rosgraph_msgs.msg import Clock
     from rclpy.qos import DurabilityPolicy, QoSProfile
+    from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import String
 
@@ -21,10 +21,12 @@ def _collect(probe):
                            'extrinsics')}
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     for key, cls, topic, qos in (
-            ('rgb', Image, '/camera/image_raw', 10), ('depth', Image, '/camera/depth/image_raw', 10),
+            ('rgb', Image, '/camera/image_raw', 10),
+            ('depth', Image, '/camera/depth/image_raw', 10),
             ('info', CameraInfo, '/camera/camera_info', 10), ('odom', Odometry, '/odom', 10),
             ('clock', Clock, '/clock', 10), ('episode', String, '/hlai/episode', 100),
-            ('gt', String, '/ground_truth/state', 10), ('goal', PoseStamped, '/goal_pose', latched),
+            ('gt', String, '/ground_truth/state', 10),
+            ('goal', PoseStamped, '/goal_pose', latched),
             _extrinsics(TransformStamped, latched)):
         probe.create_subscription(cls, topic, lambda m, k=key: got[k].append(m), qos)
     return got
@@ -105,7 +107,8 @@ def test_sim_lockstep_contract_reset_and_parameters(probe, start_node):
     assert params.wait_for_service(timeout_sec=10)
 
     def set_param(name, value):
-        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        parameter = Parameter(name, value=value).to_parameter_msg()
+        request = SetParameters.Request(parameters=[parameter])
         future = params.call_async(request)
         probe.spin_until(future.done, 10, f'setting {name}')
         return future.result().results[0]
