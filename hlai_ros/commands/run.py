@@ -52,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
     options = GraphOptions(task=args.task, controller=args.controller, mode=args.mode,
                            gui=args.gui, record=bag, episodes=args.episodes, seed=args.seed,
                            extra_nodes=(MONITOR.name,))
-    specs = build(options)
+    try:
+        specs = build(options)
+    except ValueError as exc:
+        print(f'hlai run: {exc}', file=sys.stderr)
+        return 2
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix='hlai_run_'))
     print(f'hlai run: {args.task}, {args.episodes} episodes, controller {args.controller}, '
           f'{args.mode}, nodes {[s.name for s in specs]}'

@@ -54,7 +54,7 @@ def rclpy_context():
 
 @pytest.fixture
 def probe(rclpy_context):
-    """Yield a node in the test process, with a `spin_until(condition, timeout)` helper."""
+    """Yield a node in the test process with `spin_until(condition, timeout)`, `spin_for(s)`."""
     from rclpy.node import Node
 
     node = Node(f'probe_{os.getpid()}')
@@ -67,7 +67,13 @@ def probe(rclpy_context):
                 return
         raise AssertionError(f'timed out after {timeout} s waiting for {what}')
 
+    def spin_for(seconds: float):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            rclpy_context.spin_once(node, timeout_sec=min(0.02, seconds))
+
     node.spin_until = spin_until
+    node.spin_for = spin_for
     yield node
     node.destroy_node()
 
