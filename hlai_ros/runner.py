@@ -156,6 +156,10 @@ class GraphProcesses:
         return {k: p.returncode for k, p in self.processes.items()}
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
               timeout_s: float = 0.0, on_episode: Callable[[dict], None] | None = None,
               settle_s: float = 1.0) -> dict:
@@ -164,12 +168,15 @@ def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
     After the last episode the graph runs `settle_s` seconds more before it is stopped, so
     that the other subscribers (the recorder) take in the last end marker too.
 
-    Ctrl-C (KeyboardInterrupt) stops the graph and returns what ran, marked interrupted.
+    Ctrl-C or SIGTERM stops the graph and returns what ran, marked interrupted.
     A node that exits early, or `timeout_s` (> 0) passing, stops the run with an error.
     """
     graph = GraphProcesses(specs, params, compose, log_dir)
     outcomes, error, interrupted = [], None, False
     start = time.monotonic()
+    # Ctrl-C and SIGTERM both stop the graph cleanly, even where the shell started the
+    # runner with SIGINT ignored (a background job).
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     graph.start()
     try:
         while episodes <= 0 or len(outcomes) < episodes:
@@ -191,11 +198,13 @@ def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits too
+        for sig in handlers:  # a second Ctrl-C waits for the nodes too
+            signal.signal(sig, signal.SIG_IGN)
         try:
             codes = graph.stop()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     return {'outcomes': outcomes[:episodes] if episodes > 0 else outcomes,
             'error': error, 'interrupted': interrupted, 'exit_codes': codes,
             'pids': graph.pids(), 'wall_s': time.monotonic() - start,
