@@ -19,7 +19,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -39,6 +38,7 @@ from hlai_ros.data.topics import (
     WORLD_FRAME,
 )
 from hlai_ros.nodes.convert import has_message, message_class, planar_pose, stamp_ns, state_message
+from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.sync import StampMatcher
@@ -119,7 +119,6 @@ class PerceptionNode(Node):
         self.estimator = None
         self.sync = StampMatcher('rgb', ('depth', 'proprio'), int(cfg.sync_tolerance_s * 1e9))
         self.stats = {'frames': 0, 'estimate_ms': 0.0, 'errors': 0, 'last_error': ''}
-        self._last_diag = 0.0
         self._early = []
         proprio = PROPRIO_TOPIC[cfg.task]
         sub = self.create_subscription
@@ -142,7 +141,7 @@ class PerceptionNode(Node):
         self.state_pub = self.create_publisher(Float32MultiArray, STATE_TOPIC, 10)
         self.pose_pub = self.create_publisher(message_class('geometry_msgs/msg/PoseStamped'),
                                               POSE_TOPIC[cfg.task], 10)
-        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diagnostics = DiagnosticsPublisher(self, 'state estimate', 'camera')
 
     # -- inputs -----------------------------------------------------------------------------
     def _on_camera_info(self, msg):
@@ -245,19 +244,10 @@ class PerceptionNode(Node):
         self.pose_pub.publish(msg)
 
     def _publish_diagnostics(self):
-        now = time.monotonic()
-        if now - self._last_diag < 1.0:
-            return
-        self._last_diag = now
         visible = getattr(self.estimator, 'visible', True)
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK if visible else DiagnosticStatus.WARN,
-            name=f'{self.get_name()}: state estimate', hardware_id='camera',
-            message='ok' if visible else 'object not visible; holding the last estimate',
-            values=[KeyValue(key=k, value=str(v)) for k, v in self.stats.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        self.diagnostics.publish(
+            OK if visible else WARN,
+            'ok' if visible else 'object not visible; holding the last estimate', self.stats)
 
 
 def main(args=None):

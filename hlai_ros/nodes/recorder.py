@@ -25,6 +25,7 @@ from hlai_ros.data import messages
 from hlai_ros.data.topics import TF_STATIC, Topic, episode_topics
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
+from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 
@@ -79,6 +80,12 @@ class RecorderNode(Node):
             else:
                 self._subscribe(name, msgtype)
         self._discovery = self.create_timer(0.5, self._discover)
+        self.diagnostics = DiagnosticsPublisher(self, 'recording', cfg.output)
+        self.create_timer(1.0, lambda: self.diagnostics.publish(
+            WARN if self._pending else OK,
+            f'waiting for the types of {self._pending}' if self._pending else 'recording',
+            {'bag': cfg.output, 'messages_written': self.bag.messages_written,
+             'topics': len(self._recorded)}))
         self.get_logger().info(f'recording {len(wanted)} topics to {cfg.output}')
 
     def _subscribe(self, name: str, msgtype: str) -> None:

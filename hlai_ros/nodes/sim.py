@@ -39,6 +39,7 @@ from hlai_ros.data.topics import (
     sensor_topics,
 )
 from hlai_ros.nodes.convert import has_message, message_class, to_cdr
+from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 
 CAMERA_EXTRINSICS = Topic('/hlai/camera_extrinsics', 'geometry_msgs/msg/TransformStamped')
@@ -122,6 +123,9 @@ class SimNode(Node):
         self._start_timer = self.create_timer(0.1, self._try_start)
         self._tick_timer = None
         self._republish_timer = self.create_timer(0.1, self._republish)
+        self.diagnostics = DiagnosticsPublisher(self, 'simulation', cfg.task)
+        self._rate_window = (time.monotonic(), self.session.tick)
+        self.create_timer(1.0, self._publish_diagnostics)
         self._publish_extrinsics()
 
     # -- episodes ---------------------------------------------------------------------------
@@ -233,6 +237,24 @@ class SimNode(Node):
         timeout_ns = int(self.params.config.command_timeout_s * 1e9)
         fresh = self._command_ns >= 0 and self.session.stamp_ns - self._command_ns <= timeout_ns
         self.advance(self._command if fresh else np.zeros_like(self._command))
+
+    def _publish_diagnostics(self):
+        now, tick = time.monotonic(), self.session.tick
+        start, start_tick = self._rate_window
+        self._rate_window = (now, tick)
+        cfg = self.params.config
+        rate = (tick - start_tick) / (now - start) if now > start else 0.0
+        values = {'mode': cfg.mode, 'episode': self.session.episode,
+                  'step': self.session.steps, 'sim_time_s': self.session.stamp_ns * 1e-9,
+                  'control_rate_hz': round(rate, 2),
+                  'target_rate_hz': (1e9 / self.session.dt_ns) * cfg.real_time_factor
+                  if cfg.mode == 'realtime' else 'lockstep'}
+        if not self._started:
+            self.diagnostics.publish(WARN, 'waiting for nodes before the first episode', values)
+        elif self.session.finished:
+            self.diagnostics.publish(OK, 'all episodes have run', values)
+        else:
+            self.diagnostics.publish(OK, 'running', values)
 
     def _republish(self):
         cfg = self.params.config

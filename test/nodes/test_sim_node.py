@@ -128,11 +128,13 @@ def test_sim_lockstep_contract_reset_and_parameters(probe, start_node):
 def test_realtime_holds_the_command_then_stops_after_the_timeout(probe, start_node):
     import time
 
+    from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import Twist
     from nav_msgs.msg import Odometry
     from std_msgs.msg import String
 
-    odom, markers = [], []
+    odom, markers, diagnostics = [], [], []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     probe.create_subscription(Odometry, '/odom', odom.append, 10)
     probe.create_subscription(String, '/hlai/episode', markers.append, 10)
     command = probe.create_publisher(Twist, '/cmd_vel', 10)
@@ -155,3 +157,5 @@ def test_realtime_holds_the_command_then_stops_after_the_timeout(probe, start_no
     assert [json.loads(m.data)['event'] for m in markers] == ['start'], 'episode ended early'
     assert driving > 0.15, f'held command did not drive the base (v = {driving})'
     assert abs(stopped) < 0.03, f'still moving {stopped} m/s after the command timeout'
+    statuses = [s for d in diagnostics for s in d.status if s.name == 'sim: simulation']
+    assert statuses and {kv.key: kv.value for kv in statuses[-1].values}['mode'] == 'realtime'
