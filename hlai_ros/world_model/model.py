@@ -1,0 +1,180 @@
+"""The world model s[t+1] = G(s[t], a[t], z): a latent-variable ensemble of MLPs.
+
+Shapes: E ensemble members, N samples, T horizon, L window length, S state size, A action size,
+Z latent size. States and actions are in physical units (the units perception gives: metres,
+radians, m/s); the model normalises internally with statistics fitted on its training data and
+stored as buffers, so a checkpoint carries them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hlai_ros.world_model.config import WorldModelConfig
+from hlai_ros.world_model.ensemble import EnsembleMLP
+from hlai_ros.world_model.latent import PosteriorEncoder
+from hlai_ros.world_model.normalizer import Normalizer
+
+
+def default_device() -> torch.device:
+    """Return CUDA when it is present, else the CPU."""
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+class WorldModel(nn.Module):
+    """Ensemble of E dynamics MLPs predicting the normalised state change from (s, a, z).
+
+    Implements `hlai_ros.world_model.protocol.Dynamics`. All members are evaluated in one
+    batched call (EnsembleLinear, torch.baddbmm), never in a Python loop over members.
+    """
+
+    def __init__(self, config: WorldModelConfig):
+        """Build the networks of `config`; normalisers start as the identity (see fit_normalizers)."""
+        super().__init__()
+        c = config
+        self.config = c
+        self.state_dim, self.action_dim = c.state_dim, c.action_dim
+        self.latent_dim, self.ensemble_size = c.latent_dim, c.ensemble_size
+        s, a, z = c.state_dim, c.action_dim, c.latent_dim
+        self.input_norm = Normalizer(s + a)
+        self.delta_norm = Normalizer(s)
+        self.next_norm = Normalizer(s)
+        self.dynamics = EnsembleMLP(c.ensemble_size, s + a + z, c.hidden_sizes, s, c.activation)
+        self.encoder = (PosteriorEncoder(c.ensemble_size, 2 * s + a, z, c.encoder_hidden,
+                                         c.activation) if z > 0 else None)
+        if c.predict_reward:
+            self.reward_norm = Normalizer(1)
+            self.reward_head = EnsembleMLP(c.ensemble_size, s + a, c.hidden_sizes, 1,
+                                           c.activation)
+        else:
+            self.reward_norm = None
+            self.reward_head = None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self.delta_norm.mean.device
+
+    # ---- fitting the normalisers -------------------------------------------------------------
+
+    @torch.no_grad()
+    def fit_normalizers(self, states: torch.Tensor, actions: torch.Tensor,
+                        next_states: torch.Tensor, rewards: torch.Tensor | None = None) -> None:
+        """Fit input/output statistics on transitions: states (M, S), actions (M, A), next (M, S).
+
+        The floor on the delta scale (1 % of the state's spread) keeps a dimension that barely
+        moves from dominating the normalised loss.
+        """
+        self.input_norm.fit(torch.cat([states, actions], dim=-1))
+        state_std = states.std(dim=0, unbiased=False) if states.shape[0] > 1 else None
+        floor = None if state_std is None else 1e-2 * state_std
+        self.delta_norm.fit(next_states - states, relative_floor=floor)
+        self.next_norm.fit(next_states)
+        if self.reward_norm is not None:
+            if rewards is None:
+                raise ValueError('config.predict_reward is True but no rewards were given')
+            self.reward_norm.fit(rewards.reshape(-1, 1))
+
+    # ---- shapes ------------------------------------------------------------------------------
+
+    def _members(self, x: torch.Tensor, size: int, name: str) -> torch.Tensor:
+        """Return x as (E, N, size), broadcasting (N, size) over the members."""
+        if x.ndim == 2:
+            x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)
+        if x.ndim != 3 or x.shape[0] != self.ensemble_size or x.shape[-1] != size:
+            raise ValueError(f'{name} must have shape (N, {size}) or ({self.ensemble_size}, N, '
+                             f'{size}), got {tuple(x.shape)}')
+        return x
+
+    # ---- the protocol ------------------------------------------------------------------------
+
+    def next(self, s: torch.Tensor, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Predict the next state: s (E, N, S), a (E, N, A), z (E, N, Z) -> (E, N, S).
+
+        (N, ...) inputs are broadcast over the members. Units are those of s.
+        """
+        s = self._members(s, self.state_dim, 's')
+        a = self._members(a, self.action_dim, 'a')
+        z = self._members(z, self.latent_dim, 'z')
+        x = torch.cat([self.input_norm.normalize(torch.cat([s, a], dim=-1)), z], dim=-1)
+        y = self.dynamics(x)
+        if self.config.predict_delta:
+            return s + self.delta_norm.denormalize(y)
+        return self.next_norm.denormalize(y)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw latents from the prior q(z) ∝ exp(-||z||^2 / 2) = N(0, I): -> (E, n, Z)."""
+        return torch.randn(self.ensemble_size, n, self.latent_dim, device=self.device,
+                           generator=generator)
+
+    def rollout(self, s0: torch.Tensor, actions: torch.Tensor,
+                z: torch.Tensor | None = None) -> torch.Tensor:
+        """Roll out open-loop: s0 (N, S) or (E, N, S), actions (N, T, A) or (E, N, T, A).
+
+        Returns states (E, N, T+1, S) with s0 at index 0, differentiable w.r.t. actions (and
+        s0, z, parameters). z (E, N, Z) is held fixed over the horizon; None draws it from the
+        prior.
+        """
+        s = self._members(s0, self.state_dim, 's0')
+        if actions.ndim == 3:
+            actions = actions.unsqueeze(0).expand(self.ensemble_size, -1, -1, -1)
+        if (actions.ndim != 4 or actions.shape[0] != self.ensemble_size
+                or actions.shape[1] != s.shape[1] or actions.shape[-1] != self.action_dim):
+            raise ValueError(f'actions must have shape ({s.shape[1]}, T, {self.action_dim}) or '
+                             f'({self.ensemble_size}, {s.shape[1]}, T, {self.action_dim}), '
+                             f'got {tuple(actions.shape)}')
+        z = self.sample_z(s.shape[1]) if z is None else self._members(z, self.latent_dim, 'z')
+        states = [s]
+        for t in range(actions.shape[2]):
+            s = self.next(s, actions[:, :, t], z)
+            states.append(s)
+        return torch.stack(states, dim=2)
+
+    def reward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Predicted reward of taking a in s: s (E, N, S) or (N, S), a likewise -> (E, N)."""
+        if self.reward_head is None:
+            raise ValueError('this world model has no reward head: train it with '
+                             'WorldModelConfig(predict_reward=True)')
+        s = self._members(s, self.state_dim, 's')
+        a = self._members(a, self.action_dim, 'a')
+        y = self.reward_head(self.input_norm.normalize(torch.cat([s, a], dim=-1)))
+        return self.reward_norm.denormalize(y).squeeze(-1)
+
+    # ---- inference of z ----------------------------------------------------------------------
+
+    def transition_features(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Normalised (s[k], a[k], s[k+1] - s[k]): states (E, N, L+1, S), actions (E, N, L, A).
+
+        Returns (E, N, L, 2S + A).
+        """
+        sa = self.input_norm.normalize(torch.cat([states[:, :, :-1], actions], dim=-1))
+        delta = self.delta_norm.normalize(states[:, :, 1:] - states[:, :, :-1])
+        return torch.cat([sa, delta], dim=-1)
+
+    def posterior(self, states: torch.Tensor, actions: torch.Tensor,
+                  mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return mean and log std (E, N, Z) of q(z | s[0..L], a[0..L-1]).
+
+        states (N, L+1, S) or (E, N, L+1, S), actions (N, L, A) or (E, N, L, A) in physical
+        units; mask (N, L) or (E, N, L) marks real transitions (1) against padding (0).
+        """
+        if states.ndim == 3:
+            states = states.unsqueeze(0).expand(self.ensemble_size, -1, -1, -1)
+        if actions.ndim == 3:
+            actions = actions.unsqueeze(0).expand(self.ensemble_size, -1, -1, -1)
+        if (states.ndim != 4 or actions.ndim != 4 or states.shape[-1] != self.state_dim
+                or actions.shape[-1] != self.action_dim
+                or states.shape[2] != actions.shape[2] + 1 or actions.shape[2] < 1):
+            raise ValueError(f'posterior expects states (N, L+1, {self.state_dim}) and actions '
+                             f'(N, L, {self.action_dim}) with L >= 1, got {tuple(states.shape)} '
+                             f'and {tuple(actions.shape)}')
+        e, n = states.shape[:2]
+        if self.encoder is None:
+            zeros = states.new_zeros(e, n, 0)
+            return zeros, zeros
+        return self.encoder(self.transition_features(states, actions), mask)
+
+    def infer_z(self, states: torch.Tensor, actions: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Posterior mean of z given an observed window (see `posterior`): -> (E, N, Z)."""
+        return self.posterior(states, actions, mask)[0]
