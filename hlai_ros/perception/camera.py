@@ -52,6 +52,7 @@ def depth_to_world_points(depth: np.ndarray, camera: CameraModel,
 
     Returns:
         H x W x 3 world points (metres) without a mask, or N x 3 for the N masked pixels.
+
     """
     points = camera_to_world(depth_to_camera_points(depth, camera), camera.T_world_camera)
     if mask is None:
