@@ -91,6 +91,22 @@ def test_sim_lockstep_contract_reset_and_parameters(probe, start_node):
     yaw = messages.yaw_of(got['odom'][0].pose.pose.orientation)
     assert (xs[-1] - xs[0]) * np.cos(yaw) > 0.01
 
+    # a goal on /goal_pose (world frame) moves the episode's goal
+    from geometry_msgs.msg import PoseStamped
+    goal_pub = probe.create_publisher(PoseStamped, '/goal_pose', 10)
+    new_goal = np.asarray(json.loads(got['gt'][-1].data)['goal']) + [0.2, -0.1]
+    goal = PoseStamped()
+    goal.header.frame_id = 'world'
+    goal.pose.position.x, goal.pose.position.y = (float(v) for v in new_goal)
+    probe.spin_until(lambda: goal_pub.get_subscription_count() > 0, 10, 'the sim on /goal_pose')
+    goal_pub.publish(goal)
+    probe.spin_for(0.5)
+    n = len(got['gt'])
+    command.publish(Twist())
+    probe.spin_until(lambda: len(got['gt']) > n, 10, 'the step after the goal')
+    assert np.allclose(json.loads(got['gt'][-1].data)['goal'], new_goal, atol=1e-5)
+    steps += 1
+
     # reset: ends the episode, starts the next seeded one
     client = probe.create_client(Trigger, '/sim/reset')
     assert client.wait_for_service(timeout_sec=10)
