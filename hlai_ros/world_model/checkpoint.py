@@ -152,7 +152,8 @@ def _check_state_dict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], 
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     shapes = [f'{k}: file {tuple(tensors[k].shape)}, config {expected[k]}'
-              for k in sorted(set(expected) & set(tensors)) if tuple(tensors[k].shape) != expected[k]]
+              for k in sorted(set(expected) & set(tensors))
+              if tuple(tensors[k].shape) != expected[k]]
     if missing or unexpected or shapes:
         raise CheckpointError(f'{where} does not match its config: missing {missing}, '
                               f'unexpected {unexpected}, wrong shapes {shapes}')

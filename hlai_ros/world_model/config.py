@@ -109,7 +109,8 @@ class WorldModelConfig:
                 raise ValueError(f'WorldModelConfig.{name} must be > 0, got {getattr(self, name)}')
         for name in ('weight_decay', 'grad_clip', 'beta', 'time_budget_s'):
             if not getattr(self, name) >= 0:
-                raise ValueError(f'WorldModelConfig.{name} must be >= 0, got {getattr(self, name)}')
+                raise ValueError(f'WorldModelConfig.{name} must be >= 0, '
+                                 f'got {getattr(self, name)}')
         if self.latent_context not in ('window', 'episode'):
             raise ValueError(f"WorldModelConfig.latent_context must be 'window' or 'episode', "
                              f'got {self.latent_context!r}')

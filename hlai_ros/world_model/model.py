@@ -29,7 +29,7 @@ class WorldModel(nn.Module):
     """
 
     def __init__(self, config: WorldModelConfig):
-        """Build the networks of `config`; normalisers start as the identity (see fit_normalizers)."""
+        """Build the networks of `config`; the normalisers start as the identity."""
         super().__init__()
         c = config
         self.config = c
