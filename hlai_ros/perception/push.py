@@ -34,6 +34,9 @@ over 0.1 s is ~0.1 m/s. Most of the position error above 5 mm comes from frames 
 hides part of the top face (the centroid of what is left moves away from the hand). A wholly
 visible box at rest (first frames of seeds 0..19, ``--at-rest`` in that script) is off by
 1.8 mm median, 5.5 mm at most, at 64 x 64, and 1.1 mm median, 2.2 mm at most, at 128 x 128.
+With the camera pose perturbed every episode (``--randomize-camera``: 1 cm and 0.01 rad standard
+deviations) against the nominal model, the seen box is off by 13.5 mm median, 47 mm p95 at
+64 x 64: calibration matters more than resolution.
 """
 from __future__ import annotations
 

@@ -136,6 +136,19 @@ def test_box_at_the_goal_is_a_success(fast_world):
     assert reward == pytest.approx(10.0 - 0.02, abs=0.005)
 
 
+def test_snapshot_restores_the_arm_controller_too(fast_world):
+    fast_world.reset(seed=6)
+    for _ in range(3):
+        fast_world.step(np.array([0.2, 0.1], np.float32))
+    snap = fast_world.snapshot()
+    actions = [np.array([0.1, -0.2], np.float32)] * 4
+    first = [fast_world.step(a)[0]['proprio'] for a in actions]
+    fast_world.restore(snap)
+    again = [fast_world.step(a)[0]['proprio'] for a in actions]
+    fast_world.release(snap)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+
+
 def test_reset_options_are_checked(fast_world):
     with pytest.raises(ValueError, match='unknown reset options'):
         fast_world.reset(seed=0, options={'start': (0.0, 0.0)})
