@@ -1,6 +1,7 @@
 """Push-world perception error against ground truth, over scripted episodes.
 
-    .venv/bin/python benchmarks/push_perception.py --episodes 10 [--sizes 64 128] [--at-rest]
+    .venv/bin/python benchmarks/push_perception.py --episodes 10 [--sizes 64 128] [--at-rest] \
+        [--randomize-camera]
 
 Runs the scripted controller (with a little action noise, so that the box also drifts and
 turns) on seeds 0..N-1 at each square image size, estimates the state with `PushPerception`
@@ -9,8 +10,8 @@ error, the box position error over the frames where the box was seen and over al
 hidden box keeps its last estimate), the box velocity error, and the fraction of frames where
 the box was seen. Errors are planar, metres (m/s for velocity): mean, median and 95th
 percentile. ``--randomize-camera`` perturbs the true camera pose every episode (1 cm, 0.01 rad
-standard deviations) while perception keeps the nominal one. With ``--at-rest`` it also prints the error on the first frame of seeds 0..19
-(box at rest and wholly visible, the arm away from it).
+standard deviations) while perception keeps the nominal one. With ``--at-rest`` it also prints
+the error on the first frame of seeds 0..19 (box at rest and wholly visible, the arm away).
 """
 from __future__ import annotations
 
