@@ -23,6 +23,12 @@ from hlai_ros.actor.planner import Planner, PlannerConfig
 from hlai_ros.tasks.base import Percept, Task
 
 
+def close_estimator(estimator) -> None:
+    """Release what an estimator holds (e.g. its kinematics client)."""
+    if estimator is not None and hasattr(estimator, 'close'):
+        estimator.close()
+
+
 class RandomController:
     """Uniformly random actions within the bounds (seeded per episode)."""
 
@@ -76,6 +82,7 @@ class LearnedController:
 
     def reset(self, world, seed: int | None = None) -> None:
         """New episode: a fresh estimator for the calibrated camera, a cold planner."""
+        close_estimator(self.estimator)
         self.estimator = self.task.make_perception(world.nominal_camera())
         self.agent.reset()
 

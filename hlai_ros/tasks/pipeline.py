@@ -26,8 +26,12 @@ def perceive_episode(task: Task, episode) -> list[ModelEpisode]:
                          '(/tf_static) in the recording; perception needs the calibrated pose')
     estimator = task.make_perception(camera)
     n = episode.num_steps
-    states = np.stack([task.perceive(estimator, episode.observation(t)).model_state
-                       for t in range(n + 1)])
+    try:
+        states = np.stack([task.perceive(estimator, episode.observation(t)).model_state
+                           for t in range(n + 1)])
+    finally:
+        if hasattr(estimator, 'close'):
+            estimator.close()
     valid = episode.action_valid & np.isfinite(episode.actions).all(axis=1)
     valid &= np.isfinite(states[:-1]).all(axis=1) & np.isfinite(states[1:]).all(axis=1)
     runs, start = [], None

@@ -1,0 +1,159 @@
+"""The configurator's task layer: perception -> model state, scene -> cost, controllers."""
+import numpy as np
+import pytest
+import torch
+
+from hlai_ros.config import world_config
+from hlai_ros.sim import make
+from hlai_ros.tasks import get_task
+from hlai_ros.tasks.controllers import (
+    LearnedController, OracleConfig, OracleController, RandomController)
+from hlai_ros.tasks.evaluate import run_episode
+from hlai_ros.tasks.pipeline import perceive_episode
+from hlai_ros.actor.optimizer import OptimizerConfig
+from hlai_ros.actor.planner import PlannerConfig
+from hlai_ros.world_model.config import WorldModelConfig
+from hlai_ros.world_model.model import WorldModel
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(params=['push', 'cliff'])
+def task_env(request):
+    env = make(request.param, config=world_config(request.param))
+    yield get_task(request.param), env
+    env.close()
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(ValueError, match='unknown task'):
+        get_task('juggle')
+
+
+def test_perceived_model_state_matches_ground_truth(task_env):
+    task, env = task_env
+    obs, info = env.reset(seed=3)
+    est = task.make_perception(env.unwrapped.nominal_camera())
+    percept = task.perceive(est, obs)
+    gt = info['ground_truth']
+    assert percept.model_state.shape == (task.state_dim,)
+    assert percept.model_state.dtype == np.float32
+    np.testing.assert_allclose(percept.goal, env.unwrapped.goal, atol=1e-6)
+    i, j = task.position_indices
+    true_xy = (np.asarray(gt['object_position'])[:2] if task.name == 'push'
+               else np.asarray(gt['base_position'])[:2])
+    assert np.linalg.norm(percept.model_state[[i, j]] - true_xy) < 0.03
+
+
+def test_cost_penalises_leaving_the_table_or_platform(task_env):
+    task, env = task_env
+    obs, _ = env.reset(seed=1)
+    percept = task.perceive(task.make_perception(env.unwrapped.nominal_camera()), obs)
+    cost = task.cost(percept.scene)
+    ctx = task.context(percept)
+    inside = torch.as_tensor(percept.model_state).clone()
+    outside = inside.clone()
+    i, _ = task.position_indices
+    outside[i] = inside[i] + 10.0
+    states = torch.stack([inside, outside]).view(1, 2, 1, -1).expand(1, 2, 4, -1)
+    actions = torch.zeros(2, 3, task.action_dim)
+    c = cost(states, actions, ctx)
+    assert c[1] > c[0] + 10.0
+    failed = cost.failed(states)[0]  # (N, T+1) of the only member
+    assert bool(failed[1].any()) and not bool(failed[0].any())
+
+
+def test_cliff_cost_takes_obstacles_from_perception():
+    task = get_task('cliff')
+    env = make('cliff', config=world_config('cliff'))
+    obs, info = env.reset(seed=0)
+    percept = task.perceive(task.make_perception(env.unwrapped.nominal_camera()), obs)
+    env.close()
+    names = [name for name, *_ in task.cost(percept.scene).terms]
+    assert 'collision' in names and 'fall' in names
+    centre = percept.scene.obstacle_centres[0]
+    state = torch.as_tensor(percept.model_state).clone()
+    state[0], state[1] = float(centre[0]), float(centre[1])
+    states = state.view(1, 1, 1, -1).expand(1, 1, 3, -1)
+    assert bool(task.cost(percept.scene).failed(states).any())
+
+
+class _Recorded:
+    """A recorded episode as the data loader returns it, built from a live rollout."""
+
+    def __init__(self, env, steps, invalid_step):
+        obs, _ = env.reset(seed=5)
+        frames, actions = [obs], []
+        for t in range(steps):
+            a = env.action_space.sample()
+            obs, *_ = env.step(a)
+            frames.append(obs)
+            actions.append(a)
+        self.observations = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
+        self.actions = np.asarray(actions, dtype=np.float32)
+        self.action_valid = np.ones(steps, bool)
+        self.action_valid[invalid_step] = False
+        self.camera = env.unwrapped.nominal_camera()
+        self.num_steps, self.source, self.index = steps, 'live', 0
+
+    def observation(self, t):
+        return {k: v[t] for k, v in self.observations.items()}
+
+
+def test_perceive_episode_splits_at_a_missing_command(task_env):
+    task, env = task_env
+    env.action_space.seed(0)
+    runs = perceive_episode(task, _Recorded(env, 6, invalid_step=2))
+    assert [len(r) for r in runs] == [2, 3]
+    assert all(r.states.shape[1] == task.state_dim for r in runs)
+
+
+def test_learned_controller_plans_within_bounds_from_observations_only(task_env):
+    task, env = task_env
+    model = WorldModel(WorldModelConfig(state_dim=task.state_dim, action_dim=task.action_dim,
+                                        ensemble_size=2, hidden_sizes=(16,)))
+    config = PlannerConfig(horizon=4, sampling=OptimizerConfig(samples=16, iterations=1),
+                           gradient_steps=1)
+    controller = LearnedController(task, model, config)
+    obs, _ = env.reset(seed=0)
+    controller.reset(env.unwrapped)
+    for _ in range(3):
+        action = controller.act(obs, info=None)
+        assert action.shape == (task.action_dim,)
+        assert np.all(action >= np.array(task.action_low) - 1e-6)
+        assert np.all(action <= np.array(task.action_high) + 1e-6)
+        obs, *_ = env.step(action)
+    assert controller.last_plan.actions.shape == (4, task.action_dim)
+
+
+def test_oracle_leaves_the_world_where_it_was_and_moves_towards_the_goal():
+    task = get_task('cliff')
+    env = make('cliff', config=world_config('cliff', render_camera=False))
+    obs, info = env.reset(seed=2, options={'start': (0.0, 0.0, 0.0), 'goal': (1.5, 0.0),
+                                           'obstacles': []})
+    oracle = OracleController(task, OracleConfig(horizon=4, sampling=OptimizerConfig(
+        samples=8, iterations=1, elite_fraction=0.25)))
+    oracle.reset(env.unwrapped, seed=2)
+    start = np.linalg.norm(np.asarray(info['ground_truth']['base_position'])[:2]
+                           - env.unwrapped.goal)
+    for _ in range(8):
+        before = env.unwrapped.bullet.getBasePositionAndOrientation(env.unwrapped._robot)
+        action = oracle.act(obs)
+        after = env.unwrapped.bullet.getBasePositionAndOrientation(env.unwrapped._robot)
+        assert np.allclose(before[0], after[0]) and np.allclose(before[1], after[1])
+        obs, _, term, _, info = env.step(action)
+        if term:
+            break
+    end = np.linalg.norm(np.asarray(info['ground_truth']['base_position'])[:2]
+                         - env.unwrapped.goal)
+    env.close()
+    assert end < start - 0.15
+
+
+def test_run_episode_reports_the_outcome():
+    task = get_task('cliff')
+    env = make('cliff', config=world_config('cliff', render_camera=False),
+               max_episode_steps=5)
+    out = run_episode(env, RandomController(task, seed=0), seed=0)
+    env.close()
+    assert out.steps == 5 and out.success is False and out.seed == 0
