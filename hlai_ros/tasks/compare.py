@@ -1,0 +1,104 @@
+"""Side-by-side closed-loop comparison on a task: random, scripted, learned stack, oracle MPC.
+
+Every controller runs the same seeds in the pure-Python loop; the results carry 95% intervals
+(Wilson for rates, Student t for the mean return).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hlai_ros.actor.optimizer import OptimizerConfig
+from hlai_ros.actor.planner import PlannerConfig
+from hlai_ros.evaluation.statistics import ControllerSummary, summarise
+from hlai_ros.tasks import get_task
+from hlai_ros.tasks.controllers import (
+    LearnedController, OracleConfig, OracleController, RandomController, ScriptedController)
+from hlai_ros.tasks.evaluate import evaluate, Outcome
+
+CONTROLLERS = ('random', 'scripted', 'learned', 'oracle')
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """What to compare and how long."""
+
+    task: str
+    """'push' or 'cliff'."""
+    episodes: int = 100
+    """Seeded episodes per controller (seeds seed .. seed + episodes - 1)."""
+    oracle_episodes: int | None = None
+    """Episodes for the oracle, which costs ~100x more per step (None: `episodes`)."""
+    seed: int = 0
+    """First seed."""
+    controllers: tuple[str, ...] = CONTROLLERS
+    """Which controllers to run, in order."""
+    model_dir: str | None = None
+    """World-model checkpoint of the learned stack (default: models/<task>)."""
+    planner: PlannerConfig = PlannerConfig(
+        horizon=12, sampling=OptimizerConfig(samples=128, iterations=2), gradient_steps=1)
+    """Planner of the learned stack (default: within 50 ms a step on two CPU cores)."""
+    oracle: OracleConfig = OracleConfig()
+    """Oracle MPC settings."""
+    device: str | None = None
+    """Torch device of the learned stack (default: cuda if present, else cpu)."""
+
+
+def default_model_dir(task: str) -> Path:
+    """The shipped checkpoint folder of a task: models/<task>."""
+    from hlai_ros.paths import model_dir
+    return model_dir() / task
+
+
+def make_controller(name: str, config: CompareConfig):
+    """Build one controller of the comparison."""
+    task = get_task(config.task)
+    if name == 'random':
+        return RandomController(task, seed=config.seed)
+    if name == 'scripted':
+        return ScriptedController(task, seed=config.seed)
+    if name == 'oracle':
+        return OracleController(task, config.oracle)
+    if name == 'learned':
+        from hlai_ros.world_model.checkpoint import load_world_model
+        from hlai_ros.world_model.model import default_device
+        device = torch.device(config.device) if config.device else default_device()
+        path = Path(config.model_dir) if config.model_dir else default_model_dir(config.task)
+        model = load_world_model(path, device=device,
+                                 expect={'state_dim': task.state_dim,
+                                         'action_dim': task.action_dim})
+        return LearnedController(task, model, config.planner, device=device)
+    raise ValueError(f'unknown controller {name!r}; choose from {list(CONTROLLERS)}')
+
+
+def summarise_outcomes(name: str, outcomes: list[Outcome]) -> ControllerSummary:
+    """Rates and mean return with 95% intervals."""
+    return summarise(name, [o.episode_return for o in outcomes],
+                     [o.success for o in outcomes], [o.failure is not None for o in outcomes],
+                     1000.0 * sum(o.seconds_per_step for o in outcomes) / len(outcomes))
+
+
+def compare(config: CompareConfig, progress: bool = True, log=print
+            ) -> tuple[dict[str, ControllerSummary], dict[str, list[Outcome]]]:
+    """Run every controller of `config` on the same seeds; return summaries and outcomes."""
+    if config.episodes < 1:
+        raise ValueError(f'episodes must be at least 1, got {config.episodes}')
+    summaries, outcomes = {}, {}
+    for name in config.controllers:
+        n = config.episodes
+        if name == 'oracle' and config.oracle_episodes is not None:
+            n = min(n, config.oracle_episodes)
+        controller = make_controller(name, config)
+        result = evaluate(config.task, controller, range(config.seed, config.seed + n),
+                          progress=progress)
+        outcomes[name] = result
+        summaries[name] = summarise_outcomes(name, result)
+        if log is not None:
+            s = summaries[name]
+            falls = sum(o.failure is not None for o in result)
+            log(f'{config.task} {name}: success {s.success_rate:.0%}, failure '
+                f'{falls / n:.0%}, mean return {s.mean_return:.2f} over {n} episodes, '
+                f'{s.mean_step_ms:.1f} ms/step')
+    return summaries, outcomes
