@@ -174,6 +174,28 @@ class WorldModel(nn.Module):
             return zeros, zeros
         return self.encoder(self.transition_features(states, actions), mask)
 
+    def posterior_from_transitions(self, s: torch.Tensor, a: torch.Tensor, s_next: torch.Tensor
+                                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior q(z | a set of transitions), not necessarily consecutive.
+
+        s, s_next (E, N, L, S) or (N, L, S), a (E, N, L, A) or (N, L, A): N sets of L
+        transitions each (e.g. the recent steps of the current episode). Returns mean and log
+        std (E, N, Z).
+        """
+        e = self.ensemble_size
+        s, a, s_next = (x.unsqueeze(0).expand(e, *x.shape) if x.ndim == 3 else x
+                        for x in (s, a, s_next))
+        if (s.ndim != 4 or s.shape != s_next.shape or s.shape[:3] != a.shape[:3]
+                or s.shape[-1] != self.state_dim or a.shape[-1] != self.action_dim):
+            raise ValueError(f'posterior_from_transitions expects s, s_next (N, L, '
+                             f'{self.state_dim}) and a (N, L, {self.action_dim}), got '
+                             f'{tuple(s.shape)}, {tuple(a.shape)}, {tuple(s_next.shape)}')
+        if self.encoder is None:
+            zeros = s.new_zeros(e, s.shape[1], 0)
+            return zeros, zeros
+        sa = self.input_norm.normalize(torch.cat([s, a], dim=-1))
+        return self.encoder(torch.cat([sa, self.delta_norm.normalize(s_next - s)], dim=-1))
+
     def infer_z(self, states: torch.Tensor, actions: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """Posterior mean of z given an observed window (see `posterior`): -> (E, N, Z)."""

@@ -50,16 +50,20 @@ def prediction_error(model: WorldModel, pred: torch.Tensor, states: torch.Tensor
 
 
 def window_loss(model: WorldModel, batch: Windows, generator: torch.Generator | None = None,
-                sample: bool = True, context: Windows | None = None) -> LossTerms:
+                sample: bool = True, context: Windows | None = None,
+                posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> LossTerms:
     """Objective on a batch of windows: tensors (E, B, H+1, S) etc. or (B, ...) shared by all.
 
     context (same shapes as batch) is what the posterior sees; None means the batch itself.
+    posterior, (mu, log_std) each (E, B, Z), replaces the inference of z from the context.
     sample=False uses the posterior mean instead of a reparameterised draw (for validation).
     """
     batch = _member_batch(model, batch)
-    ctx = batch if context is None else _member_batch(model, context)
     beta = model.config.beta
-    mu, log_std = model.posterior(ctx.states, ctx.actions, ctx.mask)
+    if posterior is None:
+        ctx = batch if context is None else _member_batch(model, context)
+        posterior = model.posterior(ctx.states, ctx.actions, ctx.mask)
+    mu, log_std = posterior
     if sample and model.latent_dim > 0:
         eps = torch.randn(mu.shape, device=mu.device, generator=generator)
         z = mu + torch.exp(log_std) * eps

@@ -4,8 +4,11 @@ Each update step trains on a mix of recent transitions (a ring buffer) and a res
 ones: a uniform sample (Vitter's algorithm R) of the original training data and of every
 transition that has left the recent buffer. `replay_ratio` is the share of old transitions in
 each batch, so the old data stays in the objective and its error cannot drift far unchecked.
-The loss is the training objective on one-step windows (z inferred from the transition,
-beta * KL). The normalisers stay those fitted on the original data.
+The loss is the training objective on one-step windows. With the default
+latent_context='episode', z for a transition is inferred from `context_size` other transitions
+of the same store (recent transitions: the regime the robot is in now; the reservoir: old
+data), so z keeps meaning "what is constant over a stretch of experience"; with 'window' it is
+inferred from the transition itself. The normalisers stay those fitted on the original data.
 """
 from __future__ import annotations
 
@@ -45,19 +48,22 @@ class OnlineLearner:
 
     def __init__(self, model: WorldModel, buffer_size: int = 10000, replay_ratio: float = 0.5,
                  reservoir: Sequence[Any] | None = None, reservoir_size: int = 20000,
-                 batch_size: int = 256, learning_rate: float | None = None, seed: int = 0):
+                 batch_size: int = 256, learning_rate: float | None = None, seed: int = 0,
+                 context_size: int = 16):
         """Wrap `model`.
 
         buffer_size: recent transitions kept; replay_ratio in [0, 1): share of each batch drawn
         from the reservoir of old transitions; reservoir: the original training episodes (see
         `hlai_ros.world_model.dataset.as_episode`), of which a uniform sample of reservoir_size
-        transitions is kept; learning_rate defaults to the model's config.
+        transitions is kept; learning_rate defaults to the model's config; context_size:
+        transitions the posterior of z sees per sample (latent_context 'episode').
         """
         if not 0.0 <= replay_ratio < 1.0:
             raise ValueError(f'replay_ratio must be in [0, 1), got {replay_ratio}')
         if buffer_size < 1 or reservoir_size < 1 or batch_size < 1:
             raise ValueError('buffer_size, reservoir_size and batch_size must be >= 1')
         self.model, self.replay_ratio, self.batch_size = model, replay_ratio, batch_size
+        self.context_size = max(int(context_size), 1)
         dev = model.device
         s_dim, a_dim = model.state_dim, model.action_dim
         self.recent = _TransitionStore(buffer_size, s_dim, a_dim, dev)
@@ -119,12 +125,16 @@ class OnlineLearner:
             self.recent.size = min(self.recent.size + 1, self.recent.capacity)
             self._next_recent = (k + 1) % self.recent.capacity
 
-    def _draw(self, store: _TransitionStore, n: int) -> Windows | None:
+    def _draw(self, store: _TransitionStore, n: int
+              ) -> tuple[Windows, tuple[torch.Tensor, ...]] | None:
+        """n transitions per member as one-step windows, and context sets (E, n, C, ...)."""
         if n == 0 or store.size == 0:
             return None
-        index = torch.randint(0, store.size, (self.model.ensemble_size, n),
-                              device=self.model.device, generator=self.generator)
-        return store.windows(index)
+        e, dev = self.model.ensemble_size, self.model.device
+        index = torch.randint(0, store.size, (e, n), device=dev, generator=self.generator)
+        ctx = torch.randint(0, store.size, (e, n, self.context_size), device=dev,
+                            generator=self.generator)
+        return store.windows(index), (store.s[ctx], store.a[ctx], store.s2[ctx])
 
     def update(self, steps: int = 1) -> dict[str, float]:
         """Take `steps` optimiser steps on mixed batches; return the mean loss terms."""
@@ -138,9 +148,13 @@ class OnlineLearner:
         for _ in range(steps):
             parts = [w for w in (self._draw(self.recent, n_new), self._draw(self.old, n_old))
                      if w is not None]
-            batch = Windows(*(torch.cat([getattr(p, f) for p in parts], dim=1)
+            batch = Windows(*(torch.cat([getattr(p[0], f) for p in parts], dim=1)
                               for f in ('states', 'actions', 'mask', 'rewards')))
-            terms = window_loss(model, batch, self.generator)
+            posterior = None
+            if model.config.latent_context == 'episode':
+                posterior = model.posterior_from_transitions(
+                    *(torch.cat([p[1][i] for p in parts], dim=1) for i in range(3)))
+            terms = window_loss(model, batch, self.generator, posterior=posterior)
             self.optimizer.zero_grad(set_to_none=True)
             terms.total.backward()
             if model.config.grad_clip > 0:

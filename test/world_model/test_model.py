@@ -120,3 +120,12 @@ def test_config_rejects_bad_values():
         WorldModelConfig.from_dict({'state_dim': 3, 'action_dim': 1, 'hiden_sizes': [4]})
     cfg = WorldModelConfig(state_dim=3, action_dim=1, hidden_sizes=[8, 8])
     assert WorldModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_posterior_from_transitions_matches_the_window_posterior():
+    model = _model()
+    states, actions = torch.randn(5, 4, 3), torch.randn(5, 3, 2)
+    mu, log_std = model.posterior(states, actions)
+    mu2, log_std2 = model.posterior_from_transitions(states[:, :-1], actions, states[:, 1:])
+    torch.testing.assert_close(mu, mu2)
+    torch.testing.assert_close(log_std, log_std2)
