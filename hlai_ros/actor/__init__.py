@@ -3,11 +3,11 @@ from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.imagination import imagine
 from hlai_ros.actor.optimizer import (OPTIMIZERS, CEMOptimizer, MPPIOptimizer, OptimizerConfig,
                                       OptimizerResult)
-from hlai_ros.actor.planner import Planner, PlannerConfig, PlanResult
+from hlai_ros.actor.planner import Planner, PlannerConfig, PlanResult, planner_config_from_dict
 from hlai_ros.actor.policy import Policy, PolicyConfig, PolicyTrainer
 
 __all__ = [
     'OPTIMIZERS', 'Agent', 'CEMOptimizer', 'MPPIOptimizer', 'OptimizerConfig', 'OptimizerResult',
     'PlanResult', 'Planner', 'PlannerConfig', 'Policy', 'PolicyConfig', 'PolicyTrainer',
-    'imagine',
+    'imagine', 'planner_config_from_dict',
 ]

@@ -60,6 +60,26 @@ class PlannerConfig:
             raise ValueError(f'policy_fraction must be in [0, 1), got {self.policy_fraction}')
 
 
+def planner_config_from_dict(section: dict) -> PlannerConfig:
+    """Build a PlannerConfig from plain values; `sampling` is a nested dict of OptimizerConfig.
+
+    Unknown keys are rejected by name, so a typo in a YAML file fails at start-up.
+    """
+    known = set(PlannerConfig.__dataclass_fields__)
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f'unknown planner settings {unknown}; known: {sorted(known)}')
+    values = dict(section)
+    if 'sampling' in values and isinstance(values['sampling'], dict):
+        sampling = values['sampling']
+        bad = sorted(set(sampling) - set(OptimizerConfig.__dataclass_fields__))
+        if bad:
+            raise ValueError(f'unknown sampling settings {bad}; known: '
+                             f'{sorted(OptimizerConfig.__dataclass_fields__)}')
+        values['sampling'] = OptimizerConfig(**sampling)
+    return PlannerConfig(**values)
+
+
 @dataclass
 class PlanResult:
     """A plan for the current state."""

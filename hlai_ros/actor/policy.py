@@ -110,7 +110,8 @@ class PolicyTrainer:
             total = total + cfg.uncertainty_weight * self._uncertainty.per_step(
                 states, actions, self.context).sum(-1)
         if self.critic_trainer is not None and cfg.critic_weight:
-            total = total + cfg.critic_weight * self.critic_trainer.critic(states[:, :, -1]).mean(0)
+            value = self.critic_trainer.critic(states[:, :, -1]).mean(0)
+            total = total + cfg.critic_weight * value
         return total.mean(), (states, actions)
 
     def update(self, start_states: torch.Tensor,

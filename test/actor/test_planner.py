@@ -5,7 +5,8 @@ import pytest
 import torch
 from toy_dynamics import DoubleIntegrator
 
-from hlai_ros.actor import Agent, OptimizerConfig, Planner, PlannerConfig, Policy
+from hlai_ros.actor import (Agent, OptimizerConfig, Planner, PlannerConfig, Policy,
+                            planner_config_from_dict)
 from hlai_ros.cost import Cost, CostContext, EffortCost, GoalCost
 
 torch.set_num_threads(1)
@@ -126,3 +127,13 @@ def test_planner_input_errors():
     with pytest.raises(ValueError, match='state must have 4'):
         planner.plan(torch.zeros(5), CostContext(goal=GOAL))
     assert replace(planner.config, horizon=3).horizon == 3
+
+
+def test_planner_config_from_dict():
+    config = planner_config_from_dict({'horizon': 10, 'optimizer': 'cem',
+                                       'sampling': {'samples': 64, 'iterations': 3}})
+    assert config.horizon == 10 and config.sampling.samples == 64
+    with pytest.raises(ValueError, match='unknown planner settings'):
+        planner_config_from_dict({'horizn': 10})
+    with pytest.raises(ValueError, match='unknown sampling settings'):
+        planner_config_from_dict({'sampling': {'sample': 10}})

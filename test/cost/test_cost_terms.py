@@ -50,7 +50,8 @@ def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match='T\\+1'):
         EffortCost().per_step(states[:, :, :-1], actions, CostContext())
     with pytest.raises(ValueError, match='out of range'):
-        GoalCost(position_indices=(0, 9)).per_step(states, actions, CostContext(goal=torch.zeros(2)))
+        GoalCost(position_indices=(0, 9)).per_step(states, actions,
+                                                   CostContext(goal=torch.zeros(2)))
 
 
 def test_platform_fall_small_inside_large_beyond_edge_and_stays_fallen():
