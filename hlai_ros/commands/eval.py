@@ -46,7 +46,6 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
     """Learn and evaluate on a gymnasium env; returns ({name: summary}, extra JSON fields)."""
     from dataclasses import replace
 
-    from hlai_ros.actor.optimizer import OptimizerConfig
     from hlai_ros.evaluation.gym_learning import GymLearningConfig, learn_and_evaluate
 
     base = GymLearningConfig()
