@@ -138,3 +138,20 @@ def test_planner_config_from_dict():
         planner_config_from_dict({'horizn': 10})
     with pytest.raises(ValueError, match='unknown sampling settings'):
         planner_config_from_dict({'sampling': {'sample': 10}})
+
+
+def test_critic_is_the_terminal_cost_at_the_horizon():
+    """A critic that charges for ending beyond x = 0.1 holds back a plan pulled to x = 0.5."""
+    def critic(states):  # (E, N, S) -> (E, N)
+        return 100.0 * (states[..., 0] - 0.1).clamp_min(0.0)
+
+    config = PlannerConfig(horizon=10, sampling=OptimizerConfig(samples=128, iterations=3))
+    ctx = CostContext(goal=torch.tensor([0.5, 0.0]))
+    ends = {}
+    for name, c in (('without', None), ('with', critic)):
+        planner = Planner(DoubleIntegrator(), _cost(terminal=0.0), -torch.ones(2),
+                          torch.ones(2), config, critic=c)
+        plan = planner.plan(torch.zeros(4), ctx)
+        ends[name] = float(planner.predict(torch.zeros(4), plan.actions)[0, -1, 0])
+    assert ends['without'] > 0.3
+    assert ends['with'] < 0.15
