@@ -1,7 +1,8 @@
 """World-model figures for BENCHMARKS.md: training time from scratch and k-step error.
 
     .venv/bin/python benchmarks/bench_world_model.py [--threads 2] [--steps 5000] \
-        [--scale-transitions 50000] [--scale-epochs 3] [--max-horizon 30] [--plot out/wm.png]
+        [--scale-transitions 50000] [--scale-epochs 3] [--max-horizon 30] [--plot out/wm.png] \
+        [--skip-pendulum]
 
 1. The machine's own torch.mm rate (fp32, 1024 x 1024, same threads), to put times in context
    on a shared machine.
@@ -48,6 +49,8 @@ def main() -> None:
                         help='transitions for the timing at scale (0 = skip)')
     parser.add_argument('--scale-epochs', type=int, default=3, help='epochs timed at scale')
     parser.add_argument('--plot', type=Path, default=Path('out/world_model_pendulum_horizon.png'))
+    parser.add_argument('--skip-pendulum', action='store_true',
+                        help='only the timing at scale (part 3)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
 
@@ -55,9 +58,6 @@ def main() -> None:
     import torch
 
     from hlai_ros.world_model.config import WorldModelConfig
-    from hlai_ros.world_model.gym_episodes import collect_random_episodes
-    from hlai_ros.world_model.horizon import horizon_errors, plot_horizon_errors, summary_table
-    from hlai_ros.world_model.train import train_world_model
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0]
@@ -66,9 +66,22 @@ def main() -> None:
           f'torch.mm {rate:.1f} GFLOP/s', flush=True)
     figures: dict = {'threads': args.threads, 'load_average': load, 'mm_gflops': rate}
 
+    config = WorldModelConfig(state_dim=3, action_dim=1, predict_reward=True, seed=args.seed)
+    if not args.skip_pendulum:
+        pendulum(args, config, figures)
+    if args.scale_transitions:
+        scale_timing(args, config, figures)
+    print(json.dumps(figures))
+
+
+def pendulum(args: argparse.Namespace, config, figures: dict) -> None:
+    """Train on random Pendulum-v1 data; print time and k-step errors; save the plot."""
+    from hlai_ros.world_model.gym_episodes import collect_random_episodes
+    from hlai_ros.world_model.horizon import horizon_errors, plot_horizon_errors, summary_table
+    from hlai_ros.world_model.train import train_world_model
+
     train = collect_random_episodes('Pendulum-v1', args.steps, seed=args.seed)
     held_out = collect_random_episodes('Pendulum-v1', args.test_steps, seed=args.seed + 1000)
-    config = WorldModelConfig(state_dim=3, action_dim=1, predict_reward=True, seed=args.seed)
     print(f'Pendulum-v1: {args.steps} random transitions, default config '
           f'{json.dumps(config.to_dict())}', flush=True)
     t0 = time.perf_counter()
@@ -95,29 +108,33 @@ def main() -> None:
         'stop_reason': history.stop_reason, 'horizon_errors': errors.to_dict(),
         'horizon_errors_sampled_z': sampled.model}
 
-    if args.scale_transitions:
-        big = collect_random_episodes('Pendulum-v1', args.scale_transitions, seed=args.seed + 1)
-        scale = dataclasses.replace(config, max_epochs=args.scale_epochs,
-                                    patience=args.scale_epochs + 1)
-        t0 = time.perf_counter()
-        _, hist = train_world_model(big, scale, progress=True, device='cpu')
-        total = time.perf_counter() - t0
-        epoch_s = sum(hist.epoch_seconds) / len(hist.epoch_seconds)
-        windows = min(hist.train_windows, scale.max_windows_per_epoch)
-        per_10k = epoch_s * 1e4 / windows
-        print(f'scale: {hist.train_transitions} training transitions, {windows} windows/epoch, '
-              f'{epoch_s:.1f} s/epoch, {per_10k:.1f} s per 10k windows (each an '
-              f'{scale.train_horizon}-step unroll of {scale.ensemble_size} members), '
-              f'{total:.1f} s for {len(hist.val_error)} epochs incl. set-up; the default '
-              f'time budget {config.time_budget_s:.0f} s allows about '
-              f'{config.time_budget_s / epoch_s:.0f} epochs', flush=True)
-        print('scale validation error per epoch: '
-              + ', '.join(f'{v:.4f}' for v in hist.val_error))
-        figures['scale'] = {'train_transitions': hist.train_transitions,
-                            'windows_per_epoch': windows, 'seconds_per_epoch': epoch_s,
-                            'seconds_per_10k_windows': per_10k, 'total_seconds': total,
-                            'val_error': hist.val_error}
-    print(json.dumps(figures))
+
+def scale_timing(args: argparse.Namespace, config, figures: dict) -> None:
+    """Time a few epochs with the default settings on --scale-transitions transitions."""
+    from hlai_ros.world_model.gym_episodes import collect_random_episodes
+    from hlai_ros.world_model.train import train_world_model
+
+    big = collect_random_episodes('Pendulum-v1', args.scale_transitions, seed=args.seed + 1)
+    scale = dataclasses.replace(config, max_epochs=args.scale_epochs,
+                                patience=args.scale_epochs + 1)
+    t0 = time.perf_counter()
+    _, hist = train_world_model(big, scale, progress=True, device='cpu')
+    total = time.perf_counter() - t0
+    epoch_s = sum(hist.epoch_seconds) / len(hist.epoch_seconds)
+    windows = min(hist.train_windows, scale.max_windows_per_epoch)
+    per_10k = epoch_s * 1e4 / windows
+    print(f'scale: {hist.train_transitions} training transitions, {windows} windows/epoch, '
+          f'{epoch_s:.1f} s/epoch, {per_10k:.1f} s per 10k windows (each an '
+          f'{scale.train_horizon}-step unroll of {scale.ensemble_size} members), '
+          f'{total:.1f} s for {len(hist.val_error)} epochs incl. set-up; the default '
+          f'time budget {config.time_budget_s:.0f} s allows about '
+          f'{config.time_budget_s / epoch_s:.0f} epochs', flush=True)
+    print('scale validation error per epoch: '
+          + ', '.join(f'{v:.4f}' for v in hist.val_error))
+    figures['scale'] = {'train_transitions': hist.train_transitions,
+                        'windows_per_epoch': windows, 'seconds_per_epoch': epoch_s,
+                        'seconds_per_10k_windows': per_10k, 'total_seconds': total,
+                        'val_error': hist.val_error}
 
 
 if __name__ == '__main__':
