@@ -163,7 +163,11 @@ def train_world_model(episodes: Sequence[Any], config: WorldModelConfig,
                                generator=generator).argsort(dim=1)[:, :per_epoch]
             sums = torch.zeros(2, device=device)
             n_batches = 0
+            spent = sum(history.epoch_seconds)
             for i in range(0, per_epoch, c.batch_size):
+                if c.time_budget_s and spent + time.monotonic() - t0 >= c.time_budget_s:
+                    break  # the budget ends inside an epoch: validate what there is, stop
+
                 index = bootstrap.gather(1, order[:, i:i + c.batch_size])
                 context = None
                 if by_episode:

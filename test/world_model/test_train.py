@@ -98,3 +98,12 @@ def test_episodes_must_fit_the_config(small_config):
     with pytest.raises(ValueError, match='state size 2 and action size 1'):
         train_world_model(point_mass_episodes(3, steps=5), small_config.__class__(
             **dict(small_config.to_dict(), state_dim=4)), progress=False)
+
+
+def test_time_budget_stops_training(small_config):
+    config = small_config.__class__(**dict(small_config.to_dict(), time_budget_s=1e-9,
+                                           max_epochs=50))
+    model, history = train_world_model(point_mass_episodes(4, steps=10), config,
+                                       progress=False, device='cpu')
+    assert history.stop_reason == 'time_budget' and len(history.val_error) == 1
+    assert model.rollout(torch.zeros(1, 2), torch.zeros(1, 2, 1)).shape == (3, 1, 3, 2)
