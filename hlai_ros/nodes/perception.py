@@ -6,9 +6,11 @@ Subscribes to the camera (``/camera/image_raw``, ``/camera/depth/image_raw``,
 extrinsics (``/tf_static``, or ``/hlai/camera_extrinsics`` where tf2_msgs is not installed;
 the ``camera_pose`` parameter overrides both). Frames are matched by stamp (`StampMatcher`);
 each matched frame is passed to the task's core estimator (`hlai_ros.perception`), never to
-ground truth. Publishes ``/hlai/state`` (std_msgs/Float32MultiArray, one labelled dimension per
-state variable; see `hlai_ros.nodes.convert`), the estimated pose (``/hlai/object_pose`` for
-push, ``/hlai/robot_pose`` for cliff, PoseStamped) and ``/diagnostics``.
+ground truth; a frame the sim republishes (lockstep recovery) gets its state again. Publishes
+``/hlai/state`` (std_msgs/Float32MultiArray, one labelled dimension per state variable; see
+`hlai_ros.nodes.convert`), the estimated pose (``/hlai/object_pose`` for push,
+``/hlai/robot_pose`` for cliff, PoseStamped, stamped with the image's stamp) and
+``/diagnostics``.
 """
 from __future__ import annotations
 
@@ -120,6 +122,7 @@ class PerceptionNode(Node):
         self.sync = StampMatcher('rgb', ('depth', 'proprio'), int(cfg.sync_tolerance_s * 1e9))
         self.stats = {'frames': 0, 'estimate_ms': 0.0, 'errors': 0, 'last_error': ''}
         self._early = []
+        self._last_output = None
         proprio = PROPRIO_TOPIC[cfg.task]
         sub = self.create_subscription
         # Created first so that, with several messages ready, the executor serves a new
@@ -177,6 +180,7 @@ class PerceptionNode(Node):
             return
         if isinstance(marker, dict) and marker.get('event') == 'start':
             self.sync.reset()
+            self._last_output = None
             if hasattr(self.estimator, 'reset'):
                 self.estimator.reset()
 
@@ -202,8 +206,17 @@ class PerceptionNode(Node):
             # Not ready (camera_info, extrinsics or goal still to come): keep the newest
             # messages and replay them once ready, so the first frame is not lost.
             self._early = (self._early + [(role, msg)])[-12:]
-            self.get_logger().info('waiting for camera_info, extrinsics and a goal',
+            missing = [name for name, value in (
+                (CAMERA_INFO.name, self.intrinsics), ('camera extrinsics', self.T_world_camera),
+                (GOAL.name, self.goal)) if value is None]
+            self.get_logger().info(f'waiting for {", ".join(missing) or "the estimator"}',
                                    throttle_duration_sec=5.0)
+            return
+        if role == 'rgb' and self._last_output is not None \
+                and stamp_ns(msg.header.stamp) == self.sync.last_ns:
+            # The sim republished a lockstep frame: its state (or the answer) was lost.
+            for publisher, output in zip((self.state_pub, self.pose_pub), self._last_output):
+                publisher.publish(output)
             return
         early, self._early = self._early, []
         for r, m in early + [(role, msg)]:
@@ -230,18 +243,19 @@ class PerceptionNode(Node):
                                    throttle_duration_sec=1.0)
             return
         state = np.asarray(getattr(result, 'state', result), dtype=np.float32)
-        self.state_pub.publish(state_message(self.estimator.state_names, state))
-        self._publish_pose(stamp, dict(zip(self.estimator.state_names, state.tolist())))
+        names = self.estimator.state_names
+        self._last_output = (state_message(names, state),
+                             self._pose(stamp, dict(zip(names, state.tolist()))))
+        self.state_pub.publish(self._last_output[0])
+        self.pose_pub.publish(self._last_output[1])
         self.stats['frames'] += 1
         self.stats['estimate_ms'] = 1e3 * (time.perf_counter() - start)
         self._publish_diagnostics()
 
-    def _publish_pose(self, stamp: int, s: dict):
+    def _pose(self, stamp: int, s: dict):
         if self.params.config.task == 'push':
-            msg = planar_pose(s['obj_x'], s['obj_y'], 0.0, stamp, WORLD_FRAME)
-        else:
-            msg = planar_pose(s['x'], s['y'], s['yaw'], stamp, ODOM_FRAME)
-        self.pose_pub.publish(msg)
+            return planar_pose(s['obj_x'], s['obj_y'], 0.0, stamp, WORLD_FRAME)
+        return planar_pose(s['x'], s['y'], s['yaw'], stamp, ODOM_FRAME)
 
     def _publish_diagnostics(self):
         visible = getattr(self.estimator, 'visible', True)

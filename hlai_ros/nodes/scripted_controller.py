@@ -4,9 +4,9 @@ TEMPORARY, until the learned ``mpc_actor`` exists: it closes the loop of ``hlai 
 graph can be run and tested end to end. Like the scripted baseline of the pure-Python loop, it
 reads privileged ground truth (``/ground_truth/state``), which a deployed controller never may;
 it is never part of ``robot.launch.py``. Each new ground-truth message gets one command on the
-task's command topic (TwistStamped for push, Twist for cliff); a repeated one (the sim
-republishing a lockstep observation) gets none, so the loop never skips a step. A start
-marker on ``/hlai/episode`` resets the controller.
+task's command topic (TwistStamped for push, Twist for cliff), the repeated one of a lockstep
+observation that the sim republished included (its first command or ground truth was lost).
+A start marker on ``/hlai/episode`` resets the controller.
 """
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ class ScriptedControllerNode(Node):
         self.task = cfg.task
         self.controller = make_scripted(cfg.task, noise_std=cfg.noise_std, seed=cfg.seed)
         self.command = COMMAND_TOPIC[cfg.task]
-        self._last = None
         # The episode subscription is created first: with both ready, the executor serves it
         # first, so a new episode's reset comes before its first ground truth.
         self.create_subscription(String, EPISODE.name, self._on_episode, 100)
@@ -66,12 +65,8 @@ class ScriptedControllerNode(Node):
         marker = json.loads(msg.data)
         if marker.get('event') == 'start':
             self.controller.reset()
-            self._last = None
 
     def _on_ground_truth(self, msg):
-        if msg.data == self._last:
-            return
-        self._last = msg.data
         action = np.asarray(self.controller.act(None, {'ground_truth': json.loads(msg.data)}),
                             dtype=np.float32)
         stamp = self.get_clock().now().nanoseconds

@@ -10,7 +10,8 @@ Publishes the camera (``/camera/image_raw`` rgb8, ``/camera/depth/image_raw`` 32
 
 Modes: ``lockstep`` advances one control period per received command (deterministic
 evaluation; the last observation is published again after ``republish_period_s`` without a
-command, so a lost message cannot stall the loop); ``realtime`` advances at
+command, so a lost message cannot stall the loop: a controller answers every observation it
+gets, so ``republish_period_s`` must exceed its slowest answer); ``realtime`` advances at
 ``real_time_factor`` on a wall-clock timer, holding the last command for
 ``command_timeout_s`` of simulated time, then commanding zero velocity.
 """
@@ -70,6 +71,9 @@ class SimNodeConfig:
     """Time limit in control steps; 0 keeps the world's registered limit."""
     wait_for_nodes: tuple[str, ...] = field(default=(), metadata={'read_only': True})
     """Node names that must be in the graph before the first episode starts."""
+    start_delay_s: float = field(default=1.0, metadata={'read_only': True})
+    """Wall-clock seconds between those nodes appearing and the first episode, for their
+    publishers and subscriptions to match each other (DDS endpoint discovery)."""
     publish_ground_truth: bool = True
     """Publish /ground_truth/state (privileged; evaluation and the scripted baseline only)."""
 
@@ -81,6 +85,8 @@ class SimNodeConfig:
         for name in ('real_time_factor', 'command_timeout_s', 'republish_period_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
+        if not 0 <= self.start_delay_s <= 60:
+            raise ValueError(f'start_delay_s must be in [0, 60], got {self.start_delay_s}')
         if self.real_time_factor > 100:
             raise ValueError(f'real_time_factor must be at most 100, got {self.real_time_factor}')
         if self.episodes < 0 or self.max_steps < 0:
@@ -120,6 +126,7 @@ class SimNode(Node):
         self._command_ns = -1
         self._last_publish = time.monotonic()
         self._started = False
+        self._nodes_seen = None
         self._start_timer = self.create_timer(0.1, self._try_start)
         self._tick_timer = None
         self._republish_timer = self.create_timer(0.1, self._republish)
@@ -134,6 +141,10 @@ class SimNode(Node):
         if missing:
             self.get_logger().info(f'waiting for nodes {sorted(missing)}',
                                    throttle_duration_sec=5.0)
+            return
+        if self._nodes_seen is None:
+            self._nodes_seen = time.monotonic()
+        if time.monotonic() - self._nodes_seen < self.params.config.start_delay_s:
             return
         self._start_timer.cancel()
         self._started = True
