@@ -5,8 +5,9 @@ ROS-free: the runner only starts processes (``python -m hlai_ros.nodes.<executab
 monitor's stdout lines (`hlai_ros.nodes.episode_monitor`) and stops everything.
 
 - Each node runs in its own process and session, so a terminal's Ctrl-C reaches the runner
-  alone, which then stops the nodes in reverse start order with SIGINT (rclpy's clean
-  shutdown: the recorder closes its bag), then SIGTERM, then SIGKILL for any that linger.
+  alone, which then stops the nodes one by one in data-flow order (simulator first, recorder
+  last) with SIGINT (rclpy's clean shutdown: the recorder closes its bag), then SIGTERM,
+  then SIGKILL for any that linger.
   On Linux each child also gets SIGTERM from the kernel if the runner itself dies
   (``PR_SET_PDEATHSIG``), so no node outlives it.
 - With ``compose``, all nodes (and the monitor) run in one process on one executor
@@ -133,23 +134,24 @@ class GraphProcesses:
         return out
 
     def stop(self, timeout_s: float = 10.0) -> dict[str, int]:
-        """Stop every process: SIGINT, then SIGTERM, then SIGKILL; return exit codes."""
-        order = list(self.processes.items())[::-1]
-        for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0),
-                          (signal.SIGKILL, 3.0)):
-            alive = [(k, p) for k, p in order if p.poll() is None]
-            if not alive:
-                break
-            for _, p in alive:
+        """Stop every process; return exit codes.
+
+        One after the other in data-flow order (the simulator first, the recorder and the
+        monitor last), so nothing is still being produced when a consumer stops and the
+        recorder takes in what is in flight: SIGINT, then SIGTERM, then SIGKILL for a
+        process that has not exited within its time.
+        """
+        names = [s.name for s in self.specs] + ['composed']
+        order = sorted(self.processes.items(), key=lambda kv: names.index(kv[0]))
+        for _, proc in order:
+            for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0),
+                              (signal.SIGKILL, 3.0)):
+                if proc.poll() is not None:
+                    break
                 try:
-                    p.send_signal(sig)
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + wait
-            for _, p in alive:
-                try:
-                    p.wait(max(deadline - time.monotonic(), 0.01))
-                except subprocess.TimeoutExpired:
+                    proc.send_signal(sig)
+                    proc.wait(wait)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass
         if self.monitor is not None and self.monitor.stdout is not None:
             self.monitor.stdout.close()
