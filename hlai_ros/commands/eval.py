@@ -2,7 +2,8 @@
 
 Two paths share the printing: `--gym-id ENV` learns a world model of any gymnasium env with
 Box spaces from `--budget` steps and compares random actions with the planner (and, with
-`--policy`, the policy alone); `--task push|cliff` evaluates this project's worlds (to come).
+`--policy`, the policy alone); `--task push|cliff` compares random, scripted, the learned stack
+(models/<task>) and the oracle MPC on this project's worlds over the same seeds.
 Each path returns {controller name: ControllerSummary}; `--json` prints one JSON object on the
 last line with success_rate, failure_rate and mean_return (plus intervals) per controller.
 """
@@ -27,9 +28,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=int, default=0, help='seed (default: 0)')
     parser.add_argument('--max-episode-steps', type=int, default=None,
                         help="cap on steps per episode (default: the env's own limit)")
-    parser.add_argument('--samples', type=int, default=256,
-                        help='planner samples per iteration (default: 256)')
-    parser.add_argument('--horizon', type=int, default=15, help='planning horizon (default: 15)')
+    parser.add_argument('--samples', type=int, default=None,
+                        help='planner samples per iteration (default: 256 gym, 128 task)')
+    parser.add_argument('--horizon', type=int, default=None,
+                        help='planning horizon (default: 15 gym, 12 task)')
+    parser.add_argument('--controllers', nargs='+', default=None,
+                        choices=['random', 'scripted', 'learned', 'oracle'],
+                        help='task path: controllers to compare (default: all four)')
+    parser.add_argument('--oracle-episodes', type=int, default=None,
+                        help='task path: episodes for the oracle MPC, which is ~100x slower '
+                             '(default: --episodes)')
+    parser.add_argument('--model', default=None,
+                        help='task path: world-model checkpoint folder (default: models/<task>)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (default: torch\'s own; 1 is fastest on a '
+                             'loaded 2-core machine)')
     parser.add_argument('--rounds', type=int, default=2,
                         help='train-then-collect-with-the-planner rounds (gym path; default: 2)')
     parser.add_argument('--train-seconds', type=float, default=60.0,
@@ -49,8 +62,8 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
     from hlai_ros.evaluation.gym_learning import GymLearningConfig, learn_and_evaluate
 
     base = GymLearningConfig()
-    planner = replace(base.planner, horizon=args.horizon,
-                      sampling=replace(base.planner.sampling, samples=args.samples))
+    planner = replace(base.planner, horizon=args.horizon or 15,
+                      sampling=replace(base.planner.sampling, samples=args.samples or 256))
     config = replace(base, episodes=args.episodes, rounds=args.rounds,
                      max_episode_steps=args.max_episode_steps, planner=planner,
                      model={**base.model, 'time_budget_s': args.train_seconds},
@@ -67,7 +80,24 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on push or cliff."""
-    raise NotImplementedError(f'the --task path of hlai eval ({args.task}) is not written yet')
+    from dataclasses import replace
+
+    from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig
+
+    config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
+                           oracle_episodes=args.oracle_episodes, model_dir=args.model,
+                           controllers=tuple(args.controllers or CONTROLLERS),
+                           device=args.device)
+    planner = config.planner
+    if args.horizon:
+        planner = replace(planner, horizon=args.horizon)
+    if args.samples:
+        planner = replace(planner, sampling=replace(planner.sampling, samples=args.samples))
+    config = replace(config, planner=planner)
+    summaries, _ = compare(config, progress=args.progress,
+                           log=None if args.json else lambda m: print(m, flush=True))
+    extra = {'task': args.task, 'seed': args.seed, 'episodes': args.episodes}
+    return summaries, extra
 
 
 def _fmt_rate(rate, interval) -> str:
@@ -93,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         print(f'need --budget >= 2 and --episodes >= 1, got {args.budget} and {args.episodes}',
               file=sys.stderr)
         return 2
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(max(1, args.threads))
     try:
         summaries, extra = evaluate_gym(args) if args.gym_id else evaluate_task(args)
     except NotImplementedError as err:
