@@ -96,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
                'epochs': len(history.val_error), 'best_epoch': history.best_epoch,
                'val_error': best, 'stop_reason': history.stop_reason,
                'minutes': round(minutes, 2)}
+    collected = args.data / 'collect_summary.json'
+    if collected.exists():
+        c = json.loads(collected.read_text())
+        metadata['collect_command'] = (
+            f"hlai collect --task {c['task']} --episodes {c['episodes_requested']} --workers "
+            f"{c['workers']} --policy {c['policy']} --seed {c['seed']} --out {args.data}")
     write_card(out, metadata, summary)
     print(json.dumps(summary))
     return 0
@@ -108,7 +114,8 @@ def write_card(out: Path, metadata: dict, summary: dict) -> None:
         f"# World model: {metadata['task']}", '',
         'Ensemble world model `G(s, a, z)` with a latent variable, trained self-supervised by '
         'multi-step prediction on perception-estimated states (never simulator ground truth).',
-        '', f"- command: `{metadata['command']}`",
+        '', f"- data collected with: `{metadata.get('collect_command', 'a recording')}`",
+        f"- command: `{metadata['command']}`",
         f"- seed: {metadata['seed']}",
         f"- data: {metadata['episodes']} episode runs, {metadata['transitions']} transitions "
         f"from `{metadata['data']}`",
