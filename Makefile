@@ -15,4 +15,7 @@ test: setup
 	$(PY) -m pytest -q test
 
 bench: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_collect.py --task push
+	$(PY) benchmarks/bench_planner.py --threads 1
+	$(PY) benchmarks/bench_world_model.py --threads 1
