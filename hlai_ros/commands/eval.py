@@ -106,8 +106,9 @@ def _fmt_rate(rate, interval) -> str:
     return f'{100 * rate:5.1f}% [{100 * interval[0]:.0f}, {100 * interval[1]:.0f}]'
 
 
-def print_table(summaries: dict, file=sys.stdout) -> None:
+def print_table(summaries: dict, file=None) -> None:
     """Print one row per controller: success, failure and return with 95% intervals."""
+    file = file or sys.stdout
     print(f'{"controller":<12} {"episodes":>8} {"success":>18} {"failure":>18} '
           f'{"mean return [95% CI]":>32} {"ms/step":>8}', file=file)
     for name, s in summaries.items():
