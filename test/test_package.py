@@ -30,7 +30,7 @@ def test_colcon_build_installs_the_ros_layout(tmp_path):
     share = prefix / 'share' / 'hlai_ros'
     assert (share / 'package.xml').exists()
     assert (prefix / 'share/ament_index/resource_index/packages/hlai_ros').exists()
-    for folder in ('config', 'sim'):
+    for folder in ('config', 'sim', 'models', 'launch'):
         assert any((share / folder).iterdir()), f'{folder}/ not installed under share/'
     assert (share / 'config' / 'push.yaml').exists()
     assert (prefix / 'lib' / 'hlai_ros' / 'hlai').exists()
