@@ -48,8 +48,6 @@ def main(argv=None):
         pass
     finally:
         for node in reversed(nodes):
-            if hasattr(node, 'session'):
-                node.session.close()
             node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown()

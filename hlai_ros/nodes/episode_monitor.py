@@ -10,11 +10,11 @@ import json
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from hlai_ros.data.topics import EPISODE
+from hlai_ros.nodes.spin import spin_node
 
 LINE_PREFIX = 'EPISODE '
 """Prefix of the stdout lines the runner parses."""
@@ -39,17 +39,7 @@ class EpisodeMonitorNode(Node):
 
 def main(args=None):
     """Run the episode monitor."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = EpisodeMonitorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(EpisodeMonitorNode, args)
 
 
 if __name__ == '__main__':

@@ -21,7 +21,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Float32MultiArray
@@ -44,6 +43,7 @@ from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.sync import StampMatcher
+from hlai_ros.nodes.spin import spin_node
 
 STATE_TOPIC = '/hlai/state'
 POSE_TOPIC = {'push': '/hlai/object_pose', 'cliff': '/hlai/robot_pose'}
@@ -266,17 +266,7 @@ class PerceptionNode(Node):
 
 def main(args=None):
     """Run the perception node."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PerceptionNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(PerceptionNode, args)
 
 
 if __name__ == '__main__':

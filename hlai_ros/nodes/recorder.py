@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass, field
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
@@ -28,6 +27,7 @@ from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
+from hlai_ros.nodes.spin import spin_node
 
 KNOWN_TYPES = {t.name: t.msgtype for task in ('push', 'cliff') for t in episode_topics(task)}
 KNOWN_TYPES.update({'/hlai/state': 'std_msgs/msg/Float32MultiArray',
@@ -136,17 +136,7 @@ class RecorderNode(Node):
 
 def main(args=None):
     """Run the recorder node."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RecorderNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(RecorderNode, args)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -23,6 +22,7 @@ from hlai_ros.data import messages
 from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GROUND_TRUTH
 from hlai_ros.nodes.convert import message_class, to_cdr
 from hlai_ros.nodes.params import NodeParameters
+from hlai_ros.nodes.spin import spin_node
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,7 @@ class ScriptedControllerNode(Node):
 
 def main(args=None):
     """Run the scripted controller node."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ScriptedControllerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(ScriptedControllerNode, args)
 
 
 if __name__ == '__main__':

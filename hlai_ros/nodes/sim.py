@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_srvs.srv import Trigger
@@ -42,6 +41,7 @@ from hlai_ros.data.topics import (
 from hlai_ros.nodes.convert import has_message, message_class, to_cdr
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
+from hlai_ros.nodes.spin import spin_node
 
 CAMERA_EXTRINSICS = Topic('/hlai/camera_extrinsics', 'geometry_msgs/msg/TransformStamped')
 """Where the extrinsics go when tf2_msgs cannot be imported (the pip-installed ROS)."""
@@ -274,20 +274,14 @@ class SimNode(Node):
             self._publish_observation()
 
 
+    def destroy_node(self):
+        """Close the simulator, then the node."""
+        self.session.close()
+        return super().destroy_node()
+
 def main(args=None):
     """Run the sim node."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.session.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(SimNode, args)
 
 
 if __name__ == '__main__':
