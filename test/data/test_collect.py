@@ -90,7 +90,7 @@ def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
                              '--out', str(out), '--policy', 'random', '--width', '16',
                              '--height', '16', '--no-progress'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, 'PYTHONFAULTHANDLER': '1'})
     bag = out / 'worker_00' / 'worker_00.mcap'
     try:
         for _ in range(600):  # wait until the worker has flushed some steps
@@ -99,7 +99,12 @@ def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        stdout, stderr = proc.communicate(timeout=120)
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGABRT)  # faulthandler prints where each process hung
+            stdout, stderr = proc.communicate(timeout=30)
+            pytest.fail(f'collect did not stop within 120 s of Ctrl-C:\n{stdout}\n{stderr}')
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
