@@ -83,6 +83,15 @@ def test_collect_as_installed_script_for_cliff(tmp_path):
         assert {(c.topic, c.msgtype) for c in reader.connections} == _contract('cliff')
 
 
+def _terminal_sigint():
+    """Give the child the SIGINT of a terminal's foreground job, whatever the test runner has.
+
+    An ignored SIGINT is inherited through exec (and Python then keeps ignoring it); a full test
+    session can leave it ignored in this process, which would make the child deaf to Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
     out = tmp_path / 'interrupted'
     script = Path(sys.executable).with_name('hlai')
@@ -90,7 +99,8 @@ def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
                              '--out', str(out), '--policy', 'random', '--width', '16',
                              '--height', '16', '--no-progress'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, 'PYTHONFAULTHANDLER': '1'})
+                            start_new_session=True, env={**os.environ, 'PYTHONFAULTHANDLER': '1'},
+                            preexec_fn=_terminal_sigint)
     bag = out / 'worker_00' / 'worker_00.mcap'
     try:
         for _ in range(600):  # wait until the worker has flushed some steps
