@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hlai_ros.world_model.ensemble import EnsembleMLP
+
 
 @dataclass(frozen=True)
 class CriticConfig:
@@ -35,20 +37,6 @@ class CriticConfig:
     """Trajectories per update."""
 
 
-class EnsembleLinear(nn.Module):
-    """K independent linear layers applied at once: (K, B, I) -> (K, B, O)."""
-
-    def __init__(self, k: int, n_in: int, n_out: int):
-        super().__init__()
-        bound = 1.0 / n_in ** 0.5
-        self.weight = nn.Parameter(torch.empty(k, n_in, n_out).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(k, 1, n_out).uniform_(-bound, bound))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply member k's layer to x[k]."""
-        return torch.baddbmm(self.bias, x, self.weight)
-
-
 class Critic(nn.Module):
     """Ensemble value function V(s) -> expected discounted cost-to-go (cost units)."""
 
@@ -59,12 +47,7 @@ class Critic(nn.Module):
         self.state_dim = state_dim
         self.config = config
         k, h = config.ensemble_size, config.hidden
-        dims = [state_dim] + [h] * config.layers
-        layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers += [EnsembleLinear(k, a, b), nn.SiLU()]
-        layers.append(EnsembleLinear(k, dims[-1], 1))
-        self.net = nn.Sequential(*layers)
+        self.net = EnsembleMLP(k, state_dim, (h,) * config.layers, 1, 'silu')
         self.register_buffer('state_mean', torch.zeros(state_dim))
         self.register_buffer('state_std', torch.ones(state_dim))
         self.register_buffer('value_scale', torch.ones(()))
