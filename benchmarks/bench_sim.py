@@ -12,19 +12,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ProcessPoolExecutor
-import math
 import time
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion k/n."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (max(0.0, c - h), min(1.0, c + h))
 
 
 def physics_rate(task: str, seconds: float = 2.0) -> float:
@@ -99,6 +87,8 @@ def main() -> None:
         if args.skip_rates:
             continue
         from tqdm import tqdm
+
+        from hlai_ros.evaluation.statistics import rate_interval
         for policy in ('scripted', 'random'):
             jobs = [(task, policy, s) for s in range(args.episodes)]
             with ProcessPoolExecutor(args.workers) as pool:
@@ -108,7 +98,7 @@ def main() -> None:
             ok = sum(s for s, _ in outs)
             kinds = sorted({f for _, f in outs if f})
             fails = {k: sum(f == k for _, f in outs) for k in kinds}
-            lo, hi = wilson(ok, n)
+            _, lo, hi = rate_interval(ok, n)
             fail_txt = ', '.join(f'{k} {v / n:.0%}' for k, v in fails.items()) or 'none'
             timeouts = (n - ok - sum(fails.values())) / n
             print(f'{policy}: success {ok / n:.0%} [{lo:.0%}, {hi:.0%}] over {n} seeded '

@@ -30,6 +30,12 @@ class Percept:
     """The perception estimator's full output, for logging and display."""
 
 
+def close_estimator(estimator) -> None:
+    """Release what an estimator holds (e.g. its kinematics client); None is fine."""
+    if estimator is not None and hasattr(estimator, 'close'):
+        estimator.close()
+
+
 class Task:
     """Base of the task descriptions; subclasses fill in the class attributes and methods."""
 

@@ -20,13 +20,7 @@ import torch
 from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.optimizer import OPTIMIZERS, OptimizerConfig
 from hlai_ros.actor.planner import Planner, PlannerConfig
-from hlai_ros.tasks.base import Percept, Task
-
-
-def close_estimator(estimator) -> None:
-    """Release what an estimator holds (e.g. its kinematics client)."""
-    if estimator is not None and hasattr(estimator, 'close'):
-        estimator.close()
+from hlai_ros.tasks.base import close_estimator, Percept, Task
 
 
 class RandomController:

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hlai_ros.tasks.base import Task
+from hlai_ros.tasks.base import close_estimator, Task
 from hlai_ros.world_model.dataset import Episode as ModelEpisode
 
 
@@ -30,8 +30,7 @@ def perceive_episode(task: Task, episode) -> list[ModelEpisode]:
         states = np.stack([task.perceive(estimator, episode.observation(t)).model_state
                            for t in range(n + 1)])
     finally:
-        if hasattr(estimator, 'close'):
-            estimator.close()
+        close_estimator(estimator)
     valid = episode.action_valid & np.isfinite(episode.actions).all(axis=1)
     valid &= np.isfinite(states[:-1]).all(axis=1) & np.isfinite(states[1:]).all(axis=1)
     runs, start = [], None
