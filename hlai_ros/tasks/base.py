@@ -15,6 +15,9 @@ from hlai_ros.cost.base import CostContext
 from hlai_ros.cost.composite import Cost, cost_config_from_dict
 from hlai_ros.sim.base import CameraModel
 
+GOAL_NAMES = ('goal_x', 'goal_y')
+"""Labels of the goal's entries in the perception state (``/hlai/state``), metres."""
+
 
 @dataclass(frozen=True)
 class Percept:
@@ -70,6 +73,30 @@ class Task:
     def perceive(self, estimator, obs: dict[str, np.ndarray]) -> Percept:
         """Run the estimator on an observation dict and map it to a `Percept`."""
         raise NotImplementedError
+
+    def percept_from_state(self, names, values) -> Percept:
+        """Map a labelled perception state (``/hlai/state``: names, values (n,)) to a `Percept`.
+
+        Picks `model_state_names` and the goal (``goal_x``, ``goal_y``, metres) by label, so
+        the message may carry more entries, in any order. Tasks whose model state is computed
+        from the perception state (or that carry a scene) override this.
+
+        Raises:
+            ValueError: names and values differ in length, or a needed label is missing.
+
+        """
+        values = np.asarray(values, dtype=np.float32).reshape(-1)
+        names = [str(n) for n in names]
+        if len(names) != values.size:
+            raise ValueError(f'{len(names)} state names for {values.size} values')
+        wanted = list(self.model_state_names) + list(GOAL_NAMES)
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise ValueError(f'{self.name} state lacks {missing}; expected labels including '
+                             f'{wanted}, got {names}')
+        pick = [names.index(n) for n in self.model_state_names]
+        goal = [names.index(n) for n in GOAL_NAMES]
+        return Percept(values[pick].copy(), values[goal].copy(), None, values)
 
     def scene_terms(self, scene: Any) -> dict[str, dict[str, Any]]:
         """Cost-term parameters that come from the perceived scene (bounds, obstacles)."""

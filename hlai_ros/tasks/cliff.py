@@ -12,9 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from hlai_ros.perception.cliff import CliffPerception
+from hlai_ros.perception.cliff import CliffPerception, CliffScene
 from hlai_ros.sim.base import CameraModel
-from hlai_ros.tasks.base import Percept, Task
+from hlai_ros.tasks.base import GOAL_NAMES, Percept, Task
+
+PLATFORM_NAMES = ('platform_x_min', 'platform_x_max', 'platform_y_min', 'platform_y_max',
+                  'platform_top_z')
+"""Labels of the perceived platform in the perception state (``/hlai/state``), metres."""
+OBSTACLE_FIELDS = ('x', 'y', 'radius', 'height')
+"""Per obstacle k, labels ``obstacle<k>_<field>``: centre, enclosing radius, height, metres."""
 
 
 class CliffTask(Task):
@@ -50,6 +56,65 @@ class CliffTask(Task):
         x, y, yaw, v, omega, gx, gy = (float(u) for u in est.state)
         state = np.array([x, y, math.cos(yaw), math.sin(yaw), v, omega], dtype=np.float32)
         return Percept(state, np.array([gx, gy], dtype=np.float32), est.scene, est)
+
+    @staticmethod
+    def scene_entries(scene: CliffScene | None) -> tuple[tuple[str, ...], np.ndarray]:
+        """Labels and values (n,) of a perceived scene, appended to ``/hlai/state``.
+
+        The inverse of the scene part of `percept_from_state`: ``PLATFORM_NAMES``, then
+        ``obstacle<k>_<field>`` for each obstacle k (``OBSTACLE_FIELDS``); none for no scene.
+        """
+        if scene is None:
+            return (), np.zeros(0, dtype=np.float32)
+        names = list(PLATFORM_NAMES)
+        values = [float(b) for b in scene.bounds] + [float(scene.top_z)]
+        for k, (centre, radius, height) in enumerate(zip(
+                scene.obstacle_centres, scene.obstacle_radii, scene.obstacle_heights)):
+            names += [f'obstacle{k}_{f}' for f in OBSTACLE_FIELDS]
+            values += [float(centre[0]), float(centre[1]), float(radius), float(height)]
+        return tuple(names), np.asarray(values, dtype=np.float32)
+
+    def percept_from_state(self, names, values) -> Percept:
+        """Map a labelled perception state (``/hlai/state``) to a `Percept`, scene included.
+
+        Odometry ``x, y, yaw, v, omega`` and ``goal_x, goal_y`` give the model state (yaw as
+        cos/sin, computed as `perceive` does); the platform and obstacle entries
+        (`scene_entries`), when present, give the scene (else None: no fall or collision
+        barrier).
+
+        Raises:
+            ValueError: names and values differ in length, or a needed label is missing.
+
+        """
+        values = np.asarray(values, dtype=np.float32).reshape(-1)
+        names = [str(n) for n in names]
+        if len(names) != values.size:
+            raise ValueError(f'{len(names)} state names for {values.size} values')
+        derived = {'cos_yaw': 'yaw', 'sin_yaw': 'yaw'}
+        wanted = [derived.get(n, n) for n in self.model_state_names] + list(GOAL_NAMES)
+        missing = sorted({n for n in wanted if n not in names})
+        if missing:
+            raise ValueError(f'cliff state lacks {missing}; expected labels including '
+                             f'{sorted(set(wanted))}, got {names}')
+        get = dict(zip(names, (float(v) for v in values)))
+        yaw = get['yaw']
+        get['cos_yaw'], get['sin_yaw'] = math.cos(yaw), math.sin(yaw)
+        state = np.array([get[n] for n in self.model_state_names], dtype=np.float32)
+        goal = np.array([get[n] for n in GOAL_NAMES], dtype=np.float32)
+        scene = None
+        if all(n in get for n in PLATFORM_NAMES):
+            centres, radii, heights = [], [], []
+            k = 0
+            while all(f'obstacle{k}_{f}' in get for f in OBSTACLE_FIELDS):
+                x, y, radius, height = (get[f'obstacle{k}_{f}'] for f in OBSTACLE_FIELDS)
+                centres.append((x, y))
+                radii.append(radius)
+                heights.append(height)
+                k += 1
+            scene = CliffScene(np.array([get[n] for n in PLATFORM_NAMES[:4]]),
+                               get['platform_top_z'], np.array(centres).reshape(-1, 2),
+                               np.array(radii), np.array(heights))
+        return Percept(state, goal, scene, values)
 
     def scene_terms(self, scene) -> dict[str, dict[str, Any]]:
         """Perceived platform bounds and obstacle circles."""
