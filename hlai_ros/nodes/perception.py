@@ -8,7 +8,9 @@ the ``camera_pose`` parameter overrides both). Frames are matched by stamp (`Sta
 each matched frame is passed to the task's core estimator (`hlai_ros.perception`), never to
 ground truth; a frame the sim republishes (lockstep recovery) gets its state again. Publishes
 ``/hlai/state`` (std_msgs/Float32MultiArray, one labelled dimension per state variable; see
-`hlai_ros.nodes.convert`), the estimated pose (``/hlai/object_pose`` for push,
+`hlai_ros.nodes.convert`; for cliff the estimator's state is followed by the perceived scene,
+platform bounds and obstacle circles, labelled as `hlai_ros.tasks.cliff.CliffTask.scene_entries`
+writes them, so that the actor and the critic need nothing else), the estimated pose (``/hlai/object_pose`` for push,
 ``/hlai/robot_pose`` for cliff, PoseStamped, stamped with the image's stamp) and
 ``/diagnostics``.
 """
@@ -243,7 +245,11 @@ class PerceptionNode(Node):
                                    throttle_duration_sec=1.0)
             return
         state = np.asarray(getattr(result, 'state', result), dtype=np.float32)
-        names = self.estimator.state_names
+        names = tuple(self.estimator.state_names)
+        if getattr(result, 'scene', None) is not None:
+            from hlai_ros.tasks.cliff import CliffTask
+            scene_names, scene_values = CliffTask.scene_entries(result.scene)
+            names, state = names + scene_names, np.concatenate([state, scene_values])
         self._last_output = (state_message(names, state),
                              self._pose(stamp, dict(zip(names, state.tolist()))))
         self.state_pub.publish(self._last_output[0])

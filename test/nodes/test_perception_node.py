@@ -6,6 +6,7 @@ import pytest
 
 from hlai_ros.nodes.convert import state_from_message
 from hlai_ros.perception.cliff import STATE_NAMES
+from hlai_ros.tasks.cliff import PLATFORM_NAMES
 
 pytestmark = pytest.mark.ros
 
@@ -42,7 +43,8 @@ def test_perception_publishes_labelled_state_close_to_ground_truth(probe, start_
 
     for msg, gt in pairs:
         names, state = state_from_message(msg)
-        assert names == STATE_NAMES
+        assert names[:len(STATE_NAMES)] == STATE_NAMES
+        assert names[len(STATE_NAMES):][:5] == PLATFORM_NAMES  # the perceived scene follows
         s = dict(zip(names, state.tolist()))
         assert abs(s['x'] - gt['base_position'][0]) < 1e-3
         assert abs(s['y'] - gt['base_position'][1]) < 1e-3
