@@ -1,19 +1,33 @@
 """The push task: an arm pushes a box across a table to a goal without pushing it off.
 
-Model state: end-effector ``ee_x, ee_y`` (m, forward kinematics of the joint angles), box
-``obj_x, obj_y`` (m) and its velocity ``obj_vx, obj_vy`` (m/s) from the RGB-D camera. The goal
-enters the cost, not the state. The table top is the robot's calibrated workspace
+Model state: end-effector ``ee_x, ee_y`` (m, forward kinematics of the joint angles) and box
+``obj_x, obj_y`` (m, from the RGB-D camera). The box's velocity is left out: on this table the
+box stops within a control step once the hand leaves it (quasi-static pushing), so its next
+position follows from the positions and the commanded hand velocity, while a velocity
+estimated from 64 x 64 images steps by ~0.1 m/s per pixel and would be a mostly-noise target.
+The goal enters the cost, not the state. The table top is the robot's calibrated workspace
 (``sim/push.yaml``, section ``table``), like a table's pose configured on a real cell.
+
+Cost (`PushTask.default_cost`): box-to-goal distance; the hand's distance to the *pre-push
+point* behind the box on the goal-box line (`approach_cost`), so that the hand goes round the
+box rather than into its near face; a barrier at the table's edges; effort; ensemble
+disagreement on the box's position.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
+import torch
 
+from hlai_ros.cost.base import CostContext, check_shapes
+from hlai_ros.cost.composite import Cost, cost_config_from_dict
 from hlai_ros.perception.push import PushPerception
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import Percept, Task
+
+GOAL_NAMES = ('goal_x', 'goal_y')
+"""Names of the goal's entries in the perception state vector (``/hlai/state``)."""
 
 
 def table_bounds() -> list[float]:
@@ -24,28 +38,74 @@ def table_bounds() -> list[float]:
     return [cx - hx, cx + hx, cy - hy, cy + hy]
 
 
+def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
+                  ee_indices: Sequence[int] = (0, 1),
+                  box_indices: Sequence[int] = (2, 3)) -> torch.Tensor:
+    """Distance (m) from the hand to the pre-push point, per member, sample and step.
+
+    The pre-push point lies `standoff` metres behind the box centre on the line from the goal
+    through the box: ``box - standoff * (goal - box) / |goal - box|``. Hand there, a push along
+    the line moves the box towards the goal.
+
+    Args:
+        states: predicted states (E, N, T, S), metres.
+        goal: goal position (2,) or (N, 2), metres.
+        standoff: box centre to the hand's centre when pushing, metres.
+        ee_indices: state indices of the hand's (x, y).
+        box_indices: state indices of the box's (x, y).
+
+    Returns:
+        (E, N, T) distances, metres.
+
+    """
+    ee = states[..., list(ee_indices)]
+    box = states[..., list(box_indices)]
+    goal = torch.as_tensor(goal, dtype=states.dtype, device=states.device)
+    goal = goal.view(1, 1, 1, 2) if goal.dim() == 1 else goal.view(1, -1, 1, 2)
+    to_goal = goal - box
+    direction = to_goal / torch.sqrt(to_goal.pow(2).sum(-1, keepdim=True) + 1e-6)
+    target = box - standoff * direction
+    return torch.sqrt((ee - target).pow(2).sum(-1) + 1e-12)
+
+
 class PushTask(Task):
     """Push the box to within 3 cm of the goal; never off the table."""
 
     name = 'push'
-    model_state_names = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'obj_vx', 'obj_vy')
+    model_state_names = ('ee_x', 'ee_y', 'obj_x', 'obj_y')
     position_indices = (2, 3)
     action_low = (-0.2, -0.2)
     action_high = (0.2, 0.2)
+    approach_standoff = 0.045
+    """Box centre to hand centre when pushing, m: the largest box's half width (2.8 cm) plus
+    the fingertips' half thickness and clearance (1.6 cm), as the scripted baseline pushes."""
 
     def default_cost(self) -> dict[str, Any]:
-        """Box-to-goal distance, reaching the box, the table-edge barrier, effort, uncertainty."""
+        """Box-to-goal distance, the pre-push approach, the table-edge barrier, effort, doubt."""
         return {
-            'terms': ['goal', 'reach', 'fall', 'effort', 'uncertainty'],
+            'terms': ['goal', 'approach', 'fall', 'effort', 'uncertainty'],
             'goal': {'weight': 10.0, 'position_indices': [2, 3], 'terminal_weight': 2.0},
-            'reach': {'kind': 'goal', 'weight': 1.0, 'position_indices': [0, 1],
-                      'goal_indices': [2, 3]},
+            'approach': {'kind': 'function', 'weight': 2.0},
             'fall': {'kind': 'platform_fall', 'weight': 50.0, 'position_indices': [2, 3],
                      'bounds': table_bounds(), 'margin': 0.03, 'sharpness': 150.0,
                      'ensemble_reduce': 'max'},
             'effort': {'weight': 0.05, 'scale': [0.2, 0.2]},
             'uncertainty': {'weight': 10.0, 'state_indices': [2, 3]},
         }
+
+    def cost(self, scene: Any = None) -> Cost:
+        """The task cost; the 'function' term is the pre-push approach (`approach_cost`)."""
+        section = {k: (dict(v) if isinstance(v, dict) else v)
+                   for k, v in self.cost_section.items()}
+        return Cost.from_config(cost_config_from_dict(section), function=self._approach)
+
+    def _approach(self, states: torch.Tensor, actions: torch.Tensor,
+                  context: CostContext) -> torch.Tensor:
+        """Approach term: states (E, N, T+1, S), actions (N, T, A) -> (E, N, T), metres."""
+        check_shapes(states, actions)
+        if context.goal is None:
+            raise ValueError('the push approach cost needs CostContext.goal, got None')
+        return approach_cost(states[:, :, 1:], context.goal, self.approach_standoff)
 
     def make_perception(self, camera: CameraModel) -> PushPerception:
         """Forward kinematics + colour/depth box estimator of `hlai_ros.perception.push`."""
@@ -54,4 +114,22 @@ class PushTask(Task):
     def perceive(self, estimator: PushPerception, obs: dict[str, np.ndarray]) -> Percept:
         """Joint angles + RGB-D -> model state; the goal as given."""
         state = np.asarray(estimator.estimate(obs), dtype=np.float32)
-        return Percept(state[:6].copy(), state[6:8].copy(), None, state)
+        return self.percept_from_state(estimator.state_names, state)
+
+    def percept_from_state(self, names: Sequence[str], values) -> Percept:
+        """Map a labelled perception state (``/hlai/state``: names, values) to a `Percept`.
+
+        Picks `model_state_names` and the goal by name, so the layout may carry more entries
+        (the box velocity) in any order.
+        """
+        values = np.asarray(values, dtype=np.float32).reshape(-1)
+        names = list(names)
+        if len(names) != len(values):
+            raise ValueError(f'{len(names)} state names for {len(values)} values')
+        missing = [n for n in (*self.model_state_names, *GOAL_NAMES) if n not in names]
+        if missing:
+            raise ValueError(f'push state lacks {missing}; expected names including '
+                             f'{list(self.model_state_names) + list(GOAL_NAMES)}, got {names}')
+        pick = [names.index(n) for n in self.model_state_names]
+        goal = [names.index(n) for n in GOAL_NAMES]
+        return Percept(values[pick].copy(), values[goal].copy(), None, values)
