@@ -11,7 +11,8 @@ Publishes the camera (``/camera/image_raw`` rgb8, ``/camera/depth/image_raw`` 32
 Modes: ``lockstep`` advances one control period per received command (deterministic
 evaluation; the last observation is published again after ``republish_period_s`` without a
 command, so a lost message cannot stall the loop: a controller answers every observation it
-gets, so ``republish_period_s`` must exceed its slowest answer); ``realtime`` advances at
+gets, so ``republish_period_s`` must exceed its slowest answer; the answer to an episode's final
+observation is not applied but starts the next episode, so it never leaks into it); ``realtime`` advances at
 ``real_time_factor`` on a wall-clock timer, holding the last command for
 ``command_timeout_s`` of simulated time, then commanding zero velocity.
 """
@@ -126,6 +127,7 @@ class SimNode(Node):
         self._command_ns = -1
         self._last_publish = time.monotonic()
         self._started = False
+        self._next_episode_due = False
         self._nodes_seen = None
         self._start_timer = self.create_timer(0.1, self._try_start)
         self._tick_timer = None
@@ -172,7 +174,13 @@ class SimNode(Node):
                                    f'{marker["success"]}, failure {marker["failure"]}, '
                                    f'{marker["steps"]} steps')
             if not self.session.finished:
-                self._start_episode()
+                if self.params.config.mode == 'lockstep':
+                    # The controller answers the final observation too: that answer (or the
+                    # republish timer) starts the next episode, so no command meant for this
+                    # episode is ever applied to the next one.
+                    self._next_episode_due = True
+                else:
+                    self._start_episode()
             return
         self._publish_observation()
 
@@ -205,6 +213,10 @@ class SimNode(Node):
         self._command = action
         self._command_ns = self.session.stamp_ns
         if self._started and self.params.config.mode == 'lockstep':
+            if self._next_episode_due:
+                self._next_episode_due = False
+                self._start_episode()
+                return
             self.advance(action)
 
     def _on_goal(self, msg):
@@ -222,6 +234,7 @@ class SimNode(Node):
         if not self._started:
             response.success, response.message = False, 'the first episode has not started'
             return response
+        self._next_episode_due = False
         if self.session.open:
             marker = self.session.end(reason='reset')
             self._publish(EPISODE, messages.string(json.dumps(marker)))
@@ -269,9 +282,13 @@ class SimNode(Node):
 
     def _republish(self):
         cfg = self.params.config
-        if (self._started and cfg.mode == 'lockstep' and self.session.open
+        if (self._started and cfg.mode == 'lockstep'
                 and time.monotonic() - self._last_publish >= cfg.republish_period_s):
-            self._publish_observation()
+            if self._next_episode_due:
+                self._next_episode_due = False
+                self._start_episode()
+            elif self.session.open:
+                self._publish_observation()
 
 
     def destroy_node(self):
