@@ -1,0 +1,148 @@
+"""The world_model node in a real process: surprise, imagined rollouts, online checkpoints."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hlai_ros.nodes.world_model import TransitionPairing
+from hlai_ros.paths import model_dir
+
+pytestmark = pytest.mark.ros
+CLIFF_STATE = ('x', 'y', 'yaw', 'v', 'omega', 'goal_x', 'goal_y')
+GOAL = (1.0, 0.5)
+
+
+def test_pairing_forms_transitions_within_an_episode_only():
+    pairing = TransitionPairing()
+    s0, s1, s2 = (np.full(2, k, np.float32) for k in range(3))
+    assert pairing.on_state(s0) is None
+    pairing.on_command(np.ones(1))
+    s, a, s_next = pairing.on_state(s1)
+    assert s.tolist() == s0.tolist() and a.tolist() == [1.0] and s_next.tolist() == s1.tolist()
+    assert pairing.on_state(s2) is None  # no command since s1: unknown action
+    pairing.on_command(np.zeros(1))
+    assert pairing.on_state(s2) is None  # a republished state: the command is kept
+    pairing.reset()
+    assert pairing.on_state(s0) is None  # no transition across an episode boundary
+    assert pairing.last_command is None
+
+
+def _cliff_states(n: int, action):
+    """Perception-layout cliff states (n, 7) that the shipped model itself predicts."""
+    from hlai_ros.world_model.checkpoint import load_world_model
+
+    model = load_world_model(model_dir() / 'cliff')
+    s = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    z = torch.zeros(model.ensemble_size, 1, model.latent_dim)
+    out = []
+    with torch.no_grad():
+        for _ in range(n):
+            yaw = math.atan2(float(s[3]), float(s[2]))
+            out.append([float(s[0]), float(s[1]), yaw, float(s[4]), float(s[5]), *GOAL])
+            s = model.next(s[None], torch.tensor([action]), z).mean(0)[0]
+    return np.array(out, dtype=np.float32)
+
+
+def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, start_node,
+                                                                       tmp_path):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Twist
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Float32, Float32MultiArray, String
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from hlai_ros.nodes.convert import state_message
+    from hlai_ros.world_model.checkpoint import load_world_model
+    from hlai_ros.world_model.watch import CheckpointWatcher
+
+    out = tmp_path / 'online'
+    watcher = CheckpointWatcher(out, expect={'state_dim': 6, 'action_dim': 2})
+    got = {'surprise': [], 'imagined': [], 'diag': []}
+    probe.create_subscription(Float32, '/hlai/surprise', got['surprise'].append, 50)
+    probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
+    pubs = {'state': probe.create_publisher(Float32MultiArray, '/hlai/state', 10),
+            'command': probe.create_publisher(Twist, '/cmd_vel', 10),
+            'episode': probe.create_publisher(String, '/hlai/episode', 10)}
+    node = start_node('world_model', 'cliff', f'output_dir:={out}', 'save_period_s:=0.5',
+                      'update_period_s:=0.05', 'min_transitions:=4', 'batch_size:=8',
+                      'replay_size:=100', 'imagine_horizon:=6', 'torch_threads:=1')
+    probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
+                     and probe.count_publishers('/hlai/imagined') > 0, 60, 'world_model up')
+    probe.spin_for(0.5)
+
+    action = (0.3, 0.4)
+    states = _cliff_states(10, action)
+    jump = states[-1].copy()
+    jump[0] += 1.0  # a teleport the model cannot have predicted
+    pubs['episode'].publish(String(data=json.dumps({'event': 'start', 'episode': 0})))
+    probe.spin_for(0.2)
+    for k, state in enumerate(list(states) + [jump]):
+        n = len(got['imagined'])
+        pubs['state'].publish(state_message(CLIFF_STATE, state))
+        probe.spin_until(lambda: len(got['imagined']) > n and len(got['surprise']) >= k, 20,
+                         f'rollouts and surprise of state {k}')
+        command = Twist()
+        command.linear.x, command.angular.z = action
+        pubs['command'].publish(command)
+        probe.spin_for(0.2)
+    surprise = [m.data for m in got['surprise']]
+    assert len(surprise) == len(states)  # one per transition, the first state has none
+    assert all(np.isfinite(surprise)) and min(surprise) >= 0
+    assert surprise[-1] > 5 * max(surprise[:-1]), surprise  # the jump surprises it
+
+    markers = got['imagined'][-1].markers
+    assert len(markers) == 5  # one per ensemble member of the shipped cliff model
+    for marker in markers:
+        assert marker.type == Marker.LINE_STRIP and marker.header.frame_id == 'world'
+        assert len(marker.points) == 6 + 1
+    # from the last state under the last command (forward at 0.3 m/s): the paths lead away
+    first, last = markers[0].points[0], markers[0].points[-1]
+    assert (first.x, first.y) == pytest.approx(tuple(jump[:2]), abs=1e-5)
+    assert math.hypot(last.x - first.x, last.y - first.y) > 0.05
+
+    # the hot-reload path without the actor: an atomic checkpoint that a watcher loads
+    loaded = []
+
+    def poll():
+        model = watcher.poll()
+        if model is not None:
+            loaded.append(model)
+        return bool(loaded)
+
+    probe.spin_until(poll, 30, 'an online checkpoint')
+    learned = loaded[0]
+    assert watcher.last_error == '' and learned.checkpoint_metadata['online']['updates'] > 0
+    start = load_world_model(model_dir() / 'cliff')
+    assert any(not torch.equal(a, b) for a, b in zip(learned.state_dict().values(),
+                                                        start.state_dict().values()))
+    assert load_world_model(out).config == start.config
+    probe.spin_until(lambda: any(kv.key == 'checkpoint_dir' and kv.value == str(out)
+                                 for d in got['diag'] for s in d.status for kv in s.values),
+                     10, 'diagnostics naming the checkpoint directory')
+
+    # parameters: invalid values are refused with the reason, read-only ones too
+    client = probe.create_client(SetParameters, '/world_model/set_parameters')
+    assert client.wait_for_service(timeout_sec=10)
+
+    def set_param(name, value):
+        request = SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg()])
+        future = client.call_async(request)
+        probe.spin_until(future.done, 10, f'setting {name}')
+        return future.result().results[0]
+
+    bad = set_param('learning_rate', -1.0)
+    assert not bad.successful and 'learning_rate must be in (0, 1]' in bad.reason
+    bad = set_param('imagine_horizon', 0)
+    assert not bad.successful and 'imagine_horizon must be in 1..200' in bad.reason
+    assert not set_param('replay_size', 5).successful  # read-only: the buffer exists
+    assert set_param('imagine_horizon', 3).successful
+    n = len(got['imagined'])
+    pubs['state'].publish(state_message(CLIFF_STATE, states[0]))
+    probe.spin_until(lambda: len(got['imagined']) > n, 10, 'rollouts at the new horizon')
+    assert len(got['imagined'][-1].markers[0].points) == 3 + 1
+    assert node.poll() is None
