@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from hlai_ros.actor.planner import Planner, PlanResult
+from hlai_ros.actor.planner import Planner, PlanResult, uses_goal
 from hlai_ros.actor.policy import Policy
 from hlai_ros.cost.base import CostContext
 
@@ -50,6 +50,8 @@ class Agent:
         if self.use_planner:
             action = self.plan(state, context).action
         else:
-            action = torch.as_tensor(self.policy.act(state))
+            goal = context.goal if context is not None and uses_goal(self.policy) else None
+            action = torch.as_tensor(self.policy.act(state, goal) if goal is not None
+                                     else self.policy.act(state))
         self.previous_action = action.detach().cpu()
         return self.previous_action.numpy().astype(np.float32)

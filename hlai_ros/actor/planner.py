@@ -86,6 +86,11 @@ def planner_config_from_dict(section: dict) -> PlannerConfig:
     return PlannerConfig(**values)
 
 
+def uses_goal(module) -> bool:
+    """Whether a critic or policy takes the goal (its config has goal_relative_indices)."""
+    return bool(getattr(getattr(module, 'config', None), 'goal_relative_indices', ()))
+
+
 @dataclass
 class PlanResult:
     """A plan for the current state."""
@@ -153,19 +158,37 @@ class Planner:
         states = self.model.rollout(s0.expand(n * lat, -1), flat_actions, z.repeat(1, n, 1))
         costs = self.cost(states, flat_actions, context)
         if self.critic is not None and self.config.critic_weight:
-            costs = costs + self.config.critic_weight * self.critic(states[:, :, -1]).mean(0)
+            costs = costs + self.config.critic_weight * self.terminal_value(
+                states[:, :, -1], context).mean(0)
         costs = costs.view(n, lat).mean(1)
         return (costs, states) if with_states else costs
 
-    def proposals(self, s0: torch.Tensor, z: torch.Tensor) -> torch.Tensor | None:
-        """Sequences (M, T, A) from rolling the policy through the model, the first noise-free."""
+    def terminal_value(self, states: torch.Tensor, context: CostContext) -> torch.Tensor:
+        """The critic's cost-to-go of the horizon's last states (E, N, S) -> (E, N).
+
+        A goal-relative critic (config.goal_relative_indices) is given the context's goal.
+        """
+        if uses_goal(self.critic):
+            return self.critic(states, context.goal)
+        return self.critic(states)
+
+    def proposals(self, s0: torch.Tensor, z: torch.Tensor,
+                  context: CostContext | None = None) -> torch.Tensor | None:
+        """Sequences (M, T, A) from rolling the policy through the model, the first noise-free.
+
+        A goal-relative policy is given the context's goal.
+        """
         m = int(self.config.policy_fraction * self.config.sampling.samples)
         if self.policy is None or m < 1:
             return None
         noise = self.config.policy_noise * self.half_range.expand(m, -1).clone()
         noise[0] = 0.0
         idx = torch.arange(m, device=self.device) % z.shape[1]
-        _, actions = imagine(self.model, self.policy, s0.expand(m, -1), self.config.horizon,
+        policy = self.policy
+        if uses_goal(policy):
+            goal = (context or CostContext()).goal
+            policy = lambda s: self.policy(s, goal)  # noqa: E731
+        _, actions = imagine(self.model, policy, s0.expand(m, -1), self.config.horizon,
                              z=z[:, idx], noise_std=noise, lower=self.lower, upper=self.upper,
                              generator=self.generator)
         return actions
@@ -217,7 +240,7 @@ class Planner:
                 z = self._z = self.model.sample_z(cfg.latents, generator=self.generator)
             result = self.optimizer.optimize(
                 lambda acts: self.objective(s0, z, context, acts), mean, std,
-                self.lower, self.upper, self.proposals(s0, z), self.generator)
+                self.lower, self.upper, self.proposals(s0, z, context), self.generator)
         candidates = torch.stack([result.mean, result.best])
         evaluations = result.evaluations
         if cfg.gradient_steps > 0:

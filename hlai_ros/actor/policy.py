@@ -16,6 +16,7 @@ from torch import nn
 from hlai_ros.actor.imagination import frozen, imagine, member_step_costs
 from hlai_ros.cost.base import CostContext
 from hlai_ros.cost.critic import CriticTrainer
+from hlai_ros.cost.goal import relative_to_goal
 from hlai_ros.cost.uncertainty import UncertaintyCost
 from hlai_ros.world_model.protocol import Dynamics
 
@@ -40,6 +41,9 @@ class PolicyConfig:
     """Weight of the ensemble-disagreement penalty summed over the rollout."""
     grad_clip: float = 10.0
     """Maximum gradient norm."""
+    goal_relative_indices: tuple[int, ...] = ()
+    """State indices (whole goal-sized groups) seen relative to the goal, so one policy serves
+    every goal (e.g. (0, 1) for a robot's x, y); empty: P(s) does not depend on a goal."""
 
 
 class Policy(nn.Module):
@@ -67,25 +71,33 @@ class Policy(nn.Module):
         self.register_buffer('state_mean', torch.zeros(state_dim))
         self.register_buffer('state_std', torch.ones(state_dim))
 
-    def set_normalization(self, states: torch.Tensor) -> None:
-        """Fit input normalisation to example states (..., S)."""
+    def set_normalization(self, states: torch.Tensor, goal: torch.Tensor | None = None) -> None:
+        """Fit input normalisation to example states (..., S) (and their goals (..., P))."""
+        states = relative_to_goal(states, goal, self.config.goal_relative_indices)
         flat = states.reshape(-1, self.state_dim)
         self.state_mean.copy_(flat.mean(0))
         self.state_std.copy_(flat.std(0).clamp_min(1e-3))
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """Actions for states: (..., S) -> (..., A), in action units, within bounds."""
+    def forward(self, states: torch.Tensor, goal: torch.Tensor | None = None) -> torch.Tensor:
+        """Actions for states (..., S) and goal (P,) or (..., P) -> (..., A), within bounds.
+
+        The goal is needed (and used) only when `config.goal_relative_indices` is set.
+        """
         if states.shape[-1] != self.state_dim:
             raise ValueError(f'policy expects states (..., {self.state_dim}), '
                              f'got {tuple(states.shape)}')
+        states = relative_to_goal(states, goal, self.config.goal_relative_indices)
         x = (states - self.state_mean) / self.state_std
         return self.action_mid + self.action_half * torch.tanh(self.net(x))
 
     @torch.no_grad()
-    def act(self, state) -> np.ndarray:
-        """The action for one state (S,) (array or tensor) as a float32 array (A,)."""
-        s = torch.as_tensor(np.asarray(state, dtype=np.float32), device=self.action_mid.device)
-        return self(s).cpu().numpy()
+    def act(self, state, goal=None) -> np.ndarray:
+        """The action for one state (S,) (and goal (P,)) as a float32 array (A,)."""
+        device = self.action_mid.device
+        s = torch.as_tensor(np.asarray(state, dtype=np.float32), device=device)
+        g = None if goal is None else torch.as_tensor(
+            np.asarray(goal, dtype=np.float32), device=device)
+        return self(s, g).cpu().numpy()
 
 
 class PolicyTrainer:
@@ -99,44 +111,56 @@ class PolicyTrainer:
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=policy.config.lr)
         self._uncertainty = UncertaintyCost()
 
-    def objective(self, start_states: torch.Tensor,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, tuple]:
-        """Mean imagined cost from start states (B, S); returns it and (states, actions)."""
+    def _context(self, goals: torch.Tensor | None) -> CostContext:
+        """The training context, with per-start goals (B, P) when given."""
+        if goals is None:
+            return self.context
+        return CostContext(goal=goals, previous_action=self.context.previous_action)
+
+    def objective(self, start_states: torch.Tensor, generator: torch.Generator | None = None,
+                  goals: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+        """Mean imagined cost from start states (B, S) (goals (B, P)); -> it, (states, actions)."""
         cfg = self.policy.config
-        states, actions = imagine(self.model, self.policy, start_states, cfg.horizon,
-                                  generator=generator)
-        total = self.cost(states, actions, self.context)
+        context = self._context(goals)
+        states, actions = imagine(self.model, lambda s: self.policy(s, goals), start_states,
+                                  cfg.horizon, generator=generator)
+        total = self.cost(states, actions, context)
         if cfg.uncertainty_weight:
             total = total + cfg.uncertainty_weight * self._uncertainty.per_step(
-                states, actions, self.context).sum(-1)
+                states, actions, context).sum(-1)
         if self.critic_trainer is not None and cfg.critic_weight:
-            value = self.critic_trainer.critic(states[:, :, -1]).mean(0)
+            value = self.critic_trainer.critic(states[:, :, -1], goals).mean(0)
             total = total + cfg.critic_weight * value
         return total.mean(), (states, actions)
 
-    def update(self, start_states: torch.Tensor,
-               generator: torch.Generator | None = None) -> float:
+    def update(self, start_states: torch.Tensor, generator: torch.Generator | None = None,
+               goals: torch.Tensor | None = None) -> float:
         """One gradient step of the policy (and, if present, one TD step of the critic)."""
         with frozen(self.model):
-            loss, (states, actions) = self.objective(start_states, generator)
+            loss, (states, actions) = self.objective(start_states, generator, goals)
             self.optimizer.zero_grad()
             loss.backward()
         nn.utils.clip_grad_norm_(self.policy.parameters(), self.policy.config.grad_clip)
         self.optimizer.step()
         if self.critic_trainer is not None:
-            with torch.no_grad():
-                costs = member_step_costs(self.cost, states, actions, self.context)
             e, n, t1, s = states.shape
-            self.critic_trainer.update(states.detach().reshape(e * n, t1, s), costs)
+            member_goals = None if goals is None else goals.repeat(e, 1)
+            with torch.no_grad():
+                costs = member_step_costs(self.cost, states, actions,
+                                          self._context(member_goals))
+            self.critic_trainer.update(states.detach().reshape(e * n, t1, s), costs,
+                                       goals=member_goals)
         return float(loss.detach())
 
     def fit(self, start_states: torch.Tensor, steps: int,
-            generator: torch.Generator | None = None) -> list[float]:
-        """Updates on minibatches of start states (B, S); returns the losses."""
+            generator: torch.Generator | None = None,
+            goals: torch.Tensor | None = None) -> list[float]:
+        """Updates on minibatches of start states (B, S) (and goals (B, P)); -> the losses."""
         losses = []
         b = start_states.shape[0]
         for _ in range(steps):
             idx = torch.randint(b, (min(self.policy.config.batch_size, b),), generator=generator,
                                 device=start_states.device)
-            losses.append(self.update(start_states[idx], generator))
+            losses.append(self.update(start_states[idx], generator,
+                                      None if goals is None else goals[idx]))
         return losses

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '(default: --episodes)')
     parser.add_argument('--model', default=None,
                         help='task path: world-model checkpoint folder (default: models/<task>)')
+    parser.add_argument('--no-critic', action='store_true',
+                        help="task path: ignore the critic saved next to the world model")
+    parser.add_argument('--no-policy', action='store_true',
+                        help="task path: ignore the policy saved next to the world model")
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: torch\'s own; 1 is fastest on a '
                              'loaded 2-core machine)')
@@ -87,7 +91,8 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
-                           device=args.device)
+                           device=args.device, use_critic=not args.no_critic,
+                           use_policy=not args.no_policy)
     planner = config.planner
     if args.horizon:
         planner = replace(planner, horizon=args.horizon)

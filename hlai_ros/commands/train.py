@@ -40,13 +40,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--fresh', action='store_true',
                         help='ignore a resumable training state in --out')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--no-actor', action='store_true',
+                        help='train the world model only (no critic, no policy)')
+    parser.add_argument('--actor-only', action='store_true',
+                        help='train only the critic and the policy, through the world model '
+                             'already in --out')
+    parser.add_argument('--critic-steps', type=int, default=None,
+                        help='TD(lambda) updates of the critic on recorded windows (default 1500)')
+    parser.add_argument('--policy-steps', type=int, default=None,
+                        help='policy updates through the model (default 300)')
+    parser.add_argument('--actor-seconds', type=float, default=None,
+                        help='time budget of critic + policy training, s (default 300)')
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and save; return 0."""
     from hlai_ros.data import load_episodes
     from hlai_ros.tasks import get_task
-    from hlai_ros.tasks.pipeline import perceive_episodes
+    from hlai_ros.tasks.pipeline import perceive_task_runs
     from hlai_ros.world_model.config import WorldModelConfig
     from hlai_ros.world_model.train import train_world_model
 
@@ -54,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f'hlai train: --data {args.data} does not exist')
     if args.max_transitions is not None and args.max_transitions < 1:
         raise SystemExit('hlai train: --max-transitions must be at least 1')
+    if args.no_actor and args.actor_only:
+        raise SystemExit('hlai train: --no-actor and --actor-only exclude each other')
     out = args.out or Path('models') / args.task
     task = get_task(args.task)
     progress = not args.quiet
@@ -62,15 +75,16 @@ def run(args: argparse.Namespace) -> int:
     recorded = [ep for ep in recorded if ep.task in (None, args.task)]
     if not recorded:
         raise SystemExit(f'hlai train: no {args.task} episodes under {args.data}')
-    episodes = perceive_episodes(task, recorded, progress=progress)
+    runs = perceive_task_runs(task, recorded, progress=progress)
     if args.max_transitions is not None:
         kept, total = [], 0
-        for ep in episodes:
+        for run in runs:
             if total >= args.max_transitions:
                 break
-            kept.append(ep)
-            total += len(ep)
-        episodes = kept
+            kept.append(run)
+            total += len(run)
+        runs = kept
+    episodes = [run.model_episode() for run in runs]
     n_transitions = sum(len(ep) for ep in episodes)
     overrides = {k: v for k, v in {
         'max_epochs': args.epochs, 'time_budget_s': args.time_budget,
@@ -87,15 +101,27 @@ def run(args: argparse.Namespace) -> int:
     print(f'{args.task}: {len(recorded)} recorded episodes -> {len(episodes)} runs, '
           f'{n_transitions} transitions; perception took {time.perf_counter() - t0:.1f} s',
           flush=True)
-    model, history = train_world_model(episodes, config, out_dir=out, progress=progress,
-                                       resume=not args.fresh, device=args.device,
-                                       metadata=metadata)
-    minutes = (time.perf_counter() - t0) / 60
-    best = history.val_error[history.best_epoch] if history.best_epoch >= 0 else float('nan')
-    summary = {'task': args.task, 'out': str(out), 'transitions': n_transitions,
-               'epochs': len(history.val_error), 'best_epoch': history.best_epoch,
-               'val_error': best, 'stop_reason': history.stop_reason,
-               'minutes': round(minutes, 2)}
+    summary = {'task': args.task, 'out': str(out), 'transitions': n_transitions}
+    if args.actor_only:
+        from hlai_ros.world_model.checkpoint import load_world_model
+        model = load_world_model(out, expect={'state_dim': task.state_dim,
+                                              'action_dim': task.action_dim})
+        previous = json.loads((out / 'world_model.json').read_text()).get('metadata', {})
+        metadata = {**previous, 'actor_command': command}
+        summary.update({k: previous.get(k) for k in ('val_error', 'best_epoch')},
+                       stop_reason='see world_model.json')
+    else:
+        model, history = train_world_model(episodes, config, out_dir=out, progress=progress,
+                                           resume=not args.fresh, device=args.device,
+                                           metadata=metadata)
+        best = (history.val_error[history.best_epoch] if history.best_epoch >= 0
+                else float('nan'))
+        summary.update({'epochs': len(history.val_error), 'best_epoch': history.best_epoch,
+                        'val_error': best, 'stop_reason': history.stop_reason,
+                        'model_minutes': round((time.perf_counter() - t0) / 60, 2)})
+    if not args.no_actor:
+        summary.update(train_actor(args, task, model, runs, out, metadata, progress))
+    summary['minutes'] = round((time.perf_counter() - t0) / 60, 2)
     collected = args.data / 'collect_summary.json'
     if collected.exists():
         c = json.loads(collected.read_text())
@@ -105,6 +131,39 @@ def run(args: argparse.Namespace) -> int:
     write_card(out, metadata, summary)
     print(json.dumps(summary))
     return 0
+
+
+def train_actor(args: argparse.Namespace, task, model, runs, out: Path, metadata: dict,
+                progress: bool) -> dict:
+    """Train and save the critic and the policy next to the world model; return figures."""
+    from dataclasses import replace
+
+    import torch
+
+    from hlai_ros.actor.checkpoint import save_critic, save_policy
+    from hlai_ros.actor.training import ActorTrainingConfig
+    from hlai_ros.tasks.pipeline import train_task_actor
+
+    config = ActorTrainingConfig(seed=args.seed)
+    changes = {k: v for k, v in {'critic_steps': args.critic_steps,
+                                 'policy_steps': args.policy_steps,
+                                 'time_budget_s': args.actor_seconds}.items() if v is not None}
+    config = replace(config, **changes)
+    model = model.to('cpu').eval()
+    torch.manual_seed(args.seed)
+    result = train_task_actor(task, model, runs, config, progress=progress)
+    meta = {'task': args.task, 'seed': args.seed, 'transitions': metadata.get('transitions'),
+            'command': metadata.get('actor_command', metadata.get('command')),
+            'critic_steps': len(result.critic_losses), 'policy_steps': len(result.policy_losses)}
+    save_critic(result.critic, out, meta)
+    save_policy(result.policy, out, meta)
+    tail = max(1, len(result.critic_losses) // 10)
+    return {'critic_td_loss': round(sum(result.critic_losses[-tail:]) / tail, 4),
+            'critic_steps': len(result.critic_losses),
+            'policy_steps': len(result.policy_losses),
+            'policy_imagined_cost': round(result.policy_losses[-1], 3)
+            if result.policy_losses else None,
+            'actor_minutes': round(result.seconds / 60, 2)}
 
 
 def write_card(out: Path, metadata: dict, summary: dict) -> None:
@@ -120,7 +179,14 @@ def write_card(out: Path, metadata: dict, summary: dict) -> None:
         f"- data: {metadata['episodes']} episode runs, {metadata['transitions']} transitions "
         f"from `{metadata['data']}`",
         f"- state: {', '.join(metadata['state_names'])}",
-        f"- validation multi-step error (normalised MSE): {summary['val_error']:.4g} "
-        f"(epoch {summary['best_epoch']}, stopped: {summary['stop_reason']})",
-        f"- training time: {summary['minutes']} min", '']
+        f"- validation multi-step error (normalised MSE): {summary.get('val_error') or 0:.4g} "
+        f"(epoch {summary.get('best_epoch')}, stopped: {summary.get('stop_reason', 'n/a')})",
+        f"- training time: {summary['minutes']} min in this run", '']
+    if summary.get('critic_steps'):
+        lines[-1:-1] = [
+            f"- critic V(s) (critic.json): {summary['critic_steps']} TD(lambda) updates on "
+            f"recorded windows, final TD loss {summary['critic_td_loss']}; policy P(s) "
+            f"(policy.json): {summary['policy_steps']} updates through the model (each also a "
+            f"critic update on imagined rollouts); {summary['actor_minutes']} min",
+            f"- critic and policy command: `{metadata.get('actor_command', metadata['command'])}`"]
     (out / 'README.md').write_text('\n'.join(lines))

@@ -23,11 +23,13 @@ from hlai_ros.cost.catastrophe import ObstacleCollisionCost, PlatformFallCost
 from hlai_ros.cost.effort import EffortCost, SmoothnessCost
 from hlai_ros.cost.function import FunctionCost
 from hlai_ros.cost.goal import GoalCost
+from hlai_ros.cost.navigation import GeodesicGoalCost
 from hlai_ros.cost.reward import RewardCost
 from hlai_ros.cost.uncertainty import UncertaintyCost
 
 TERM_KINDS: dict[str, Callable[..., CostTerm]] = {
     'goal': GoalCost,
+    'geodesic_goal': GeodesicGoalCost,
     'platform_fall': PlatformFallCost,
     'obstacle_collision': ObstacleCollisionCost,
     'effort': EffortCost,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hlai_ros.cost.goal import relative_to_goal
 from hlai_ros.world_model.ensemble import EnsembleMLP
 
 
@@ -35,6 +36,9 @@ class CriticConfig:
     """Polyak rate of the target network per update."""
     batch_size: int = 64
     """Trajectories per update."""
+    goal_relative_indices: tuple[int, ...] = ()
+    """State indices (whole goal-sized groups) seen relative to the goal, so one critic serves
+    every goal (e.g. (0, 1) for a robot's x, y); empty: V(s) does not depend on a goal."""
 
 
 class Critic(nn.Module):
@@ -52,8 +56,13 @@ class Critic(nn.Module):
         self.register_buffer('state_std', torch.ones(state_dim))
         self.register_buffer('value_scale', torch.ones(()))
 
-    def set_normalization(self, states: torch.Tensor, costs: torch.Tensor | None = None) -> None:
-        """Fit input normalisation to example states (..., S) and output scale to costs."""
+    def set_normalization(self, states: torch.Tensor, costs: torch.Tensor | None = None,
+                          goal: torch.Tensor | None = None) -> None:
+        """Fit input normalisation to example states (..., S) and output scale to costs.
+
+        With goal-relative indices, pass the goals (..., P) of the states.
+        """
+        states = relative_to_goal(states, goal, self.config.goal_relative_indices)
         flat = states.reshape(-1, self.state_dim)
         self.state_mean.copy_(flat.mean(0))
         self.state_std.copy_(flat.std(0).clamp_min(1e-3))
@@ -61,19 +70,23 @@ class Critic(nn.Module):
             horizon = 1.0 / (1.0 - self.config.gamma)
             self.value_scale.copy_((costs.abs().mean() * horizon).clamp_min(1e-3))
 
-    def members(self, states: torch.Tensor) -> torch.Tensor:
-        """Each member's estimate: states (..., S) -> (K, ...)."""
+    def members(self, states: torch.Tensor, goal: torch.Tensor | None = None) -> torch.Tensor:
+        """Each member's estimate: states (..., S), goal broadcastable to (..., P) -> (K, ...).
+
+        The goal is needed (and used) only when `config.goal_relative_indices` is set.
+        """
         if states.shape[-1] != self.state_dim:
             raise ValueError(f'critic expects states (..., {self.state_dim}), '
                              f'got {tuple(states.shape)}')
+        states = relative_to_goal(states, goal, self.config.goal_relative_indices)
         lead = states.shape[:-1]
         x = ((states - self.state_mean) / self.state_std).reshape(1, -1, self.state_dim)
         x = x.expand(self.config.ensemble_size, -1, -1)
         return (self.net(x).squeeze(-1) * self.value_scale).reshape(-1, *lead)
 
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """Ensemble-mean value: states (..., S) -> (...)."""
-        return self.members(states).mean(0)
+    def forward(self, states: torch.Tensor, goal: torch.Tensor | None = None) -> torch.Tensor:
+        """Ensemble-mean value: states (..., S), goal (..., P) or (P,) -> (...), cost units."""
+        return self.members(states, goal).mean(0)
 
 
 def td_lambda_targets(costs: torch.Tensor, next_values: torch.Tensor, gamma: float, lam: float,
@@ -105,18 +118,23 @@ class CriticTrainer:
         self.optimizer = torch.optim.Adam(critic.parameters(), lr=critic.config.lr)
 
     def update(self, states: torch.Tensor, costs: torch.Tensor,
-               dones: torch.Tensor | None = None) -> float:
-        """One step on trajectories states (B, T+1, S), costs (B, T); returns the TD loss."""
+               dones: torch.Tensor | None = None, goals: torch.Tensor | None = None) -> float:
+        """One step on trajectories states (B, T+1, S), costs (B, T); returns the TD loss.
+
+        dones (B, T) mark steps after which nothing more is owed; goals (B, P) are each
+        trajectory's goal, needed when the critic is goal-relative.
+        """
         if states.dim() != 3 or costs.dim() != 2 or states.shape[:2] != (
                 costs.shape[0], costs.shape[1] + 1):
             raise ValueError(f'need states (B, T+1, S) and costs (B, T), got '
                              f'{tuple(states.shape)} and {tuple(costs.shape)}')
         cfg = self.critic.config
         states, costs = states.detach(), costs.detach()
+        goal = None if goals is None else goals.detach().unsqueeze(1)
         with torch.no_grad():
-            next_values = self.target(states[:, 1:])
+            next_values = self.target(states[:, 1:], goal)
             targets = td_lambda_targets(costs, next_values, cfg.gamma, cfg.lam, dones)
-        pred = self.critic.members(states[:, :-1])
+        pred = self.critic.members(states[:, :-1], goal)
         loss = ((pred - targets) / self.critic.value_scale).pow(2).mean()
         self.optimizer.zero_grad()
         loss.backward()
@@ -129,12 +147,17 @@ class CriticTrainer:
         return float(loss.detach())
 
     def fit(self, states: torch.Tensor, costs: torch.Tensor, dones: torch.Tensor | None = None,
-            steps: int = 500, generator: torch.Generator | None = None) -> list[float]:
-        """Minibatch updates over recorded trajectories states (B, T+1, S), costs (B, T)."""
+            steps: int = 500, generator: torch.Generator | None = None,
+            goals: torch.Tensor | None = None) -> list[float]:
+        """Minibatch updates over recorded trajectories states (B, T+1, S), costs (B, T).
+
+        dones (B, T) and goals (B, P) as in `update`.
+        """
         b = states.shape[0]
         losses = []
         for _ in range(steps):
             idx = torch.randint(b, (min(self.critic.config.batch_size, b),), generator=generator)
             losses.append(self.update(states[idx], costs[idx],
-                                      None if dones is None else dones[idx]))
+                                      None if dones is None else dones[idx],
+                                      None if goals is None else goals[idx]))
         return losses

@@ -59,3 +59,27 @@ def _context_goal(context: CostContext, n: int, p: int, like: torch.Tensor) -> t
     if goal.shape == (n, p):
         return goal.view(1, n, 1, p)
     raise ValueError(f'CostContext.goal must be ({p},) or ({n}, {p}), got {tuple(goal.shape)}')
+
+
+def relative_to_goal(states: torch.Tensor, goal: torch.Tensor | None,
+                     indices: tuple[int, ...]) -> torch.Tensor:
+    """States (..., S) with the entries at `indices` made relative to the goal (minus it).
+
+    `indices` holds whole goal-sized groups (e.g. (0, 1) for one (x, y) position, (0, 1, 2, 3)
+    for two); goal (P,) or any shape that broadcasts against (..., P), metres. A critic or
+    policy that sees goal-relative positions generalises over goals (translation invariance).
+    With no indices the states come back unchanged; a None goal with indices is an error.
+    """
+    if not indices:
+        return states
+    if goal is None:
+        raise ValueError(f'goal-relative indices {tuple(indices)} need a goal, got None')
+    goal = torch.as_tensor(goal, dtype=states.dtype, device=states.device)
+    p = goal.shape[-1]
+    if len(indices) % p:
+        raise ValueError(f'goal-relative indices {tuple(indices)} must come in groups of the '
+                         f'goal size {p}')
+    check_indices(tuple(indices), states.shape[-1], 'goal-relative')
+    offset = states.new_zeros(*goal.shape[:-1], states.shape[-1])
+    offset[..., list(indices)] = goal.repeat(*([1] * (goal.dim() - 1)), len(indices) // p)
+    return states - offset

@@ -33,10 +33,17 @@ class CliffTask(Task):
     action_high = (0.5, 1.0)
 
     def default_cost(self) -> dict[str, Any]:
-        """Goal distance, fall and collision barriers, effort, model uncertainty."""
+        """Goal path length around obstacles, fall and collision barriers, effort, uncertainty.
+
+        The goal term is the geodesic distance on the perceived scene (a navigation function)
+        rather than the straight-line one, whose local minima behind obstacles left the robot
+        waiting in front of them until the time limit.
+        """
         return {
             'terms': ['goal', 'fall', 'collision', 'effort', 'uncertainty'],
-            'goal': {'weight': 1.0, 'position_indices': [0, 1], 'terminal_weight': 2.0},
+            'goal': {'kind': 'geodesic_goal', 'weight': 1.0, 'position_indices': [0, 1],
+                     'terminal_weight': 2.0, 'body_radius': 0.45, 'clearance': 0.1,
+                     'edge_margin': 0.3},
             'fall': {'kind': 'platform_fall', 'weight': 30.0, 'position_indices': [0, 1],
                      'margin': 0.3, 'sharpness': 30.0, 'ensemble_reduce': 'max'},
             'collision': {'kind': 'obstacle_collision', 'weight': 30.0,
@@ -120,12 +127,14 @@ class CliffTask(Task):
         """Perceived platform bounds and obstacle circles."""
         if scene is None:
             return {'fall': {'enabled': False}, 'collision': {'enabled': False}}
-        out: dict[str, dict[str, Any]] = {
-            'fall': {'bounds': [float(b) for b in scene.bounds]}}
+        bounds = [float(b) for b in scene.bounds]
+        centres = [[float(c[0]), float(c[1])] for c in scene.obstacle_centres]
+        radii = [float(r) for r in scene.obstacle_radii]
+        out: dict[str, dict[str, Any]] = {'fall': {'bounds': bounds}}
+        if self.cost_section.get('goal', {}).get('kind') == 'geodesic_goal':
+            out['goal'] = {'bounds': bounds, 'centres': centres, 'radii': radii}
         if len(scene.obstacle_radii):
-            out['collision'] = {
-                'centres': [[float(c[0]), float(c[1])] for c in scene.obstacle_centres],
-                'radii': [float(r) for r in scene.obstacle_radii]}
+            out['collision'] = {'centres': centres, 'radii': radii}
         else:
             out['collision'] = {'enabled': False}
         return out

@@ -44,6 +44,10 @@ class CompareConfig:
     """Oracle MPC settings."""
     device: str | None = None
     """Torch device of the learned stack (default: cuda if present, else cpu)."""
+    use_critic: bool = True
+    """Load the critic saved next to the world model (if any) as the planner's terminal cost."""
+    use_policy: bool = True
+    """Load the policy saved next to the world model (if any) for the planner's proposals."""
 
 
 def default_model_dir(task: str) -> Path:
@@ -69,8 +73,18 @@ def make_controller(name: str, config: CompareConfig):
         model = load_world_model(path, device=device,
                                  expect={'state_dim': task.state_dim,
                                          'action_dim': task.action_dim})
-        return LearnedController(task, model, config.planner, device=device)
+        critic, policy = load_actor(path, task, device, config.use_critic, config.use_policy)
+        return LearnedController(task, model, config.planner, critic=critic, policy=policy,
+                                 device=device)
     raise ValueError(f'unknown controller {name!r}; choose from {list(CONTROLLERS)}')
+
+
+def load_actor(path: Path, task, device, use_critic: bool = True, use_policy: bool = True):
+    """The critic and the policy saved next to a world model: (critic | None, policy | None)."""
+    from hlai_ros.actor.checkpoint import load_critic, load_policy
+    critic = load_critic(path, device, task.state_dim) if use_critic else None
+    policy = load_policy(path, device, task.state_dim) if use_policy else None
+    return critic, policy
 
 
 def summarise_outcomes(name: str, outcomes: list[Outcome]) -> ControllerSummary:

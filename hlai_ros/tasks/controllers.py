@@ -66,11 +66,14 @@ class LearnedController:
     name = 'learned'
 
     def __init__(self, task: Task, model, planner_config: PlannerConfig = PlannerConfig(),
-                 critic=None, policy=None, device: str | torch.device | None = None):
+                 critic=None, policy=None, device: str | torch.device | None = None,
+                 use_planner: bool = True):
+        """critic: terminal cost beyond the horizon; policy: proposals, and the controller
+        itself when `use_planner` is False (the fast fallback)."""
         self.task = task
         self.planner = Planner(model, task.cost(None), task.action_low, task.action_high,
                                planner_config, critic=critic, policy=policy, device=device)
-        self.agent = Agent(self.planner, policy)
+        self.agent = Agent(self.planner, policy, use_planner=use_planner or policy is None)
         self.estimator = None
         self.last_percept: Percept | None = None
 

@@ -6,7 +6,8 @@ calibrated camera carried by the bag, so the states are what the robot itself wo
 """
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -14,7 +15,33 @@ from hlai_ros.tasks.base import close_estimator, Task
 from hlai_ros.world_model.dataset import Episode as ModelEpisode
 
 
-def perceive_episode(task: Task, episode) -> list[ModelEpisode]:
+@dataclass(frozen=True)
+class TaskRun:
+    """A run of consecutive valid commands, with what the critic needs besides the states."""
+
+    states: np.ndarray
+    """Model states s[0..T], float32 (T+1, S)."""
+    actions: np.ndarray
+    """Commands a[0..T-1], float32 (T, A)."""
+    goal: np.ndarray
+    """The perceived goal (x, y), metres, float32 (2,)."""
+    scene: Any
+    """The perceived static scene at the run's last step (for the scene's cost terms)."""
+    terminal: bool
+    """The run ends where the episode ended in success or failure (nothing follows it)."""
+    failed: bool
+    """The episode ended in a failure (fall, collision) at the run's end."""
+
+    def __len__(self) -> int:
+        """Number T of transitions."""
+        return int(self.actions.shape[0])
+
+    def model_episode(self) -> ModelEpisode:
+        """The states and actions alone, for world-model training."""
+        return ModelEpisode(self.states, self.actions)
+
+
+def perceive_runs(task: Task, episode) -> list[TaskRun]:
     """Perceive one recorded episode; return its runs of consecutive valid commands.
 
     A step whose command is missing (NaN, e.g. a gap in a real recording) splits the episode,
@@ -27,32 +54,107 @@ def perceive_episode(task: Task, episode) -> list[ModelEpisode]:
     estimator = task.make_perception(camera)
     n = episode.num_steps
     try:
-        states = np.stack([task.perceive(estimator, episode.observation(t)).model_state
-                           for t in range(n + 1)])
+        percepts = [task.perceive(estimator, episode.observation(t)) for t in range(n + 1)]
     finally:
         close_estimator(estimator)
+    states = np.stack([p.model_state for p in percepts])
     valid = episode.action_valid & np.isfinite(episode.actions).all(axis=1)
     valid &= np.isfinite(states[:-1]).all(axis=1) & np.isfinite(states[1:]).all(axis=1)
+    failed = bool(getattr(episode, 'metadata', {}).get('failure'))
+    ended = bool(getattr(episode, 'terminated', False))
     runs, start = [], None
     for t in range(n + 1):
         if t < n and valid[t]:
             start = t if start is None else start
         elif start is not None:
-            runs.append(ModelEpisode(states[start:t + 1].astype(np.float32),
-                                     episode.actions[start:t].astype(np.float32)))
+            runs.append(TaskRun(states[start:t + 1].astype(np.float32),
+                                episode.actions[start:t].astype(np.float32),
+                                np.asarray(percepts[start].goal, dtype=np.float32),
+                                percepts[t].scene, ended and t == n, failed and t == n))
             start = None
     return runs
 
 
-def perceive_episodes(task: Task, episodes: Sequence, progress: bool = True
-                      ) -> list[ModelEpisode]:
-    """Perceive every recorded episode (see `perceive_episode`), with a progress bar."""
+def perceive_episode(task: Task, episode) -> list[ModelEpisode]:
+    """Perceive one recorded episode into world-model episodes (see `perceive_runs`)."""
+    return [run.model_episode() for run in perceive_runs(task, episode)]
+
+
+def perceive_task_runs(task: Task, episodes: Sequence, progress: bool = True
+                       ) -> list[TaskRun]:
+    """Perceive every recorded episode (see `perceive_runs`), with a progress bar."""
     if progress:
         from tqdm import tqdm
         episodes = tqdm(episodes, desc='perception', unit='episode')
-    out: list[ModelEpisode] = []
+    out: list[TaskRun] = []
     for ep in episodes:
-        out.extend(perceive_episode(task, ep))
+        out.extend(perceive_runs(task, ep))
     if not out:
         raise ValueError('the recordings hold no transition with a valid command')
     return out
+
+
+def perceive_episodes(task: Task, episodes: Sequence, progress: bool = True
+                      ) -> list[ModelEpisode]:
+    """Perceive every recorded episode into world-model episodes, with a progress bar."""
+    return [run.model_episode() for run in perceive_task_runs(task, episodes, progress)]
+
+
+def run_step_costs(task: Task, run: TaskRun, failure_cost: float = 0.0) -> np.ndarray:
+    """The task cost of every recorded step of a run, (T,), float32, cost units.
+
+    Each step is scored as the planner scores a predicted one, with the run's perceived scene
+    and goal, but without the goal's terminal weight (a recording has no horizon end).
+    `failure_cost` is added to the last step of a run that ended in a failure.
+    """
+    import torch
+
+    from hlai_ros.cost.base import CostContext
+    section = {k: (dict(v) if isinstance(v, dict) else v) for k, v in task.cost_section.items()}
+    for v in section.values():
+        if isinstance(v, dict):
+            v.pop('terminal_weight', None)
+    cost = type(task)(section).cost(run.scene)
+    states = torch.as_tensor(run.states).view(1, 1, *run.states.shape)
+    actions = torch.as_tensor(run.actions).unsqueeze(0)
+    with torch.no_grad():
+        costs = cost.per_step(states, actions, CostContext(goal=torch.as_tensor(run.goal)))
+    out = costs[0].numpy().astype(np.float32)
+    if run.failed and len(out):
+        out[-1] += failure_cost
+    return out
+
+
+def value_trajectories(task: Task, runs: Sequence[TaskRun], failure_cost: float = 100.0):
+    """Recorded runs as critic training data: states, per-step task costs, terminal, goal."""
+    from hlai_ros.actor.training import ValueTrajectory
+    return [ValueTrajectory(run.states, run_step_costs(task, run, failure_cost), run.terminal,
+                            run.goal) for run in runs if len(run)]
+
+
+def goal_relative_indices(task: Task) -> tuple[int, ...]:
+    """Model-state entries the critic and policy see relative to the goal.
+
+    A task may name them (`goal_relative_indices`, e.g. both the hand and the object of a push);
+    by default they are the position that must reach the goal.
+    """
+    return tuple(getattr(task, 'goal_relative_indices', None) or task.position_indices)
+
+
+def train_task_actor(task: Task, model, runs: Sequence[TaskRun], config=None,
+                     progress: bool = True):
+    """Train the critic and the policy of a task's world model from its perceived runs.
+
+    The critic learns the task cost of the recordings (with each run's perceived scene); the
+    policy learns in imagination with the scene-free part of the task cost (goal, effort,
+    uncertainty). Both see positions relative to the goal. Returns ActorTrainingResult.
+    """
+    from dataclasses import replace
+
+    from hlai_ros.actor.training import ActorTrainingConfig, train_critic_and_policy
+    config = config or ActorTrainingConfig()
+    rel = goal_relative_indices(task)
+    config = replace(config, critic=replace(config.critic, goal_relative_indices=rel),
+                     policy=replace(config.policy, goal_relative_indices=rel))
+    return train_critic_and_policy(model, task.cost(None), value_trajectories(task, runs),
+                                   task.action_low, task.action_high, config, progress)
