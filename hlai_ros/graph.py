@@ -8,9 +8,9 @@ then `NodeSpec.parameters`, which override it.
 
 The node set, in data-flow order (DESIGN.md): ``sim`` (simulation only) -> ``perception`` ->
 [``world_model``, ``cost_critic`` -> ``mpc_actor``: the learning nodes, added here when their
-modules exist] -> command -> ``sim`` or the robot; ``recorder`` when recording. Until the
-``mpc_actor`` exists, the loop in simulation is closed by ``scripted_controller``, a privileged
-baseline that reads ground truth; it is never part of a robot graph.
+modules exist] -> command -> ``sim`` or the robot; ``recorder`` when recording. The
+learned ``mpc_actor`` closes the loop by default; ``scripted_controller`` is a privileged
+baseline that reads ground truth, for comparison in simulation only, never in a robot graph.
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ exist, in this order, between perception and the command."""
 CONTROLLERS = ('scripted', 'mpc', 'none')
 """What closes the loop: the privileged scripted baseline, the learned MPC actor, or nothing
 (another process commands the robot)."""
+ACTOR_REPUBLISH_S = 3.0
+"""The lockstep sim's republish period with the mpc_actor, wall-clock s: longer than a plan
+takes even on a loaded machine."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,10 @@ class GraphOptions:
     """'push' or 'cliff'."""
     target: str = 'sim'
     """'sim': the PyBullet world in the loop; 'robot': no simulator, the robot's drivers."""
-    controller: str = 'scripted'
+    controller: str = 'mpc'
     """One of `CONTROLLERS`; 'scripted' only in simulation."""
+    model: str = ''
+    """The mpc_actor's model folder; empty: the shipped models/<task>."""
     mode: str = 'lockstep'
     """Simulator mode: 'lockstep' (one step per command) or 'realtime'."""
     use_sim_time: bool = True
@@ -92,6 +97,8 @@ class GraphOptions:
     remappings: tuple[tuple[str, str], ...] = ()
     """Topic remaps (from, to) given to every node, e.g. the contract's camera topics onto a
     robot's driver topics."""
+    node_parameters: tuple[tuple[str, str, Any], ...] = ()
+    """Further overrides (node name, parameter, value), applied last (``hlai run --set``)."""
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -133,11 +140,15 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
     for name in LEARNING_NODES:
         if name == 'mpc_actor' and o.controller != 'mpc':
             continue
-        if node_available(name):
+        if name == 'mpc_actor':
+            # Where the world waits for each command (lockstep simulation) a late plan is
+            # still the answer; elsewhere it is replaced (policy, then zero).
+            waits = o.target == 'sim' and o.mode == 'lockstep'
+            nodes.append(NodeSpec(name, name, 'actor: /hlai/state -> MPC -> command',
+                                  common + (('model', o.model),
+                                            ('enforce_deadline', not waits))))
+        elif node_available(name):
             nodes.append(NodeSpec(name, name, f'learning core: {name}', common))
-    if o.controller == 'mpc' and not node_available('mpc_actor'):
-        raise ValueError("the mpc_actor node does not exist yet; use controller 'scripted' "
-                         '(simulation) or \'none\'')
     if o.controller == 'scripted':
         nodes.append(NodeSpec('scripted_controller', 'scripted_controller',
                               'TEMPORARY privileged baseline: /ground_truth/state -> command',
@@ -146,12 +157,26 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
         nodes.append(recorder_node(o.task, o.record, sim_time))
     if o.target == 'sim':
         waits = [n.name for n in nodes] + list(o.extra_nodes)
-        sim = NodeSpec('sim', 'sim', 'simulator: PyBullet world in the loop', (
-            ('task', o.task), ('use_sim_time', False), ('mode', o.mode), ('seed', o.seed),
-            ('episodes', o.episodes), ('gui', o.gui), ('wait_for_nodes', waits)))
-        nodes.insert(0, sim)
+        sim_params = (('task', o.task), ('use_sim_time', False), ('mode', o.mode),
+                      ('seed', o.seed), ('episodes', o.episodes), ('gui', o.gui),
+                      ('wait_for_nodes', waits))
+        if o.controller == 'mpc' and o.mode == 'lockstep':
+            # The actor answers every observation; the sim must wait longer than its slowest
+            # plan before republishing, or a late answer and the repeated one would both step.
+            sim_params += (('republish_period_s', ACTOR_REPUBLISH_S),)
+        nodes.insert(0, NodeSpec('sim', 'sim', 'simulator: PyBullet world in the loop',
+                                 sim_params))
     if o.remappings:
         nodes = [replace(n, remappings=n.remappings + tuple(o.remappings)) for n in nodes]
+    if o.node_parameters:
+        names = [n.name for n in nodes]
+        unknown = sorted({node for node, _, _ in o.node_parameters} - set(names))
+        if unknown:
+            raise ValueError(f'parameters for nodes {unknown} that are not in the graph '
+                             f'{names}')
+        nodes = [replace(n, parameters=n.parameters + tuple(
+            (key, value) for node, key, value in o.node_parameters if node == n.name))
+            for n in nodes]
     return tuple(nodes)
 
 
@@ -167,7 +192,8 @@ LAUNCH_ARGUMENTS = {
     'use_sim_time': ('true', 'nodes follow /clock (simulation)'),
     'gui': ('false', 'open the PyBullet GUI'),
     'record': ('', 'bag directory to record into; empty: no recorder'),
-    'controller': ('scripted', "scripted (privileged baseline), mpc (learned) or none"),
+    'controller': ('mpc', "mpc (learned), scripted (privileged baseline) or none"),
+    'model': ('', 'model folder of the mpc_actor; empty: the shipped models/<task>'),
     'mode': ('lockstep', 'simulator mode: lockstep or realtime'),
     'episodes': ('0', 'episodes the simulator runs; 0: until stopped'),
     'seed': ('0', 'seed of episode 0'),
@@ -188,6 +214,7 @@ def options_from_launch(values: dict[str, str], target: str = 'sim',
     """Return the `GraphOptions` of launch arguments (strings, as `ros2 launch` gives)."""
     get = lambda k: values.get(k, LAUNCH_ARGUMENTS[k][0])  # noqa: E731
     return GraphOptions(task=get('task'), target=target, controller=get('controller'),
+                        model=get('model'),
                         mode=get('mode'), use_sim_time=_flag(get('use_sim_time')),
                         gui=_flag(get('gui')), record=get('record'),
                         episodes=int(get('episodes')), seed=int(get('seed')),

@@ -32,6 +32,7 @@ from hlai_ros.graph import NodeSpec
 MONITOR = NodeSpec('episode_monitor', 'episode_monitor', 'runner: prints episode outcomes')
 """The runner's own node: echoes end markers to stdout."""
 LINE_PREFIX = 'EPISODE '
+TRACE_PREFIX = 'TRACE '
 
 
 def node_environment(base: dict | None = None) -> dict:
@@ -80,6 +81,8 @@ class GraphProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen] = {}
         self.monitor: subprocess.Popen | None = None
+        self.trace: list[dict] = []
+        """The monitor's trace of the first episode (true positions, plans)."""
         self._buffer = b''
 
     def start(self) -> None:
@@ -117,7 +120,10 @@ class GraphProcesses:
         return '\n'.join(text.splitlines()[-lines:])
 
     def read_outcomes(self, timeout_s: float) -> list[dict]:
-        """Return the end markers the monitor printed within `timeout_s` seconds."""
+        """Return the end markers the monitor printed within `timeout_s` seconds.
+
+        Trace lines of the first episode go to `trace`.
+        """
         out = []
         fd = self.monitor.stdout.fileno()
         ready, _, _ = select.select([fd], [], [], max(timeout_s, 0.0))
@@ -129,6 +135,8 @@ class GraphProcesses:
                 text = line.decode(errors='replace')
                 if text.startswith(LINE_PREFIX):
                     out.append(json.loads(text[len(LINE_PREFIX):]))
+                elif text.startswith(TRACE_PREFIX):
+                    self.trace.append(json.loads(text[len(TRACE_PREFIX):]))
             if not chunk:
                 time.sleep(min(timeout_s, 0.1))
         return out
@@ -210,7 +218,7 @@ def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
     return {'outcomes': outcomes[:episodes] if episodes > 0 else outcomes,
             'error': error, 'interrupted': interrupted, 'exit_codes': codes,
             'pids': graph.pids(), 'wall_s': time.monotonic() - start,
-            'log_dir': str(graph.log_dir)}
+            'log_dir': str(graph.log_dir), 'trace': graph.trace}
 
 
 def summarize(outcomes: list[dict]) -> dict:

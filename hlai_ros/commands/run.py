@@ -1,8 +1,10 @@
 """`hlai run`: the closed loop over the ROS graph, where ROS 2 came from pip.
 
-Starts the nodes of `hlai_ros.graph` (separate processes, or one with ``--compose``), prints
-each episode's outcome as it ends, and stops everything cleanly after ``--episodes`` or on
-Ctrl-C. ``--json`` prints one JSON object on the last line.
+Starts the nodes of `hlai_ros.graph` (separate processes, or one with ``--compose``), with the
+learned ``mpc_actor`` closing the loop on the shipped model by default, prints each episode's
+outcome as it ends, and stops everything cleanly after ``--episodes`` or on Ctrl-C. It saves a
+top-down picture of the first episode: the true path (evaluation-only ground truth) with the
+actor's plans (``/hlai/plan``) drawn in. ``--json`` prints one JSON object on the last line.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HELP = 'run the closed loop over the ROS graph (simulator, perception, controller, recorder)'
+HELP = 'run the closed loop over the ROS graph (simulator, perception, learned actor, ...)'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,9 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--task', choices=['push', 'cliff'], default='push')
     parser.add_argument('--episodes', type=int, default=3, help='episodes to run (default 3)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')
-    parser.add_argument('--controller', choices=['scripted', 'mpc'], default='scripted',
-                        help="what closes the loop: 'scripted' is the privileged baseline "
-                             '(reads /ground_truth/state) until the learned mpc_actor exists')
+    parser.add_argument('--controller', choices=['mpc', 'scripted'], default='mpc',
+                        help="what closes the loop: 'mpc' the learned actor (default), "
+                             "'scripted' the privileged baseline (reads /ground_truth/state)")
+    parser.add_argument('--model', type=Path, default=None, metavar='DIR',
+                        help="the actor's model folder (default: the shipped models/<task>)")
+    parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
+                        dest='node_parameters',
+                        help='override a node parameter, e.g. mpc_actor.samples=64 '
+                             '(repeatable; VALUE is JSON, else a string)')
+    parser.add_argument('--out', type=Path, default=Path('out/run'),
+                        help='folder for the picture of the first episode (default out/run)')
     parser.add_argument('--mode', choices=['lockstep', 'realtime'], default='lockstep',
                         help='simulator mode (default lockstep: deterministic)')
     parser.add_argument('--compose', action='store_true',
@@ -46,12 +56,30 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise SystemExit(f'--episodes must be at least 1, got {args.episodes}')
+    try:
+        overrides = tuple(parse_override(text) for text in args.node_parameters)
+    except ValueError as exc:
+        print(f'hlai run: {exc}', file=sys.stderr)
+        return 2
+    model = ''
+    if args.controller == 'mpc':
+        from hlai_ros.tasks.compare import default_model_dir
+        folder = args.model or default_model_dir(args.task)
+        if not (folder / 'world_model.json').is_file():
+            print(f'hlai run: no trained {args.task} model at {folder} (no world_model.json). '
+                  f'{"Train one" if args.model else f"None is shipped for {args.task} yet; train one"}'
+                  f' with `hlai train --task {args.task} --data DIR --out MODEL_DIR` and pass '
+                  '--model MODEL_DIR, or run the privileged baseline with --controller '
+                  'scripted.', file=sys.stderr)
+            return 2
+        model = str(folder.resolve()) if args.model else ''
     bag = ''
     if args.record is not None:
         bag = str(args.record / f'{args.task}_{time.strftime("%Y%m%d_%H%M%S")}')
     options = GraphOptions(task=args.task, controller=args.controller, mode=args.mode,
                            gui=args.gui, record=bag, episodes=args.episodes, seed=args.seed,
-                           extra_nodes=(MONITOR.name,))
+                           extra_nodes=(MONITOR.name,), model=model,
+                           node_parameters=overrides)
     try:
         specs = build(options)
     except ValueError as exc:
@@ -78,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
                    bag=bag or None, log_dir=result['log_dir'], outcomes=result['outcomes'])
     if result['error']:
         print(f'hlai run: {result["error"]}', file=sys.stderr)
+    summary['picture'] = None
+    if result['trace'] and result['outcomes']:
+        picture = args.out / f'{args.task}_{args.controller}_episode.png'
+        save_plan_picture(result['trace'], result['outcomes'][0], args.task, args.controller,
+                          picture)
+        summary['picture'] = str(picture)
+        print(f'picture of episode {result["outcomes"][0]["episode"]}: {picture}', flush=True)
     print(f'success {summary["success_rate"]:.2f}, failure {summary["failure_rate"]:.2f} over '
           f'{summary["episodes"]} episodes', flush=True)
     if args.json:
@@ -85,3 +120,64 @@ def run(args: argparse.Namespace) -> int:
     if result['interrupted']:
         return 130
     return 1 if result['error'] else 0
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """Parse ``NODE.PARAM=VALUE`` (VALUE as JSON, else as a string) into a triple."""
+    target, sep, value = text.partition('=')
+    node, dot, key = target.partition('.')
+    if not sep or not dot or not node or not key:
+        raise ValueError(f'--set expects NODE.PARAM=VALUE, e.g. mpc_actor.samples=64, got '
+                         f'{text!r}')
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    return node, key, parsed
+
+
+def save_plan_picture(trace: list[dict], outcome: dict, task: str, controller: str,
+                      path: Path) -> None:
+    """Save a top-down picture of a traced episode: true path, plans, goal, scene (metres)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, Rectangle
+
+    truths = [t for t in trace if t['kind'] == 'truth']
+    plans = [t for t in trace if t['kind'] == 'plan' and t['points']]
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    scene = next((t['scene'] for t in truths if 'scene' in t), {})
+    bounds = scene.get('platform_bounds')
+    if bounds is None and task == 'push':
+        from hlai_ros.tasks.push import table_bounds
+        bounds = table_bounds()
+    if bounds is not None:
+        x0, x1, y0, y1 = bounds
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color='0.4', lw=1.5,
+                               label='platform' if task == 'cliff' else 'table'))
+    for k, (centre, radius) in enumerate(zip(scene.get('obstacle_positions', []),
+                                             scene.get('obstacle_radii', []))):
+        ax.add_patch(Circle(centre, radius, color='tab:red', alpha=0.4,
+                            label='obstacle' if k == 0 else None))
+    for k, plan in enumerate(plans[::max(1, len(plans) // 12)]):
+        xy = list(zip(*plan['points']))
+        ax.plot(xy[0], xy[1], '-', color='tab:orange', alpha=0.7, lw=1,
+                label='planned (/hlai/plan)' if k == 0 else None)
+    if truths:
+        xy = list(zip(*[t['position'] for t in truths]))
+        ax.plot(xy[0], xy[1], '-', color='tab:blue', lw=2, label='true path')
+        ax.plot(xy[0][0], xy[1][0], 'o', color='tab:blue')
+        if truths[-1]['goal']:
+            ax.plot(*truths[-1]['goal'], '*', color='tab:green', ms=16, label='goal')
+    verdict = 'success' if outcome.get('success') else (outcome.get('failure') or 'time limit')
+    ax.set_title(f'{task} ({controller}) over the ROS graph, seed {outcome.get("seed")}: '
+                 f'{verdict}, {outcome.get("steps")} steps', fontsize=10)
+    ax.set_xlabel('x (m)')
+    ax.set_ylabel('y (m)')
+    ax.set_aspect('equal')
+    ax.legend(loc='best', fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -95,7 +95,8 @@ def test_sim_launch_starts_what_the_runner_starts(launch_module, task, record):
     options = GraphOptions(task=task, record=record, episodes=4, seed=2)
     assert _launch_view(nodes) == _runner_view(build(options), task)
     names = [n['name'] for n in nodes]
-    assert names[:2] == ['sim', 'perception'] and 'scripted_controller' in names
+    assert names[:2] == ['sim', 'perception'] and 'mpc_actor' in names
+    assert 'scripted_controller' not in names  # the learned actor closes the loop by default
     assert ('recorder' in names) == bool(record)
     graph = GraphProcesses(build(options), params_file(task), False, '/tmp/unused_logs')
     assert graph.specs == build(options) + (MONITOR,)
@@ -119,8 +120,8 @@ def test_record_and_robot_launch_files(launch_module):
 def test_graph_refuses_what_cannot_run():
     with pytest.raises(ValueError, match='ground truth'):
         GraphOptions(target='robot', controller='scripted')
-    with pytest.raises(ValueError, match='mpc_actor'):
-        build(GraphOptions(controller='mpc'))
+    with pytest.raises(ValueError, match='not in the graph'):
+        build(GraphOptions(controller='scripted', node_parameters=(('mpc_actor', 'horizon', 4),)))
     with pytest.raises(ValueError, match='unknown task'):
         GraphOptions(task='juggle')
 
@@ -130,3 +131,19 @@ def test_every_graph_node_has_a_module_and_a_console_script():
     for spec in build(GraphOptions(record='/tmp/x')):
         assert importlib.util.find_spec(spec.module) is not None
         assert f"'{spec.executable}'" in setup
+
+
+def test_actor_settings_follow_the_mode():
+    lockstep = {n.name: dict(n.parameters) for n in build(GraphOptions(task='cliff', model='/m'))}
+    assert lockstep['mpc_actor']['model'] == '/m'
+    # the world waits in lockstep: a late plan is still the answer, and the sim waits longer
+    # than a plan before it republishes an observation
+    assert lockstep['mpc_actor']['enforce_deadline'] is False
+    assert lockstep['sim']['republish_period_s'] >= 2.0
+    realtime = {n.name: dict(n.parameters)
+                for n in build(GraphOptions(task='cliff', mode='realtime'))}
+    assert realtime['mpc_actor']['enforce_deadline'] is True
+    overridden = build(GraphOptions(task='cliff', node_parameters=(
+        ('mpc_actor', 'samples', 32), ('sim', 'max_steps', 50))))
+    params = {n.name: dict(n.parameters) for n in overridden}
+    assert params['mpc_actor']['samples'] == 32 and params['sim']['max_steps'] == 50
