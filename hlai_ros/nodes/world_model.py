@@ -3,11 +3,10 @@
 Subscribes to ``/hlai/state`` (perception's labelled state), the task's command topic
 (`hlai_ros.data.topics.COMMAND_TOPIC`) and ``/hlai/episode``. Each state is mapped to the
 task's model state (`hlai_ros.tasks.Task.percept_from_state`). A transition ``(s, a, s')`` is
-formed when a state arrives and a command arrived after the previous state of the same episode:
-``a`` is the newest such command. A state with no command since the previous one replaces it
-(no transition: the model is never taught a transition under an unknown action); a state equal
-to the previous one is a lockstep republish and is ignored; a start or end marker drops the
-pending state and command, so no transition crosses an episode boundary.
+formed when a state arrives after a previous state of the same episode and a command was
+received between them by the node's clock (`TransitionPairing` gives the exact rule; in
+lockstep under simulated time it pairs each observation with the command that answered it); a
+start or end marker drops what is pending, so no transition crosses an episode boundary.
 
 It starts from the shipped model (``model_path``, default ``models/<task>``) and, when
 ``learning`` is on, keeps training it with `hlai_ros.world_model.online.OnlineLearner` (recent
@@ -41,10 +40,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from geometry_msgs.msg import Point
 import numpy as np
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA, Float32, Float32MultiArray, String
+import torch
 from visualization_msgs.msg import Marker, MarkerArray
 
 from hlai_ros.data import messages
@@ -53,6 +54,11 @@ from hlai_ros.nodes.convert import message_class, state_from_message
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.paths import model_dir
+from hlai_ros.tasks import get_task
+from hlai_ros.world_model.checkpoint import CheckpointError, load_world_model, save_world_model
+from hlai_ros.world_model.online import OnlineLearner
+from hlai_ros.world_model.watch import CheckpointWatcher
 
 STATE_TOPIC = '/hlai/state'
 SURPRISE_TOPIC = '/hlai/surprise'
@@ -135,31 +141,48 @@ class WorldModelNodeConfig:
 class TransitionPairing:
     """Turns a stream of states, commands and episode markers into transitions (ROS-free).
 
-    See the module docstring for the rule; states (S,) and actions (A,) are float32 arrays.
+    Every input carries the node's clock reading when it arrived (nanoseconds; simulated time
+    under ``use_sim_time``, where the clock only advances when the world steps). The action of
+    the transition from the state received at ``t0`` to the next one received at ``t1 > t0``
+    is the newest command received at a time in ``[t0, t1)``: the command that answered the
+    observation at ``t0``, whether it arrived just before or just after that state's message
+    (a controller acting on other topics may answer before perception has published). With
+    no such command the state only replaces the previous one (an unknown action is never
+    learned); a state equal to the previous one, or received at the same time, is a republish
+    of the same observation. States (S,) and actions (A,) are float32 arrays.
     """
 
     def __init__(self):
-        self.state: np.ndarray | None = None
-        self.command: np.ndarray | None = None
-        self.last_command: np.ndarray | None = None
+        self.reset()
 
     def reset(self) -> None:
-        """Episode boundary: forget the pending state and command."""
-        self.state, self.command, self.last_command = None, None, None
+        """Episode boundary: forget the pending state and commands."""
+        self.state: np.ndarray | None = None
+        self.time_ns = 0
+        self.commands: list[tuple[int, np.ndarray]] = []
+        self.last_command: np.ndarray | None = None
 
-    def on_command(self, action: np.ndarray) -> None:
-        """A command was sent."""
-        self.command = self.last_command = np.asarray(action, dtype=np.float32)
+    def on_command(self, action: np.ndarray, now_ns: int) -> None:
+        """A command was received at `now_ns`."""
+        action = np.asarray(action, dtype=np.float32)
+        self.commands = self.commands[-63:] + [(int(now_ns), action)]
+        self.last_command = action
 
-    def on_state(self, state: np.ndarray):
-        """A state arrived; return (s, a, s') when it completes a transition, else None."""
-        state = np.asarray(state, dtype=np.float32)
-        if self.state is not None and np.array_equal(state, self.state):
+    def on_state(self, state: np.ndarray, now_ns: int):
+        """A state was received at `now_ns`; return (s, a, s') if it ends a transition."""
+        state, now_ns = np.asarray(state, dtype=np.float32), int(now_ns)
+        if self.state is not None and (now_ns <= self.time_ns
+                                       or np.array_equal(state, self.state)):
+            if now_ns <= self.time_ns and not np.array_equal(state, self.state):
+                self.state = state  # a newer estimate of the same instant
             return None
         out = None
-        if self.state is not None and self.command is not None:
-            out = (self.state, self.command, state)
-        self.state, self.command = state, None
+        if self.state is not None:
+            answers = [a for t, a in self.commands if self.time_ns <= t < now_ns]
+            if answers:
+                out = (self.state, answers[-1], state)
+        self.state, self.time_ns = state, now_ns
+        self.commands = [(t, a) for t, a in self.commands if t >= now_ns]
         return out
 
 
@@ -168,11 +191,6 @@ class WorldModelNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('world_model', **kwargs)
-        import torch
-
-        from hlai_ros.paths import model_dir
-        from hlai_ros.tasks import get_task
-
         self.params = NodeParameters(self, WorldModelNodeConfig, on_change=self._on_params)
         cfg = self.params.config
         torch.set_num_threads(cfg.torch_threads)
@@ -193,7 +211,7 @@ class WorldModelNode(Node):
         self.episode_transitions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.stats = {'transitions': 0, 'updates': 0, 'checkpoints': 0, 'surprise': float('nan'),
                       'loss': float('nan'), 'state_errors': 0, 'last_error': '',
-                      'last_save': '', 'update_ms': 0.0}
+                      'last_save': '', 'update_ms': 0.0, 'state_ms': 0.0}
         self._updates_at_save = 0
         self._state_ok = True
         self._watch_model()
@@ -216,15 +234,11 @@ class WorldModelNode(Node):
     # -- the model ----------------------------------------------------------------------------
     def _watch_model(self) -> None:
         """Load the start model, or watch for it to appear (see `_poll_model`)."""
-        from hlai_ros.world_model.watch import CheckpointWatcher
-
         self.watcher = CheckpointWatcher(self.model_path, device=self.device, expect={
             'state_dim': self.task.state_dim, 'action_dim': self.task.action_dim})
         self._poll_model(first=True)
 
     def _poll_model(self, first: bool = False) -> None:
-        from hlai_ros.world_model.checkpoint import CheckpointError, load_world_model
-
         if self.model is not None:
             return
         if first:
@@ -240,8 +254,6 @@ class WorldModelNode(Node):
                                 'imagined rollouts and learning are off until one appears')
             self.get_logger().error(self.model_error, throttle_duration_sec=30.0)
             return
-        from hlai_ros.world_model.online import OnlineLearner
-
         cfg = self.params.config
         self.model, self.model_error = model, ''
         self.learner = OnlineLearner(model, buffer_size=cfg.replay_size,
@@ -278,9 +290,10 @@ class WorldModelNode(Node):
     def _on_command(self, msg) -> None:
         action = messages.command_to_action(msg, self.params.config.task)
         if np.all(np.isfinite(action)):
-            self.pairing.on_command(action)
+            self.pairing.on_command(action, self.get_clock().now().nanoseconds)
 
     def _on_state(self, msg) -> None:
+        start = time.perf_counter()
         try:
             names, values = state_from_message(msg)
             state = np.asarray(self.task.percept_from_state(names, values).model_state,
@@ -293,18 +306,17 @@ class WorldModelNode(Node):
         self._state_ok = True
         if not np.all(np.isfinite(state)):
             return
-        transition = self.pairing.on_state(state)
+        transition = self.pairing.on_state(state, self.get_clock().now().nanoseconds)
         if self.model is None:
             return
         if transition is not None:
             self._learn_from(*transition)
         self._publish_imagined(state)
+        self.stats['state_ms'] = 1e3 * (time.perf_counter() - start)
 
     # -- prediction ---------------------------------------------------------------------------
     def _latent(self):
         """Posterior mean of z (E, 1, Z) given the episode's transitions so far (0 before)."""
-        import torch
-
         m = self.model
         if not self.episode_transitions or m.latent_dim == 0:
             return torch.zeros(m.ensemble_size, 1, m.latent_dim, device=self.device)
@@ -314,8 +326,6 @@ class WorldModelNode(Node):
 
     def surprise(self, s: np.ndarray, a: np.ndarray, s_next: np.ndarray) -> float:
         """Normalised one-step prediction error of (s, a, s_next); see the module docstring."""
-        import torch
-
         m = self.model
         with torch.no_grad():
             prediction = m.next(torch.as_tensor(s, device=self.device).unsqueeze(0),
@@ -334,8 +344,6 @@ class WorldModelNode(Node):
         self.stats['transitions'] += 1
 
     def _publish_imagined(self, state: np.ndarray) -> None:
-        import torch
-
         cfg, m = self.params.config, self.model
         last = self.pairing.last_command
         action = np.zeros(self.task.action_dim, np.float32) if last is None else last
@@ -356,7 +364,8 @@ class WorldModelNode(Node):
             hue = member / max(len(paths), 1)
             marker.color = ColorRGBA(r=0.2 + 0.6 * hue, g=0.4, b=1.0 - 0.6 * hue, a=0.8)
             for p in path:
-                marker.points.append(_point(p[ix], p[iy], cfg.marker_height_m))
+                marker.points.append(Point(x=float(p[ix]), y=float(p[iy]),
+                                           z=cfg.marker_height_m))
             markers.markers.append(marker)
         self.imagined_pub.publish(markers)
 
@@ -375,8 +384,6 @@ class WorldModelNode(Node):
     def _save(self) -> None:
         if self.model is None or self.stats['updates'] == self._updates_at_save:
             return
-        from hlai_ros.world_model.checkpoint import save_world_model
-
         updates = self.stats['updates']
         metadata = dict(self.metadata, online={
             'start_model': str(self.model_path), 'updates': updates,
@@ -409,13 +416,18 @@ class WorldModelNode(Node):
         self.diagnostics.publish(level, message, values)
 
 
-def _point(x: float, y: float, z: float):
-    from geometry_msgs.msg import Point
-    return Point(x=float(x), y=float(y), z=float(z))
+def load_optimizer_modules() -> None:
+    """Import what torch imports on building its first optimiser (~5 s on a busy machine).
+
+    Done before the node joins the graph, so that the simulator, which starts once the nodes
+    it waits for are present, does not run episodes while this node is still starting.
+    """
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
 
 
 def main(args=None):
     """Run the world model node."""
+    load_optimizer_modules()
     spin_node(WorldModelNode, args)
 
 

@@ -16,16 +16,20 @@ GOAL = (1.0, 0.5)
 
 def test_pairing_forms_transitions_within_an_episode_only():
     pairing = TransitionPairing()
-    s0, s1, s2 = (np.full(2, k, np.float32) for k in range(3))
-    assert pairing.on_state(s0) is None
-    pairing.on_command(np.ones(1))
-    s, a, s_next = pairing.on_state(s1)
+    s0, s1, s2, s3 = (np.full(2, k, np.float32) for k in range(4))
+    assert pairing.on_state(s0, 100) is None
+    pairing.on_command(np.ones(1), 150)
+    s, a, s_next = pairing.on_state(s1, 200)
     assert s.tolist() == s0.tolist() and a.tolist() == [1.0] and s_next.tolist() == s1.tolist()
-    assert pairing.on_state(s2) is None  # no command since s1: unknown action
-    pairing.on_command(np.zeros(1))
-    assert pairing.on_state(s2) is None  # a republished state: the command is kept
+    assert pairing.on_state(s2, 300) is None  # no command since s1: unknown action
+    pairing.on_command(np.zeros(1), 300)
+    assert pairing.on_state(s2, 300) is None  # a republished state: the command is kept
+    # lockstep race: the answer to s3 arrives before s3 itself, at s3's (simulated) time
+    pairing.on_command(np.full(1, 3.0), 400)
+    s, a, s_next = pairing.on_state(s3, 400)
+    assert s.tolist() == s2.tolist() and a.tolist() == [0.0]  # the answer to s2, not to s3
     pairing.reset()
-    assert pairing.on_state(s0) is None  # no transition across an episode boundary
+    assert pairing.on_state(s0, 500) is None  # no transition across an episode boundary
     assert pairing.last_command is None
 
 
@@ -145,4 +149,43 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
     pubs['state'].publish(state_message(CLIFF_STATE, states[0]))
     probe.spin_until(lambda: len(got['imagined']) > n, 10, 'rollouts at the new horizon')
     assert len(got['imagined'][-1].markers[0].points) == 3 + 1
+    assert node.poll() is None
+
+
+def test_world_model_node_without_a_model_says_so_and_loads_one_when_it_appears(
+        probe, start_node, tmp_path):
+    import shutil
+
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from std_msgs.msg import Float32MultiArray
+    from visualization_msgs.msg import MarkerArray
+
+    from hlai_ros.nodes.convert import state_message
+
+    models = tmp_path / 'models'
+    got = {'imagined': [], 'diag': []}
+    probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 10)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 10)
+    state = probe.create_publisher(Float32MultiArray, '/hlai/state', 10)
+    node = start_node('world_model', 'cliff', f'model_path:={models}',
+                      f'output_dir:={tmp_path / "online"}', 'update_period_s:=0.2')
+
+    def status():
+        return [s for d in got['diag'] for s in d.status if s.name.startswith('world_model')]
+
+    probe.spin_until(lambda: status(), 60, 'world_model diagnostics')
+    assert status()[-1].level == DiagnosticStatus.ERROR
+    assert f'no world model at {models}' in status()[-1].message
+    probe.spin_until(lambda: state.get_subscription_count() > 0, 10, 'the state subscription')
+    state.publish(state_message(CLIFF_STATE, [0.0, 0.0, 0.0, 0.0, 0.0, *GOAL]))
+    probe.spin_for(1.0)
+    assert got['imagined'] == []  # nothing to imagine with
+
+    models.mkdir()
+    for weights in (model_dir() / 'cliff').glob('world_model-*.safetensors'):
+        shutil.copy(weights, models)
+    shutil.copy(model_dir() / 'cliff' / 'world_model.json', models)  # the commit point: last
+    probe.spin_until(lambda: status()[-1].level == DiagnosticStatus.OK, 20, 'the model loaded')
+    state.publish(state_message(CLIFF_STATE, [0.0, 0.0, 0.0, 0.0, 0.0, *GOAL]))
+    probe.spin_until(lambda: got['imagined'], 10, 'imagined rollouts')
     assert node.poll() is None
