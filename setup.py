@@ -17,8 +17,8 @@ def tree(folder):
     return entries
 
 
-NODES = ['sim', 'perception', 'world_model', 'cost_critic', 'mpc_actor', 'recorder',
-         'scripted_controller']
+NODES = ['sim', 'perception', 'world_model', 'cost_critic', 'mpc_actor', 'command_gate',
+         'recorder', 'scripted_controller']
 
 setup(
     name=package_name,

@@ -8,8 +8,9 @@ then `NodeSpec.parameters`, which override it.
 
 The node set, in data-flow order (DESIGN.md): ``sim`` (simulation only) -> ``perception`` ->
 [``world_model``, ``cost_critic`` -> ``mpc_actor``: the learning nodes, added here when their
-modules exist] -> command -> ``sim`` or the robot; ``recorder`` when recording. The
-learned ``mpc_actor`` closes the loop by default; ``scripted_controller`` is a privileged
+modules exist] -> command [-> ``command_gate``, the safety layer: always on a robot, and with
+the actor in realtime simulation] -> ``sim`` or the robot; ``recorder`` when recording.
+The learned ``mpc_actor`` closes the loop by default; ``scripted_controller`` is a privileged
 baseline that reads ground truth, for comparison in simulation only, never in a robot graph.
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ from hlai_ros.paths import share_dir
 LEARNING_NODES = ('world_model', 'cost_critic', 'mpc_actor')
 """Nodes built on the learning core (issue 5, second half); included once their modules
 exist, in this order, between perception and the command."""
+GATE_INPUT = '/hlai/actor_command'
+"""The command_gate's input: where the actor's command goes when a gate guards it."""
 CONTROLLERS = ('scripted', 'mpc', 'none')
 """What closes the loop: the privileged scripted baseline, the learned MPC actor, or nothing
 (another process commands the robot)."""
@@ -149,6 +152,8 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
                                             ('enforce_deadline', not waits))))
         elif node_available(name):
             nodes.append(NodeSpec(name, name, f'learning core: {name}', common))
+    if o.target == 'robot' or (o.controller == 'mpc' and o.mode == 'realtime'):
+        nodes = gated(nodes, o.task, sim_time)
     if o.controller == 'scripted':
         nodes.append(NodeSpec('scripted_controller', 'scripted_controller',
                               'TEMPORARY privileged baseline: /ground_truth/state -> command',
@@ -178,6 +183,23 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
             (key, value) for node, key, value in o.node_parameters if node == n.name))
             for n in nodes]
     return tuple(nodes)
+
+
+def gated(nodes: list[NodeSpec], task: str, use_sim_time: bool) -> list[NodeSpec]:
+    """Return `nodes` followed by the safety layer, the ``command_gate``.
+
+    The actor's command is remapped onto the gate's input (`GATE_INPUT`). Always on a robot
+    (whatever commands it); in simulation with the actor in realtime mode. Not in lockstep:
+    there every command steps the simulator, and the evaluation compares with the
+    pure-Python loop, which has no gate.
+    """
+    from hlai_ros.data.topics import COMMAND_TOPIC
+    to_gate = ((COMMAND_TOPIC[task].name, GATE_INPUT),)
+    nodes = [replace(n, remappings=to_gate + n.remappings) if n.name == 'mpc_actor' else n
+             for n in nodes]
+    return nodes + [NodeSpec('command_gate', 'command_gate',
+                             'safety: limits, watchdog, e-stop -> command',
+                             (('task', task), ('use_sim_time', use_sim_time)))]
 
 
 def recorder_node(task: str, output: str, use_sim_time: bool) -> NodeSpec:

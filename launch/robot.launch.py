@@ -1,14 +1,18 @@
 r"""The graph on a physical robot: no simulator, contract topics remapped onto its drivers.
 
     ros2 launch hlai_ros robot.launch.py task:=cliff image:=/camera/color/image_raw \\
-        depth:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info
+        depth:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info \\
+        command:=/diff_drive_controller/cmd_vel_unstamped
 
-What runs today: ``perception`` (and ``recorder`` with ``record:=DIR``). The learned nodes
-(``world_model``, ``cost_critic``, ``mpc_actor``) are added by `hlai_ros.graph.build` once they
-exist; the ``mpc_actor`` will carry the safety layer (velocity, acceleration and workspace
-limits, the command watchdog, the e-stop), which this file must then keep switched on.
-Nothing here publishes commands yet: there is no controller on a robot until the actor exists
-(the scripted baseline reads simulator ground truth and is refused for robots).
+Runs ``perception``, the learned nodes that exist (``world_model``, ``cost_critic``,
+``mpc_actor`` with ``controller:=mpc``), ``recorder`` with ``record:=DIR``, and always the
+``command_gate``: the only node that publishes on the robot's command topic. The actor's
+command goes to the gate's input (``/hlai/actor_command``; with ``controller:=none`` another
+process, e.g. a teleop, publishes there); the gate applies the velocity, acceleration and
+workspace limits, the command watchdog and the e-stop (``/hlai/estop``, released by the
+``/command_gate/release_estop`` service). Its limits are read-only parameters bounded by the
+task's action range (``config/<task>.yaml``, section ``command_gate``): no parameter change
+can remove them while the graph runs. Nodes use the wall clock (no ``use_sim_time``).
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
@@ -20,18 +24,21 @@ from hlai_ros.data.topics import (
     COMMAND_TOPIC,
     PROPRIO_TOPIC,
 )
-from hlai_ros.graph import build, launch_node_arguments, options_from_launch
+from hlai_ros.graph import build, launch_node_arguments, node_available, options_from_launch
 from launch import LaunchDescription
 
 ARGUMENTS = {
     'task': ('push', 'push or cliff'),
     'record': ('', 'bag directory to record into; empty: no recorder'),
+    'controller': ('mpc' if node_available('mpc_actor') else 'none',
+                   'mpc (the learned actor) or none (another process publishes on '
+                   '/hlai/actor_command); the command_gate runs either way'),
     'image': (CAMERA_RGB.name, "the driver's colour image topic (rgb8/bgr8)"),
     'depth': (CAMERA_DEPTH.name, "the driver's depth topic (32FC1 m or 16UC1 mm)"),
     'camera_info': (CAMERA_INFO.name, "the driver's camera_info topic"),
     'proprio': ('', "joint states (push) or odometry (cliff); empty: the contract's name"),
-    'command': ('', "where commands go (MoveIt Servo twist or the base's cmd_vel); empty: the "
-                "contract's name"),
+    'command': ('', "where the gated commands go (MoveIt Servo twist or the base's cmd_vel); "
+                "empty: the contract's name"),
 }
 
 
@@ -44,11 +51,12 @@ def _nodes(context, *args, **kwargs):
               (COMMAND_TOPIC[task].name, values['command'] or COMMAND_TOPIC[task].name)]
     remaps = tuple((a, b) for a, b in remaps if a != b)
     options = options_from_launch({'task': task, 'record': values['record'],
-                                   'use_sim_time': 'false', 'controller': 'none'},
+                                   'use_sim_time': 'false', 'controller': values['controller']},
                                   target='robot', remappings=remaps)
-    # PLACE FOR THE ACTOR: switch controller to 'mpc' here once the mpc_actor node exists,
-    # with its limits and watchdog parameters fixed (read-only) in config/<task>.yaml.
-    return [Node(**launch_node_arguments(spec, task)) for spec in build(options)]
+    specs = build(options)
+    if 'command_gate' not in [s.name for s in specs]:
+        raise RuntimeError('a robot graph without the command_gate must never be launched')
+    return [Node(**launch_node_arguments(spec, task)) for spec in specs]
 
 
 def generate_launch_description():
