@@ -81,12 +81,18 @@ class PushPerceptionConfig:
     min_visible_fraction: float = 0.5
     """Fewer top-face pixels than this fraction of the most seen this episode: the box is taken
     as hidden (a partly hidden top face would bias the centre)."""
+    contact_radius: float = 0.065
+    """While the box is hidden and the hand is within this distance (m) of its centre, moving
+    into it, the box is taken to be pushed along (largest half diagonal, 4 cm, plus the
+    fingertips' 1.6 cm and a margin); 0 keeps a hidden box where it was last seen."""
 
     def __post_init__(self):
         if self.control_dt <= 0:
             raise ValueError(f'control_dt must be positive, got {self.control_dt}')
         if self.min_pixels < 1 or not 0.0 <= self.min_visible_fraction <= 1.0:
             raise ValueError('min_pixels must be >= 1 and min_visible_fraction in [0, 1]')
+        if self.contact_radius < 0:
+            raise ValueError(f'contact_radius must be >= 0, got {self.contact_radius}')
 
 
 class ArmKinematics:
@@ -145,8 +151,8 @@ class PushPerception:
         """Forget the previous episode (box position, velocity, visibility)."""
         self.visible = False
         self._box: np.ndarray | None = None
+        self._ee: np.ndarray | None = None
         self._velocity = np.zeros(2)
-        self._steps_unseen = 0
         self._most_pixels = 0
 
     def close(self) -> None:
@@ -170,16 +176,35 @@ class PushPerception:
         ee = self.kinematics.ee_position(proprio[:7])[:2]
         box = self.locate_box(np.asarray(obs['rgb']), np.asarray(obs['depth']))
         self.visible = box is not None
+        if box is None and self._box is not None:
+            box = self.pushed_along(self._box, self._ee, ee)
         if box is not None:
             if self._box is not None:
-                self._velocity = (box - self._box) / (
-                    self.config.control_dt * (self._steps_unseen + 1))
+                self._velocity = (box - self._box) / self.config.control_dt
             self._box = box
-            self._steps_unseen = 0
-        elif self._box is not None:
-            self._steps_unseen += 1
+        self._ee = ee
         position = self._box if self._box is not None else np.full(2, np.nan)
         return np.concatenate([ee, position, self._velocity, goal]).astype(np.float32)
+
+    def pushed_along(self, box: np.ndarray, ee_before: np.ndarray | None,
+                     ee: np.ndarray) -> np.ndarray:
+        """Where a hidden box (x, y), m, is after the hand moved from `ee_before` to `ee`.
+
+        The hand hides the box mostly while pushing it. When the hand was within
+        `contact_radius` of the box's centre and moved into it, the box is taken to have moved
+        with the hand (quasi-static pushing: the box moves with its pusher and stops with it);
+        otherwise it stays where it was last estimated.
+        """
+        if ee_before is None or self.config.contact_radius <= 0:
+            return box
+        rel = box - ee_before
+        dist = float(np.linalg.norm(rel))
+        if not 1e-6 < dist < self.config.contact_radius:
+            return box
+        step = ee - ee_before
+        # a push carries the box with the hand (sideways too: the fingertips grip its face by
+        # friction); a hand moving back or sideways away from it leaves it where it was
+        return box + step if float(step @ rel) > 0.0 else box
 
     def box_mask(self, rgb: np.ndarray) -> np.ndarray:
         """Return the H x W bool mask of box-coloured pixels in an H x W x 3 uint8 image."""

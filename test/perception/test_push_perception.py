@@ -90,6 +90,47 @@ def test_hidden_box_keeps_its_last_estimate(world, perception):
     assert np.all(np.isnan(perception.estimate(hidden)[2:4]))  # never seen this episode
 
 
+def test_hidden_box_in_contact_moves_with_the_pushing_hand(world):
+    estimator = PushPerception(world.nominal_camera(), PushPerceptionConfig(control_dt=world.dt))
+    try:
+        box = np.array([0.5, 0.0])
+        ahead = estimator.pushed_along(box, np.array([0.455, 0.0]), np.array([0.47, 0.005]))
+        np.testing.assert_allclose(ahead, box + [0.015, 0.005])
+        back = estimator.pushed_along(box, np.array([0.455, 0.0]), np.array([0.44, 0.0]))
+        np.testing.assert_array_equal(back, box)  # the hand retreats: the box stays
+        far = estimator.pushed_along(box, np.array([0.40, 0.0]), np.array([0.42, 0.0]))
+        np.testing.assert_array_equal(far, box)  # out of reach: no push
+        off = PushPerception.__new__(PushPerception)
+        off.config = PushPerceptionConfig(contact_radius=0.0)
+        np.testing.assert_array_equal(
+            off.pushed_along(box, np.array([0.455, 0.0]), np.array([0.47, 0.0])), box)
+    finally:
+        estimator.close()
+
+
+def test_box_hidden_during_a_push_is_tracked_against_ground_truth(world):
+    """Scripted pushes hide the box behind the hand; the contact rule keeps it close."""
+    estimator = PushPerception(world.nominal_camera(), PushPerceptionConfig(control_dt=world.dt))
+    hidden_err = []
+    try:
+        for seed in (2, 14):
+            controller = PushScripted(noise_std=0.08, seed=9000 + seed)
+            obs, info = world.reset(seed=9000 + seed)
+            estimator.reset()
+            for _ in range(60):
+                state = estimator.estimate(obs)
+                if not estimator.visible and np.all(np.isfinite(state[2:4])):
+                    truth = info['ground_truth']['object_position'][:2]
+                    hidden_err.append(np.linalg.norm(state[2:4] - truth))
+                obs, _, terminated, _, info = world.step(controller.act(obs, info))
+                if terminated:
+                    break
+    finally:
+        estimator.close()
+    assert len(hidden_err) >= 3
+    assert np.median(hidden_err) < 0.03
+
+
 def test_bad_observations_are_refused(world, perception):
     obs, _ = world.reset(seed=5)
     with pytest.raises(ValueError, match='proprio'):
