@@ -176,7 +176,6 @@ class MpcActorNode(Node):
         self.goal: np.ndarray | None = None
         self._state_ns: int | None = None
         self._stale = False
-        self._warm_up()
         sub = self.create_subscription
         # Created first: with several messages ready, markers and the e-stop come before a
         # state (the executor serves subscriptions in creation order).
@@ -193,6 +192,8 @@ class MpcActorNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(0.5, self._housekeeping, clock=steady)
         self._last_reload_check = time.monotonic()
+        # Last: a state that arrives meanwhile waits in its queue (nothing is lost).
+        self._warm_up()
         self.get_logger().info(
             f'{cfg.task}: model {self.model_dir} on {self.device}, critic '
             f'{self._critic is not None}, policy {self._policy is not None}; horizon '
@@ -246,7 +247,7 @@ class MpcActorNode(Node):
     def _on_estop(self, msg):
         if msg.data and not self.estop:
             self.estop = True
-            self.get_logger().warn(f'{ESTOP_TOPIC}: e-stop engaged; zero commands until '
+            self.get_logger().warning(f'{ESTOP_TOPIC}: e-stop engaged; zero commands until '
                                    'released with false')
             self._publish_command(None)
         elif not msg.data and self.estop:
@@ -259,7 +260,7 @@ class MpcActorNode(Node):
         goal = messages.pose_to_goal(msg)
         frame = msg.header.frame_id.lstrip('/')
         if frame not in ('', WORLD_FRAME) or not np.all(np.isfinite(goal)):
-            self.get_logger().warn(f'{GOAL.name}: goal {goal} in frame {frame!r} ignored; '
+            self.get_logger().warning(f'{GOAL.name}: goal {goal} in frame {frame!r} ignored; '
                                    f"expected finite x, y in frame '{WORLD_FRAME}'",
                                    throttle_duration_sec=1.0)
             return
@@ -276,7 +277,7 @@ class MpcActorNode(Node):
                 raise ValueError('state or goal is not finite')
         except ValueError as exc:
             self.stats['state_faults'] += 1
-            self.get_logger().warn(f'{STATE_TOPIC}: {exc}; zero command',
+            self.get_logger().warning(f'{STATE_TOPIC}: {exc}; zero command',
                                    throttle_duration_sec=1.0)
             self._publish_command(None)
             return
@@ -311,7 +312,7 @@ class MpcActorNode(Node):
         if not cfg.enforce_deadline:
             return action
         s['fallbacks'] += 1
-        self.get_logger().warn(f'plan took {s["plan_ms"]:.0f} ms > deadline '
+        self.get_logger().warning(f'plan took {s["plan_ms"]:.0f} ms > deadline '
                                f'{1e3 * cfg.budget_s:.0f} ms: '
                                f'{"policy action" if self._policy is not None else "zero"}',
                                throttle_duration_sec=1.0)
@@ -375,7 +376,7 @@ class MpcActorNode(Node):
         age_s = (self.get_clock().now().nanoseconds - self._state_ns) * 1e-9
         if age_s > self.params.config.timeout_s:
             if not self._stale:
-                self.get_logger().warn(f'{STATE_TOPIC}: no state for {age_s:.2f} s; zero '
+                self.get_logger().warning(f'{STATE_TOPIC}: no state for {age_s:.2f} s; zero '
                                        'commands until it is fresh again')
             self._stale = True
         if self._stale or self.estop:

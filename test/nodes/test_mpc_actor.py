@@ -1,0 +1,159 @@
+"""The mpc_actor node in a real process over DDS: contract, e-stop, bad input, stale state,
+and the simulator holding zero velocity once the actor dies."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry, Path
+from std_msgs.msg import Bool, Float32MultiArray, String
+
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+
+from hlai_ros.nodes.convert import stamp_ns, state_message
+from hlai_ros.perception.cliff import STATE_NAMES, CliffScene
+from hlai_ros.tasks.cliff import CliffTask
+
+pytestmark = pytest.mark.ros
+
+SMALL = ('horizon:=6', 'samples:=16', 'iterations:=1', 'torch_threads:=1')
+"""A small planner: these tests check the node's behaviour, not the plan's quality."""
+
+
+def cliff_state(x=0.0, y=0.0, yaw=0.0, goal=(1.0, 0.0)):
+    """A labelled cliff state as perception publishes it: odometry, goal, scene."""
+    scene = CliffScene(np.array([-2.0, 2.0, -2.0, 2.0]), 0.5, np.array([[0.0, 1.2]]),
+                       np.array([0.2]), np.array([0.3]))
+    names, scene_values = CliffTask.scene_entries(scene)
+    values = np.concatenate([[x, y, yaw, 0.0, 0.0, *goal], scene_values]).astype(np.float32)
+    return state_message(STATE_NAMES + names, values)
+
+
+def actor_status(diagnostics) -> dict:
+    """Key-value pairs of the newest mpc_actor status, {} before any."""
+    for array in reversed(diagnostics):
+        for status in array.status:
+            if status.name.startswith('mpc_actor'):
+                return dict({kv.key: kv.value for kv in status.values}, _level=status.level)
+    return {}
+
+
+def test_actor_answers_states_keeps_the_contract_latches_estop_and_stops_on_stale_state(
+        probe, start_node):
+    # enforce_deadline off: on a loaded test machine a plan may take longer than 100 ms
+    actor = start_node('mpc_actor', 'cliff', *SMALL, 'use_sim_time:=false',
+                       'state_timeout_s:=2.0', 'reload_period_s:=0.0', 'enforce_deadline:=false')
+    got = {'cmd': [], 'plan': [], 'diag': []}
+    probe.create_subscription(Twist, '/cmd_vel', got['cmd'].append, 50)
+    probe.create_subscription(Path, '/hlai/plan', got['plan'].append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
+    state_pub = probe.create_publisher(Float32MultiArray, '/hlai/state', 10)
+    estop_pub = probe.create_publisher(Bool, '/hlai/estop', 10)
+    episode_pub = probe.create_publisher(String, '/hlai/episode', 10)
+    probe.spin_until(lambda: state_pub.get_subscription_count() > 0, 60, 'the actor')
+    probe.spin_until(lambda: estop_pub.get_subscription_count() > 0, 10, 'the e-stop sub')
+    episode_pub.publish(String(data=json.dumps({'event': 'start', 'episode': 0})))
+
+    def answer(msg, what):
+        n = len(got['cmd'])
+        state_pub.publish(msg)
+        probe.spin_until(lambda: len(got['cmd']) > n, 30, what)
+        return got['cmd'][n]
+
+    # Goal straight ahead, nothing in the way: the actor drives forward.
+    first = answer(cliff_state(), 'a command answering the state')
+    for k in range(1, 4):
+        cmd = answer(cliff_state(x=0.02 * k), f'command {k}')
+    assert first.linear.x > 0.05 and cmd.linear.x > 0.05, (first, cmd)
+    probe.spin_until(lambda: len(got['plan']) >= 4, 10, '/hlai/plan')
+    stamps = [stamp_ns(p.header.stamp) for p in got['plan']]
+    assert stamps == sorted(stamps) and stamps[0] > 0
+    plan = got['plan'][-1]
+    assert plan.header.frame_id == 'odom' and len(plan.poses) == 6 + 1
+    assert plan.poses[-1].pose.position.x > plan.poses[0].pose.position.x  # heads for the goal
+
+    # E-stop: zero at once, every state answered with zero, latched until released.
+    n = len(got['cmd'])
+    estop_pub.publish(Bool(data=True))
+    probe.spin_until(lambda: len(got['cmd']) > n, 10, 'the e-stop zero command')
+    assert got['cmd'][n].linear.x == 0.0 and got['cmd'][n].angular.z == 0.0
+    for k in range(3):
+        cmd = answer(cliff_state(x=0.1), 'a command under e-stop')
+        assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
+    probe.spin_until(lambda: actor_status(got['diag']).get('estop') == 'True', 10,
+                     'e-stop in diagnostics')
+    estop_pub.publish(Bool(data=False))
+    probe.spin_for(0.3)
+    assert answer(cliff_state(x=0.1), 'a command after release').linear.x > 0.05
+
+    # A state that cannot be mapped, or is not finite, gets a zero command.
+    bad = state_message(('x', 'y'), np.zeros(2))
+    cmd = answer(bad, 'the answer to a state without the task labels')
+    assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
+    nan = cliff_state(x=float('nan'))
+    cmd = answer(nan, 'the answer to a NaN state')
+    assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
+
+    # Stale: without state for longer than state_timeout_s the watchdog publishes zeros.
+    answer(cliff_state(x=0.1), 'a fresh command')
+    n = len(got['cmd'])
+    probe.spin_until(lambda: len(got['cmd']) >= n + 3, 10, 'watchdog zero commands')
+    assert all(c.linear.x == 0.0 and c.angular.z == 0.0 for c in got['cmd'][n:])
+    probe.spin_until(lambda: actor_status(got['diag']).get('stale') == 'True', 10,
+                     'stale in diagnostics')
+    assert answer(cliff_state(x=0.1), 'a command on fresh state').linear.x > 0.05
+
+    # Parameters: an invalid value is refused with its reason; a deadline no plan can meet
+    # makes every answer zero (there is no policy), and each miss is counted.
+    client = AsyncParameterClient(probe, 'mpc_actor')
+    assert client.wait_for_services(20)
+
+    def set_parameters(*params):
+        future = client.set_parameters([Parameter(k, value=v) for k, v in params])
+        probe.spin_until(future.done, 20, 'the parameter service')
+        return future.result().results
+
+    (refused,) = set_parameters(('samples', 1))
+    assert not refused.successful and 'samples >= 2' in refused.reason, refused
+    assert all(r.successful for r in set_parameters(('deadline_s', 1e-6),
+                                                    ('enforce_deadline', True)))
+    misses = int(actor_status(got['diag']).get('deadline_misses', 0))
+    for k in range(3):
+        cmd = answer(cliff_state(x=0.1), 'an answer past the deadline')
+        assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
+    probe.spin_until(lambda: int(actor_status(got['diag'])['deadline_misses']) >= misses + 3,
+                     10, 'deadline misses in diagnostics')
+
+    status = actor_status(got['diag'])
+    for key in ('plan_ms', 'deadline_misses', 'model', 'reloads', 'state_faults', 'device'):
+        assert key in status, status
+    assert int(status['state_faults']) >= 2 and status['model'].endswith('models/cliff')
+    assert actor.poll() is None
+
+
+def test_simulator_holds_zero_velocity_when_the_actor_dies(probe, start_node):
+    start_node('sim', 'cliff', 'mode:=realtime', 'seed:=3',
+               'wait_for_nodes:=["perception", "mpc_actor"]', 'command_timeout_s:=0.5')
+    start_node('perception', 'cliff', 'use_sim_time:=true')
+    actor = start_node('mpc_actor', 'cliff', *SMALL, 'use_sim_time:=true',
+                       'reload_period_s:=0.0')
+    odom, cmds = [], []
+    probe.create_subscription(Odometry, '/odom', odom.append, 50)
+    probe.create_subscription(Twist, '/cmd_vel', cmds.append, 50)
+    probe.spin_until(lambda: sum(abs(c.linear.x) > 0.05 for c in cmds) >= 5, 90,
+                     'the actor driving the robot')
+    probe.spin_until(lambda: odom and abs(odom[-1].twist.twist.linear.x) > 0.05, 20,
+                     'the robot moving')
+    os.kill(actor.pid, signal.SIGKILL)
+    actor.wait(10)
+    n = len(odom)
+    # command_timeout_s (0.5 s of simulated time) later the sim commands zero velocity
+    probe.spin_until(lambda: len(odom) >= n + 30, 30, 'odometry after the actor died')
+    after = odom[n + 20:]
+    assert all(abs(o.twist.twist.linear.x) < 0.02 and abs(o.twist.twist.angular.z) < 0.05
+               for o in after), [(o.twist.twist.linear.x, o.twist.twist.angular.z)
+                                 for o in after]
