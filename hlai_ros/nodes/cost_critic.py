@@ -45,7 +45,7 @@ from hlai_ros.nodes.convert import message_class, state_from_message
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
-from hlai_ros.paths import model_dir
+from hlai_ros.paths import model_dir, share_dir
 from hlai_ros.tasks import get_task
 
 STATE_TOPIC = '/hlai/state'
@@ -182,9 +182,8 @@ class CostCriticNode(Node):
 
     def _on_reload(self, request, response):
         cfg = self.params.config
-        from hlai_ros.graph import params_file
-
-        path = Path(cfg.profile_file) if cfg.profile_file else params_file(cfg.task)
+        path = (Path(cfg.profile_file) if cfg.profile_file
+                else share_dir() / 'config' / f'{cfg.task}.yaml')
         try:
             weights = profile_weights(path, self.weights, self.default_weights)
         except ValueError as exc:
@@ -205,10 +204,12 @@ class CostCriticNode(Node):
 
     def _load_critic(self) -> None:
         """Load the critic next to the world model, if there is one."""
+        self.critic_failed = False
         try:
-            self.critic = load_critic(self.model_path, expect_state_dim=self.task.state_dim)
+            self.critic = None if not self.model_path.is_dir() else load_critic(
+                self.model_path, expect_state_dim=self.task.state_dim)
         except ValueError as exc:  # CheckpointError: truncated, tampered with, wrong size
-            self.critic = None
+            self.critic, self.critic_failed = None, True
             self.critic_status = f'critic in {self.model_path} not loaded: {exc}'
             self.get_logger().error(self.critic_status)
             return
@@ -266,6 +267,8 @@ class CostCriticNode(Node):
         values.update({WEIGHT_PREFIX + t: w for t, w in self.weights.items()})
         if self.last_error:
             level, message = WARN, self.last_error
+        elif self.critic_failed:
+            level, message = WARN, self.critic_status
         else:
             level, message = OK, self.critic_status if self.critic is None else 'ok'
         self.diagnostics.publish(level, message, values)
