@@ -145,6 +145,9 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
     assert not bad.successful and 'imagine_horizon must be in 1..200' in bad.reason
     assert not set_param('replay_size', 5).successful  # read-only: the buffer exists
     assert set_param('imagine_horizon', 3).successful
+    assert set_param('save_period_s', 5.0).successful  # the timers are remade
+    assert set_param('update_period_s', 0.1).successful
+    assert set_param('learning', False).successful
     n = len(got['imagined'])
     pubs['state'].publish(state_message(CLIFF_STATE, states[0]))
     probe.spin_until(lambda: len(got['imagined']) > n, 10, 'rollouts at the new horizon')
