@@ -49,7 +49,7 @@ class ActorTrainingConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     """Policy network and training-through-the-model settings."""
     window: int = 32
-    """Length of the recorded windows TD(lambda) trains on, steps."""
+    """Length of the recorded windows TD(lambda) trains on, steps (at most the longest run)."""
     critic_steps: int = 1500
     """TD(lambda) updates on recorded windows."""
     policy_steps: int = 300
@@ -138,7 +138,8 @@ def train_critic_and_policy(model: Dynamics, policy_cost, trajectories: Sequence
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    states, costs, dones, goals = windows(trajectories, config.window)
+    longest = max((len(tr.costs) for tr in trajectories), default=0)
+    states, costs, dones, goals = windows(trajectories, max(1, min(config.window, longest)))
     s_dim = states.shape[-1]
     critic = Critic(s_dim, config.critic)
     critic.set_normalization(states, costs, None if goals is None else goals.unsqueeze(1))
@@ -156,7 +157,7 @@ def train_critic_and_policy(model: Dynamics, policy_cost, trajectories: Sequence
     policy = Policy(s_dim, action_low, action_high, config.policy)
     starts = states[:, :-1].reshape(-1, s_dim)
     start_goals = None if goals is None else goals.unsqueeze(1).expand(
-        -1, config.window, -1).reshape(-1, goals.shape[-1])
+        -1, states.shape[1] - 1, -1).reshape(-1, goals.shape[-1])
     policy.set_normalization(starts, start_goals)
     trainer = PolicyTrainer(policy, model, policy_cost, critic_trainer)
     bar = _bar(progress, config.policy_steps, 'policy through the model')

@@ -61,7 +61,8 @@ def _field(goal: tuple[float, float], bounds: tuple[float, float, float, float],
            centres: tuple[tuple[float, float], ...], radii: tuple[float, ...],
            inflation: float, edge_margin: float, resolution: float, blocked_weight: float,
            padding: float) -> tuple[np.ndarray, tuple[float, float]]:
-    """The geodesic field (H, W) over the padded bounds and its origin (x0, y0), metres."""
+    """The geodesic field and its gradient (3, H, W) over the padded bounds, and the field's
+    origin (x0, y0), metres."""
     x0, x1, y0, y1 = bounds
     ox, oy = x0 - padding, y0 - padding
     nx = int(math.ceil((x1 - x0 + 2 * padding) / resolution)) + 1
@@ -77,7 +78,8 @@ def _field(goal: tuple[float, float], bounds: tuple[float, float, float, float],
     i = int(np.clip(round((goal[0] - ox) / resolution), 0, nx - 1))
     j = int(np.clip(round((goal[1] - oy) / resolution), 0, ny - 1))
     field = distance_field(weights, (i, j), resolution)
-    return field.astype(np.float32), (ox, oy)
+    gu, gv = np.gradient(field, resolution)
+    return np.stack([field, gu, gv]).astype(np.float32), (ox, oy)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,15 @@ class GeodesicGoalCost:
     """Grid cell size, metres."""
     terminal_weight: float = 0.0
     """Extra multiple of the last step's distance (weights where the horizon ends up)."""
+    heading_indices: tuple[int, int] | None = None
+    """State indices of (cos yaw, sin yaw) of a robot that drives along its heading (either
+    way); with `heading_weight`, the horizon's end pays for facing across the path."""
+    heading_weight: float = 0.0
+    """Metres of path added at the horizon's end per unit misalignment 1 - |cos(yaw - path
+    direction)| (a turn on the spot still to come), fading out within `heading_fade` of
+    the goal."""
+    heading_fade: float = 0.5
+    """Distance to the goal below which the heading matters less and less, metres."""
 
     def __post_init__(self):
         if len(self.centres) != len(self.radii):
@@ -117,7 +128,7 @@ class GeodesicGoalCost:
                              f'{self.resolution} and {self.blocked_weight}')
 
     def field(self, goal) -> tuple[torch.Tensor, tuple[float, float]]:
-        """The cached field (H, W), metres, and its origin for a goal (2,)."""
+        """The cached field and its gradient (3, H, W), metres, and its origin for a goal."""
         g = np.asarray(torch.as_tensor(goal).detach().cpu(), dtype=np.float64).reshape(-1)
         q = self.resolution / 2  # goals closer than half a cell share a field
         key_goal = (round(g[0] / q) * q, round(g[1] / q) * q)
@@ -130,19 +141,25 @@ class GeodesicGoalCost:
 
     def distance(self, positions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Geodesic distance of positions (..., 2) to goal (2,), bilinear in the field."""
+        return self._lookup(positions, goal)[0]
+
+    def _lookup(self, positions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Distance and its gradient (3, ...) at positions (..., 2), bilinear in the field."""
         if self.bounds is None:
-            return torch.sqrt((positions - goal).pow(2).sum(-1) + 1e-12)
+            diff = positions - goal
+            d = torch.sqrt(diff.pow(2).sum(-1) + 1e-12)
+            return torch.stack([d, diff[..., 0] / d, diff[..., 1] / d])
         field, (ox, oy) = self.field(goal)
         field = field.to(positions.device, positions.dtype)
-        h, w = field.shape
+        h, w = field.shape[1:]
         u = ((positions[..., 0] - ox) / self.resolution).clamp(0, h - 1.001)
         v = ((positions[..., 1] - oy) / self.resolution).clamp(0, w - 1.001)
         i, j = u.detach().floor().long(), v.detach().floor().long()
         fu, fv = u - i, v - j
-        flat = field.reshape(-1)
+        flat = field.reshape(3, -1)
 
         def at(di, dj):
-            return flat[(i + di) * w + (j + dj)]
+            return flat[:, (i + di) * w + (j + dj)]
         return ((1 - fu) * (1 - fv) * at(0, 0) + fu * (1 - fv) * at(1, 0)
                 + (1 - fu) * fv * at(0, 1) + fu * fv * at(1, 1))
 
@@ -154,10 +171,27 @@ class GeodesicGoalCost:
         if context.goal is None:
             raise ValueError('GeodesicGoalCost needs CostContext.goal, got None')
         goal = torch.as_tensor(context.goal, dtype=states.dtype, device=states.device)
-        if goal.shape != (2,):
-            raise ValueError(f'GeodesicGoalCost needs one goal (2,), got {tuple(goal.shape)}')
+        n = states.shape[1]
+        if goal.shape == (n, 2) and self.bounds is None:  # per-sample goals, straight line
+            step_goal, last_goal = goal.view(1, n, 1, 2), goal.view(1, n, 2)
+        elif goal.shape == (2,):
+            step_goal = last_goal = goal
+        else:
+            raise ValueError(f'GeodesicGoalCost needs one goal (2,) (or ({n}, 2) without a '
+                             f'scene), got {tuple(goal.shape)}')
         position = states[:, :, 1:][..., list(self.position_indices)]
-        cost = self.distance(position, goal).mean(0)
-        if self.terminal_weight:
-            cost = torch.cat([cost[:, :-1], cost[:, -1:] * (1.0 + self.terminal_weight)], dim=1)
-        return cost
+        cost = self.distance(position, step_goal).mean(0)
+        last = cost[:, -1:] * (1.0 + self.terminal_weight)
+        if self.heading_indices is not None and self.heading_weight:
+            last = last + self.heading_weight * self.misalignment(states[:, :, -1], last_goal)
+        return torch.cat([cost[:, :-1], last], dim=1)
+
+    def misalignment(self, states: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """1 - |cos(yaw - path direction)|, faded near the goal: states (E, N, S) -> (N, 1)."""
+        check_indices(self.heading_indices, states.shape[-1], 'heading')
+        d, gu, gv = self._lookup(states[..., list(self.position_indices)], goal)
+        norm = torch.sqrt(gu.pow(2) + gv.pow(2) + 1e-12)
+        c, s = states[..., self.heading_indices[0]], states[..., self.heading_indices[1]]
+        along = (c * gu + s * gv) / (norm * torch.sqrt(c.pow(2) + s.pow(2) + 1e-12))
+        fade = (d / self.heading_fade).clamp(max=1.0)
+        return ((1.0 - along.abs()) * fade).mean(0).unsqueeze(-1)

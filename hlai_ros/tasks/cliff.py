@@ -42,8 +42,8 @@ class CliffTask(Task):
         return {
             'terms': ['goal', 'fall', 'collision', 'effort', 'uncertainty'],
             'goal': {'kind': 'geodesic_goal', 'weight': 1.0, 'position_indices': [0, 1],
-                     'terminal_weight': 2.0, 'body_radius': 0.45, 'clearance': 0.1,
-                     'edge_margin': 0.3},
+                     'terminal_weight': 2.0, 'body_radius': 0.45, 'clearance': 0.3,
+                     'edge_margin': 0.3, 'heading_indices': [2, 3], 'heading_weight': 2.0},
             'fall': {'kind': 'platform_fall', 'weight': 30.0, 'position_indices': [0, 1],
                      'margin': 0.3, 'sharpness': 30.0, 'ensemble_reduce': 'max'},
             'collision': {'kind': 'obstacle_collision', 'weight': 30.0,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hlai_ros.world_model.config import WorldModelConfig
-from hlai_ros.world_model.ensemble import EnsembleMLP
+from hlai_ros.world_model.ensemble import EnsembleLinear, EnsembleMLP
 from hlai_ros.world_model.latent import PosteriorEncoder
 from hlai_ros.world_model.normalizer import Normalizer
 
@@ -124,9 +124,53 @@ class WorldModel(nn.Module):
                              f'({self.ensemble_size}, {s.shape[1]}, T, {self.action_dim}), '
                              f'got {tuple(actions.shape)}')
         z = self.sample_z(s.shape[1]) if z is None else self._members(z, self.latent_dim, 'z')
+        return self._fused_rollout(s, actions, z)
+
+    def _folded(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[nn.Module]]:
+        """The dynamics MLP with the normalisers folded into its first and last layers.
+
+        Returns weights [W_s, W_a, W_z, W_2, ..., W_L] and biases [b_1, ..., b_L] such that
+        h1 = s W_s + a W_a + z W_z + b_1 on raw (physical-unit) s and a, and the last layer
+        gives the state change (or the next state) in physical units. Differentiable in the
+        parameters; the same function as `next`, up to float rounding.
+        """
+        layers = list(self.dynamics.layers)
+        linear = [m for m in layers if isinstance(m, EnsembleLinear)]
+        acts = [m for m in layers if not isinstance(m, EnsembleLinear)]
+        s, a = self.state_dim, self.action_dim
+        w1, b1 = linear[0].weight, linear[0].bias
+        mean, std = self.input_norm.mean, self.input_norm.std
+        w_sa = w1[:, :s + a] / std.view(1, -1, 1)
+        b1 = b1 - torch.matmul((mean / std).view(1, 1, -1), w1[:, :s + a])
+        out = self.delta_norm if self.config.predict_delta else self.next_norm
+        wl = linear[-1].weight * out.std.view(1, 1, -1)
+        bl = linear[-1].bias * out.std.view(1, 1, -1) + out.mean.view(1, 1, -1)
+        weights = [w_sa[:, :s], w_sa[:, s:], w1[:, s + a:]]
+        weights += [m.weight for m in linear[1:-1]] + [wl]
+        biases = [b1] + [m.bias for m in linear[1:-1]] + [bl]
+        return weights, biases, acts
+
+    def _fused_rollout(self, s: torch.Tensor, actions: torch.Tensor, z: torch.Tensor
+                       ) -> torch.Tensor:
+        """Open-loop rollout s (E, N, S), actions (E, N, T, A), z (E, N, Z) -> (E, N, T+1, S).
+
+        The action and latent parts of the first layer are computed for all T steps in one
+        batched matmul before the time loop, so each step is one small matmul per layer and
+        no concatenation or normalisation.
+        """
+        e, n, t, a = actions.shape
+        (w_s, w_a, w_z, *hidden_w), biases, acts = self._folded()
+        h_dim = w_a.shape[-1]
+        zb = torch.baddbmm(biases[0], z, w_z)  # (E, N, H)
+        act_part = torch.bmm(actions.transpose(1, 2).reshape(e, t * n, a), w_a)
+        pre = act_part.view(e, t, n, h_dim) + zb.unsqueeze(1)  # (E, T, N, H)
+        delta = self.config.predict_delta
         states = [s]
-        for t in range(actions.shape[2]):
-            s = self.next(s, actions[:, :, t], z)
+        for k in range(t):
+            h = torch.baddbmm(pre[:, k], s, w_s)
+            for act, w, b in zip(acts, hidden_w, biases[1:]):
+                h = torch.baddbmm(b, act(h), w)
+            s = s + h if delta else h
             states.append(s)
         return torch.stack(states, dim=2)
 

@@ -1,0 +1,43 @@
+"""`hlai train` end to end with a tiny budget: world model, critic and policy from fresh bags."""
+import json
+
+import torch
+
+from hlai_ros.actor.checkpoint import load_critic, load_policy
+from hlai_ros.cli import main
+from hlai_ros.tasks.compare import CompareConfig, make_controller
+from hlai_ros.world_model.checkpoint import load_world_model
+
+torch.set_num_threads(1)
+
+
+def test_train_writes_model_critic_policy_and_card_then_eval_loads_them(tmp_path, capsys):
+    data, out = tmp_path / 'data', tmp_path / 'model'
+    assert main(['collect', '--task', 'cliff', '--episodes', '2', '--out', str(data),
+                 '--max-steps', '12', '--policy', 'mixed', '--seed', '3', '--no-progress']) == 0
+    capsys.readouterr()
+    assert main(['train', '--task', 'cliff', '--data', str(data), '--out', str(out),
+                 '--epochs', '1', '--time-budget', '30', '--ensemble', '2', '--hidden', '16',
+                 '--critic-steps', '3', '--policy-steps', '2', '--quiet']) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['transitions'] == 24
+    assert summary['critic_steps'] == 3 and summary['policy_steps'] == 2
+    model = load_world_model(out)
+    critic, policy = load_critic(out), load_policy(out)
+    assert model.state_dim == critic.state_dim == policy.state_dim == 6
+    assert critic.config.goal_relative_indices == (0, 1)
+    card = (out / 'README.md').read_text()
+    assert 'critic V(s)' in card and 'hlai train' in card
+
+    # --actor-only retrains critic and policy through the saved model, leaving it as it was
+    weights = sorted(p.name for p in out.glob('world_model-*.safetensors'))
+    assert main(['train', '--task', 'cliff', '--data', str(data), '--out', str(out),
+                 '--actor-only', '--critic-steps', '2', '--policy-steps', '1', '--quiet']) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])['critic_steps'] == 2
+    assert sorted(p.name for p in out.glob('world_model-*.safetensors')) == weights
+
+    controller = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out)))
+    assert controller.planner.critic is not None and controller.planner.policy is not None
+    plain = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
+                                                     use_critic=False, use_policy=False))
+    assert plain.planner.critic is None and plain.planner.policy is None
