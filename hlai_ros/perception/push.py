@@ -50,8 +50,10 @@ from pybullet_utils import bullet_client
 from hlai_ros.perception.camera import depth_to_world_points
 from hlai_ros.sim.base import CameraModel
 
-STATE_NAMES = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'obj_vx', 'obj_vy', 'goal_x', 'goal_y')
-"""Names of the state vector: end-effector, box and goal positions (m), box velocity (m/s)."""
+STATE_NAMES = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'obj_vx', 'obj_vy', 'goal_x', 'goal_y',
+               'ee_vx', 'ee_vy')
+"""Names of the state vector: end-effector, box and goal positions (m), box and end-effector
+velocities (m/s)."""
 
 ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
 
@@ -148,11 +150,12 @@ class PushPerception:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the previous episode (box position, velocity, visibility)."""
+        """Forget the previous episode (box and hand positions, velocities, visibility)."""
         self.visible = False
         self._box: np.ndarray | None = None
         self._ee: np.ndarray | None = None
         self._velocity = np.zeros(2)
+        self._ee_velocity = np.zeros(2)
         self._most_pixels = 0
 
     def close(self) -> None:
@@ -160,7 +163,7 @@ class PushPerception:
         self.kinematics.close()
 
     def estimate(self, obs: dict) -> np.ndarray:
-        """Return the state (8,), float32, in `state_names` order.
+        """Return the state (10,), float32, in `state_names` order.
 
         Args:
             obs: 'rgb' H x W x 3 uint8, 'depth' H x W float32 (m, along the optical axis),
@@ -182,9 +185,12 @@ class PushPerception:
             if self._box is not None:
                 self._velocity = (box - self._box) / self.config.control_dt
             self._box = box
+        if self._ee is not None:
+            self._ee_velocity = (ee - self._ee) / self.config.control_dt
         self._ee = ee
         position = self._box if self._box is not None else np.full(2, np.nan)
-        return np.concatenate([ee, position, self._velocity, goal]).astype(np.float32)
+        return np.concatenate([ee, position, self._velocity, goal,
+                               self._ee_velocity]).astype(np.float32)
 
     def pushed_along(self, box: np.ndarray, ee_before: np.ndarray | None,
                      ee: np.ndarray) -> np.ndarray:

@@ -32,9 +32,10 @@ def test_state_layout(world, perception):
     perception.reset()
     state = perception.estimate(obs)
     assert perception.state_names == STATE_NAMES
-    assert state.shape == (8,) and state.dtype == np.float32
+    assert state.shape == (10,) and state.dtype == np.float32
     assert np.array_equal(state[6:8], obs['goal'])
     assert np.array_equal(state[4:6], [0.0, 0.0])  # no velocity from a single frame
+    assert np.array_equal(state[8:10], [0.0, 0.0])
 
 
 def test_errors_over_a_scripted_episode(world, perception):
@@ -66,12 +67,16 @@ def test_velocity_from_finite_differences(world, perception):
     for _ in range(6):  # reach the box (the end-effector starts at x = 0.32), then push it
         obs, _, _, _, info = world.step(np.array([0.15, 0.0], np.float32))
         perception.estimate(obs)
-    speeds = []
+    speeds, hand_err = [], []
     for _ in range(6):
+        ee_before = info['ground_truth']['ee_position'][:2]
         obs, _, _, _, info = world.step(np.array([0.1, 0.0], np.float32))
         state = perception.estimate(obs)
+        hand = (info['ground_truth']['ee_position'][:2] - ee_before) / world.dt
+        hand_err.append(np.abs(state[8:10] - hand).max())
         if perception.visible:
             speeds.append(state[4])
+    assert max(hand_err) < 1e-3  # the hand's velocity from exact kinematics
     assert info['ground_truth']['object_velocity'][0] > 0.05  # it is being pushed
     assert len(speeds) >= 3
     assert np.median(speeds) == pytest.approx(0.1, abs=0.03)

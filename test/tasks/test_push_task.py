@@ -33,9 +33,9 @@ def test_percept_from_state_rejects_missing_names_and_length_mismatch():
         task.percept_from_state(STATE_NAMES, np.zeros(3))
 
 
-def test_box_velocity_is_not_in_the_model_state():
+def test_box_velocity_is_not_in_the_model_state_but_the_hand_velocity_is():
     task = get_task('push')
-    assert task.model_state_names == ('ee_x', 'ee_y', 'obj_x', 'obj_y')
+    assert task.model_state_names == ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'ee_vx', 'ee_vy')
     assert task.position_indices == (2, 3)
 
 
@@ -53,7 +53,7 @@ def test_approach_cost_is_zero_behind_the_box_and_large_in_front():
 
 
 def test_approach_cost_follows_per_sample_goals():
-    states = torch.tensor([0.45, 0.0, 0.5, 0.0]).view(1, 1, 1, 4).expand(1, 2, 1, 4)
+    states = torch.tensor([0.45, 0.0, 0.5, 0.0, 0.0, 0.0]).view(1, 1, 1, 6).expand(1, 2, 1, 6)
     goals = torch.tensor([[0.6, 0.0], [0.4, 0.0]])
     cost = approach_cost(states, goals, 0.05)
     assert float(cost[0, 0, 0]) < 1e-3 < float(cost[0, 1, 0])
@@ -64,10 +64,12 @@ def test_task_cost_prefers_pushing_the_box_towards_the_goal():
     cost = task.cost(None)
     assert 'approach' in [name for name, *_ in cost.terms]
     ctx = CostContext(goal=torch.tensor([0.6, 0.0]))
-    start = torch.tensor([0.455, 0.0, 0.5, 0.0])
-    towards = torch.stack([start + torch.tensor([0.02, 0.0, 0.02, 0.0]) * k for k in range(4)])
-    away = torch.stack([start + torch.tensor([0.0, 0.02, 0.0, 0.0]) * k for k in range(4)])
-    states = torch.stack([towards, away]).unsqueeze(0)  # (1, 2, 4, 4)
+    start = torch.tensor([0.455, 0.0, 0.5, 0.0, 0.0, 0.0])
+    towards = torch.stack([start + torch.tensor([0.02, 0.0, 0.02, 0.0, 0.0, 0.0]) * k
+                           for k in range(4)])
+    away = torch.stack([start + torch.tensor([0.0, 0.02, 0.0, 0.0, 0.0, 0.0]) * k
+                        for k in range(4)])
+    states = torch.stack([towards, away]).unsqueeze(0)  # (1, 2, 4, 6)
     actions = torch.zeros(2, 3, 2)
     c = cost(states, actions, ctx)
     assert c.shape == (2,)
