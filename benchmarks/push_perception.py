@@ -9,8 +9,9 @@ from the observation alone, and prints, against ``info['ground_truth']``: the en
 error, the box position error over the frames where the box was seen, over the frames where
 the hand hid it (the box is then moved with a pushing hand, else kept) and over all frames, the
 box velocity error, and the fraction of frames where the box was seen. Errors are planar,
-metres (m/s for velocity): mean, median and 95th percentile. ``--randomize-camera`` perturbs the true camera pose every episode (1 cm, 0.01 rad
-standard deviations) while perception keeps the nominal one. With ``--at-rest`` it also prints
+metres (m/s for velocity): mean, median and 95th percentile. ``--randomize-camera`` perturbs
+the true camera pose every episode (1 cm, 0.01 rad standard deviations) while perception keeps
+the nominal one. With ``--at-rest`` it also prints
 the error on the first frame of seeds 0..19 (box at rest and wholly visible, the arm away).
 """
 from __future__ import annotations
