@@ -154,7 +154,7 @@ class InputGuard:
         self.warn_period_s = float(warn_period_s)
         self.recent_s = float(recent_s)
         self.faults: Counter = Counter()
-        """Dropped messages by (topic, kind)."""
+        """Faulty messages by (topic, kind)."""
         self.accepted: Counter = Counter()
         """Messages that passed, by topic."""
         self.last_fault = ''
@@ -168,14 +168,8 @@ class InputGuard:
     def wrap(self, topic: str, callback: Callable, *checks: Callable[[object], str]):
         """Return a subscription callback: `checks` in order, then `callback`, never raising."""
         def guarded(msg):
-            for check in checks:
-                try:
-                    fault = check(msg)
-                except Exception as exc:  # noqa: BLE001 - a malformed message must not kill us
-                    fault = f'malformed: {type(exc).__name__}: {exc}'
-                if fault:
-                    self.reject(topic, fault)
-                    return
+            if self.check(topic, msg, *checks):
+                return
             try:
                 callback(msg)
             except Exception as exc:  # noqa: BLE001 - drop the message, keep the node
@@ -184,8 +178,24 @@ class InputGuard:
             self.accepted[topic] += 1
         return guarded
 
-    def reject(self, topic: str, fault: str) -> None:
-        """Count a dropped message and warn, throttled per (topic, kind)."""
+    def check(self, topic: str, msg, *checks: Callable[[object], str],
+              outcome: str = 'message dropped') -> str:
+        """Run `checks` on `msg` in order; report and return the first fault ('' if none).
+
+        `outcome` says in the warning what becomes of the message (a recorder keeps it).
+        """
+        for check in checks:
+            try:
+                fault = check(msg)
+            except Exception as exc:  # noqa: BLE001 - a malformed message must not kill us
+                fault = f'malformed: {type(exc).__name__}: {exc}'
+            if fault:
+                self.reject(topic, fault, outcome)
+                return fault
+        return ''
+
+    def reject(self, topic: str, fault: str, outcome: str = 'message dropped') -> None:
+        """Count a faulty message and warn, throttled per (topic, kind)."""
         kind = fault.split(':', 1)[0]
         self.faults[topic, kind] += 1
         now = time.monotonic()
@@ -193,7 +203,7 @@ class InputGuard:
         if now - self._last_warn.get((topic, kind), -math.inf) >= self.warn_period_s:
             self._last_warn[topic, kind] = now
             self.node.get_logger().warning(
-                f'{topic}: {fault}; message dropped ({self.faults[topic, kind]} so far)')
+                f'{topic}: {fault}; {outcome} ({self.faults[topic, kind]} so far)')
 
     # -- stateful checks ----------------------------------------------------------------------
     def stamp(self, topic: str, limits: FreshnessLimits = FreshnessLimits(),
@@ -235,7 +245,7 @@ class InputGuard:
     def publish_diagnostics(self) -> None:
         """Publish the fault counts (WARN while faults are recent)."""
         recent = time.monotonic() - self._last_fault_s < self.recent_s
-        values = {f'dropped {topic} {kind}': n for (topic, kind), n in sorted(self.faults.items())}
+        values = {f'faults {topic} {kind}': n for (topic, kind), n in sorted(self.faults.items())}
         values.update({f'accepted {topic}': n for topic, n in sorted(self.accepted.items())})
         self.diagnostics.publish(WARN if recent else OK,
                                  f'bad input: {self.last_fault}' if recent else 'inputs ok',

@@ -7,6 +7,10 @@ contract's topics are known up front; others are looked up in the graph until th
 Where tf2_msgs is not installed, ``/hlai/camera_extrinsics`` is recorded as the contract's
 ``/tf_static`` TFMessage, so the bag carries the extrinsics the loader expects.
 
+Bad input never stops the recording: a message that cannot be decoded or written is dropped
+with a warning, and messages with NaN/Inf or inconsistent images are recorded as received with
+a warning (`hlai_ros.nodes.guard`; counts on ``/diagnostics`` as ``recorder: inputs``).
+
 Log time of each message: its header stamp when it has one; an episode marker's ``stamp_ns``;
 otherwise the node's clock on receipt (sim time under ``use_sim_time``). So headerless
 messages (``/cmd_vel``, markers, ground truth) share the sensors' time base.
@@ -25,6 +29,7 @@ from hlai_ros.data.topics import TF_STATIC, Topic, episode_topics
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
+from hlai_ros.nodes.guard import BYTES_PER_PIXEL, InputGuard, image_fault, non_finite
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.spin import spin_node
@@ -32,6 +37,7 @@ from hlai_ros.nodes.spin import spin_node
 KNOWN_TYPES = {t.name: t.msgtype for task in ('push', 'cliff') for t in episode_topics(task)}
 KNOWN_TYPES.update({'/hlai/state': 'std_msgs/msg/Float32MultiArray',
                     '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray'})
+IMAGE = 'sensor_msgs/msg/Image'
 LATCHED_TOPICS = (TF_STATIC.name, CAMERA_EXTRINSICS.name, '/goal_pose')
 
 
@@ -67,6 +73,7 @@ class RecorderNode(Node):
         super().__init__('recorder', **kwargs)
         cfg = NodeParameters(self, RecorderConfig).config
         self.bag = BagWriter(cfg.output, cfg.flush_period_s)
+        self.guard = InputGuard(self)
         wanted = list(cfg.topics) or [t.name for t in episode_topics(cfg.task)]
         if TF_STATIC.name in wanted and not has_message(TF_STATIC.msgtype):
             wanted[wanted.index(TF_STATIC.name)] = CAMERA_EXTRINSICS.name
@@ -96,8 +103,8 @@ class RecorderNode(Node):
         qos = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
                          else DurabilityPolicy.VOLATILE)
         self._recorded[name] = self.create_subscription(
-            message_class(msgtype), name, lambda data: self._write(name, stored, msgtype, data),
-            qos, raw=True)
+            message_class(msgtype), name, self.guard.wrap(
+                name, lambda data: self._write(name, stored, msgtype, data)), qos, raw=True)
 
     def _discover(self):
         if not self._pending:
@@ -114,6 +121,10 @@ class RecorderNode(Node):
 
     def _write(self, name: str, stored: Topic, msgtype: str, data: bytes):
         msg = from_cdr(data, msgtype)
+        # Recorded as received (a bag is the evidence of what happened); faults are reported.
+        self.guard.check(name, msg, non_finite, *(
+            [lambda m: image_fault(m, tuple(BYTES_PER_PIXEL))] if msgtype == IMAGE else []),
+            outcome='recorded as received')
         if name == CAMERA_EXTRINSICS.name:
             msg = messages.tf_message([msg])
         header = getattr(msg, 'header', None)

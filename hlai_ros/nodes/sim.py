@@ -11,10 +11,15 @@ Publishes the camera (``/camera/image_raw`` rgb8, ``/camera/depth/image_raw`` 32
 Modes: ``lockstep`` advances one control period per received command (deterministic
 evaluation; the last observation is published again after ``republish_period_s`` without a
 command, so a lost message cannot stall the loop: a controller answers every observation it
-gets, so ``republish_period_s`` must exceed its slowest answer; the answer to an episode's final
-observation is not applied but starts the next episode, so it never leaks into it); ``realtime`` advances at
-``real_time_factor`` on a wall-clock timer, holding the last command for
-``command_timeout_s`` of simulated time, then commanding zero velocity.
+gets, so ``republish_period_s`` must exceed its slowest answer; the answer to an episode's
+final observation is not applied but starts the next episode, so it never leaks into it);
+``realtime`` advances at ``real_time_factor`` on a wall-clock timer, holding the last command
+for ``command_timeout_s`` of simulated time, then commanding zero velocity.
+
+Bad input (`hlai_ros.nodes.guard`) is dropped with a throttled warning and counted on
+``/diagnostics`` (``sim: inputs``): commands with NaN/Inf, or (TwistStamped) a frame other
+than ``world`` or a stamp that is stale, from the future or out of order against simulated
+time; goals with NaN/Inf, in another frame, or off the table (push) or platform (cliff).
 """
 from __future__ import annotations
 
@@ -36,13 +41,16 @@ from hlai_ros.data.topics import (
     GOAL,
     GROUND_TRUTH,
     TF_STATIC,
+    WORLD_FRAME,
     Topic,
     sensor_topics,
 )
 from hlai_ros.nodes.convert import has_message, message_class, to_cdr
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
+from hlai_ros.nodes.guard import InputGuard, frame_fault, non_finite
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.safety import FreshnessLimits
 
 CAMERA_EXTRINSICS = Topic('/hlai/camera_extrinsics', 'geometry_msgs/msg/TransformStamped')
 """Where the extrinsics go when tf2_msgs cannot be imported (the pip-installed ROS)."""
@@ -119,9 +127,18 @@ class SimNode(Node):
             message_class(self._extrinsics.msgtype), self._extrinsics.name, LATCHED)
         command = COMMAND_TOPIC[cfg.task]
         self.command_topic = command.name
+        self.guard = InputGuard(self)
+        checks = [non_finite]
+        if command.msgtype.endswith('TwistStamped'):
+            checks += [lambda m: frame_fault(m.header.frame_id, ('', WORLD_FRAME)),
+                       self.guard.stamp(command.name, FreshnessLimits(
+                           max_age_s=max(1.0, cfg.command_timeout_s), max_future_s=1.0),
+                           clock=lambda: self.session.stamp_ns)]
         self.create_subscription(message_class(command.msgtype), command.name,
-                                 self._on_command, 10)
-        self.create_subscription(message_class(GOAL.msgtype), GOAL.name, self._on_goal, 10)
+                                 self.guard.wrap(command.name, self._on_command, *checks), 10)
+        self.create_subscription(message_class(GOAL.msgtype), GOAL.name, self.guard.wrap(
+            GOAL.name, self._on_goal, non_finite,
+            lambda m: frame_fault(m.header.frame_id, ('', WORLD_FRAME)), self._goal_fault), 10)
         self.create_service(Trigger, '~/reset', self._on_reset)
         self._command = np.zeros(self.session.env.action_space.shape, np.float32)
         self._command_ns = -1
@@ -218,6 +235,12 @@ class SimNode(Node):
                 self._start_episode()
                 return
             self.advance(action)
+
+    def _goal_fault(self, msg) -> str:
+        goal = messages.pose_to_goal(msg)
+        if self.session.world.distance_to_edge(goal) < 0:
+            return f'workspace: goal {goal.tolist()} is off the {self.session.task} world\'s area'
+        return ''
 
     def _on_goal(self, msg):
         frame = msg.header.frame_id.lstrip('/')

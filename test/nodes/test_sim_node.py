@@ -107,6 +107,21 @@ def test_sim_lockstep_contract_reset_and_parameters(probe, start_node):
     assert np.allclose(json.loads(got['gt'][-1].data)['goal'], new_goal, atol=1e-5)
     steps += 1
 
+    # bad input is refused: a goal off the platform, one in another frame, a NaN command
+    for frame, x in (('world', 100.0), ('map', float(new_goal[0]) - 0.1)):
+        goal.header.frame_id, goal.pose.position.x = frame, x
+        goal_pub.publish(goal)
+    nan = Twist()
+    nan.linear.x = float('nan')
+    n = len(got['gt'])
+    command.publish(nan)
+    probe.spin_for(0.5)
+    assert len(got['gt']) == n, 'a NaN command stepped the world'
+    command.publish(Twist())
+    probe.spin_until(lambda: len(got['gt']) > n, 10, 'the step after the bad input')
+    assert np.allclose(json.loads(got['gt'][-1].data)['goal'], new_goal, atol=1e-5)
+    steps += 1
+
     # reset: ends the episode, starts the next seeded one
     client = probe.create_client(Trigger, '/sim/reset')
     assert client.wait_for_service(timeout_sec=10)
