@@ -78,6 +78,8 @@ class PushTask(Task):
     name = 'push'
     model_state_names = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'ee_vx', 'ee_vy')
     position_indices = (2, 3)
+    goal_relative_indices = (0, 1, 2, 3)
+    """The critic and the policy see the hand and the box relative to the goal."""
     action_low = (-0.2, -0.2)
     action_high = (0.2, 0.2)
     approach_standoff = 0.045
