@@ -60,8 +60,8 @@ class CommandGateConfig:
     task: str = field(default='push', metadata=RO)
     """'push' (end-effector twist) or 'cliff' (base cmd_vel)."""
     max_velocity: tuple[float, ...] = field(default=(), metadata=RO)
-    """Largest |command| per component (push vx, vy m/s; cliff v m/s, omega rad/s); at most
-    the task's action range; empty: that range."""
+    """Largest absolute value of each component (push vx, vy m/s; cliff v m/s, omega rad/s),
+    at most the task's action range; empty: that range."""
     max_acceleration: tuple[float, ...] = field(default=(1.0, 1.0), metadata=RO)
     """Largest change per second of each component (m/s^2, rad/s^2), finite and > 0."""
     workspace_lower: tuple[float, ...] = field(default=(), metadata=RO)

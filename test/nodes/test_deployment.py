@@ -146,11 +146,11 @@ def test_gate_on_a_standin_robot(tmp_path, probe, ros_env):
         t_start = time.time()
         drive(2.0, 0.0, 1.0)
         drive(float('nan'), 0.0, 0.1)
-        drive(2.0, 0.0, 2.5)
+        drive(2.0, 0.0, 2.0)
         # 2. turning while the forward motion is cut at the edge
         t_silent = drive(2.0, 3.0, 1.0)
         # 3. silence: the watchdog
-        probe.spin_for(1.0)
+        probe.spin_for(1.5)
         # 4. e-stop latches; False does not release; release refused while held, then works
         t_estop = time.time()
         estop.publish(Bool(data=True))
