@@ -223,3 +223,49 @@ def test_gate_on_a_standin_robot(tmp_path, probe, ros_env):
     # parameters
     for result in refusals:
         assert not result.successful and 'read-only' in result.reason
+
+
+def test_gate_in_lockstep_invents_no_command_until_the_controller_is_gone(probe):
+    """In lockstep every command steps the simulator: silence alone must not produce one."""
+    import rclpy
+    from geometry_msgs.msg import Twist
+    from rclpy.parameter import Parameter
+
+    from hlai_ros.nodes.command_gate import CommandGateNode
+
+    gate = CommandGateNode(parameter_overrides=[
+        Parameter('task', value='cliff'), Parameter('lockstep', value=True),
+        Parameter('command_timeout_s', value=0.2)])
+    out = []
+    probe.create_subscription(Twist, '/cmd_vel', out.append, 10)
+    controller = rclpy.create_node('lockstep_controller')
+    actor = controller.create_publisher(Twist, GATE_INPUT, 10)
+
+    def spin(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for node in (probe, gate, controller):
+                rclpy.spin_once(node, timeout_sec=0.01)
+    try:
+        deadline = time.monotonic() + 10
+        while actor.get_subscription_count() == 0 or gate.count_publishers(GATE_INPUT) == 0:
+            assert time.monotonic() < deadline, 'gate and controller did not meet'
+            spin(0.05)
+        spin(0.5)
+        assert out == [], 'the gate published before any command'
+        msg = Twist()
+        msg.angular.z = 0.5
+        for _ in range(3):
+            actor.publish(msg)
+            spin(0.15)
+        answered = len(out)
+        spin(0.8)  # silent for four timeouts, the controller still there
+        silent = len(out) - answered
+        controller.destroy_node()
+        spin(0.8)
+        after_exit = out[answered:]
+    finally:
+        gate.destroy_node()
+    assert answered == 3 and all(m.angular.z > 0 for m in out[:3]), 'one answer per command'
+    assert silent == 0, 'the gate invented commands while the controller was alive'
+    assert len(after_exit) == 1 and after_exit[0].angular.z == 0 and after_exit[0].linear.x == 0
