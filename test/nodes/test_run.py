@@ -11,6 +11,10 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
+SMALL_ACTOR = ('--set', 'mpc_actor.horizon=8', '--set', 'mpc_actor.samples=32', '--set',
+               'mpc_actor.iterations=1')
+"""A small planner for the learned actor: these tests check the runner, not the plans."""
+
 
 def _hlai(env, *args, **kwargs):
     return subprocess.run([sys.executable, '-m', 'hlai_ros.cli', *args], capture_output=True,
@@ -52,15 +56,27 @@ def test_run_cliff_scripted_matches_python_loop(tmp_path, ros_env):
     assert graph == _python_loop('cliff', [0, 1]), 'lockstep graph differs from the Python loop'
 
 
+def test_run_without_a_trained_model_says_what_to_do(tmp_path, ros_env):
+    result = _hlai(ros_env, 'run', '--task', 'push', '--model', str(tmp_path / 'none'),
+                   timeout=60)
+    assert result.returncode == 2
+    assert 'no trained push model' in result.stderr and 'hlai train' in result.stderr
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--set', 'mpc_actor.horizon', timeout=60)
+    assert result.returncode == 2 and 'NODE.PARAM=VALUE' in result.stderr
+
+
 def test_run_composed_with_recording_loads_for_training(tmp_path, ros_env):
     from hlai_ros.data import load_episodes
 
     result = _hlai(ros_env, 'run', '--task', 'cliff', '--episodes', '1', '--seed', '1',
-                   '--compose', '--record', str(tmp_path / 'bags'), '--json', '--timeout', '90',
-                   '--log-dir', str(tmp_path / 'logs'), timeout=120)
+                   '--compose', '--record', str(tmp_path / 'bags'), '--json', '--timeout', '150',
+                   '--log-dir', str(tmp_path / 'logs'), '--out', str(tmp_path / 'out'),
+                   *SMALL_ACTOR, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary['compose'] is True and summary['episodes'] == 1
+    assert summary['controller'] == 'mpc'  # the learned actor closes the loop by default
+    assert summary['picture'] and Path(summary['picture']).stat().st_size > 0
     episodes = load_episodes(summary['bag'], cache=False)
     assert len(episodes) == 1
     episode = episodes[0]
@@ -100,16 +116,19 @@ def _alive(pid: int) -> bool:
 def test_sigint_stops_every_node(tmp_path, ros_env, compose):
     runner = subprocess.Popen(
         [sys.executable, '-m', 'hlai_ros.cli', 'run', '--task', 'cliff', '--episodes', '50',
-         '--record', str(tmp_path / 'bags'), '--log-dir', str(tmp_path / 'logs')]
-        + (['--compose'] if compose else []),
+         '--record', str(tmp_path / 'bags'), '--log-dir', str(tmp_path / 'logs'),
+         '--out', str(tmp_path / 'out'), *SMALL_ACTOR]
+        # the runner's shutdown does not depend on the controller: the quicker scripted
+        # baseline in separate processes, the learned actor composed
+        + (['--compose'] if compose else ['--controller', 'scripted']),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ros_env)
     try:
-        ready, _, _ = select.select([runner.stdout], [], [], 90)
-        assert ready, 'no episode finished within 90 s'
+        ready, _, _ = select.select([runner.stdout], [], [], 150)
+        assert ready, 'no episode finished within 150 s'
         line = runner.stdout.readline()  # the first episode's outcome: the loop is running
         assert line.startswith('episode 0'), line
         nodes = _descendants(runner.pid)
-        # monitor, sim, perception, controller, recorder; or one composed process
+        # monitor, sim, perception, actor, recorder; or one composed process
         assert len(nodes) >= (1 if compose else 5)
         runner.send_signal(signal.SIGINT)
         assert runner.wait(30) == 130
