@@ -11,8 +11,9 @@ node's ``/diagnostics`` status ``'<node>: inputs'`` (WARN while faults came in t
 The checks are plain functions that read messages by attribute, so they work on rclpy and on
 rosbags messages alike: `non_finite` (NaN/Inf in any numeric field), `image_fault`
 (encoding; width, height, step and data that disagree; empty and huge images),
-`depth_units_fault` (32FC1 values in the millimetre range), `frame_fault`, and the guard's
-own `stamp` check (stale, from the future, out of order; `hlai_ros.safety.StampCheck`).
+`depth_units_fault` (32FC1 values in the millimetre range), `camera_info_fault`,
+`frame_fault`, and the guard's own `stamp` check (stale, from the future, out of order;
+`hlai_ros.safety.StampCheck`).
 """
 from __future__ import annotations
 
@@ -131,6 +132,16 @@ def depth_units_fault(msg, max_depth_m: float = MAX_DEPTH_M) -> str:
     return ''
 
 
+def camera_info_fault(msg, max_pixels: int = MAX_PIXELS) -> str:
+    """Return what is wrong with a sensor_msgs/CameraInfo's size, or ''."""
+    w, h = int(msg.width), int(msg.height)
+    if w == 0 or h == 0:
+        return f'empty: camera_info for a {w} x {h} image'
+    if w * h > max_pixels:
+        return f'huge: camera_info for a {w} x {h} image is over {max_pixels} pixels'
+    return ''
+
+
 def frame_fault(frame_id: str, expected: tuple[str, ...]) -> str:
     """Return a fault unless `frame_id` (a leading '/' ignored) is one of `expected`."""
     frame = str(frame_id).lstrip('/')
@@ -215,7 +226,8 @@ class InputGuard:
             limits: `FreshnessLimits` against the clock.
             allow_unstamped: whether a zero stamp passes.
             clock: returns "now" in nanoseconds (default: the node's clock, sim time under
-                use_sim_time). While it reads 0 (no /clock yet) only the order is checked.
+                use_sim_time). While it reads 0 (no /clock yet) only the order is checked;
+                when it jumps back behind the last stamp (a looped bag), the order restarts.
 
         """
         checker = self._stamps.setdefault(topic, StampCheck(limits))
@@ -229,6 +241,8 @@ class InputGuard:
                 if verdict == FRESH:
                     checker.last_ns = t
             else:
+                if checker.last_ns > now + limits.max_future_s * 1e9:
+                    checker.reset()  # the clock jumped back (a replayed bag looped)
                 verdict = checker.check(t, now)
             if verdict == FRESH or (verdict == UNSTAMPED and allow_unstamped):
                 return ''
