@@ -9,7 +9,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	$(VENV)/bin/hlai demo --out out/demo
+	$(VENV)/bin/hlai demo --episodes 3 --out out/demo
 
 test: setup
 	$(PY) -m pytest -q test

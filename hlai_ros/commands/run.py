@@ -51,6 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `hlai run`; return the exit status."""
+    status, summary = run_closed_loop(args)
+    if args.json and summary:
+        print(json.dumps(summary), flush=True)
+    return status
+
+
+def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
+    """Run the graph of `args`, printing each outcome; return (exit status, summary)."""
     from hlai_ros.graph import GraphOptions, build, params_file
     from hlai_ros.runner import MONITOR, run_graph, summarize
 
@@ -60,18 +68,19 @@ def run(args: argparse.Namespace) -> int:
         overrides = tuple(parse_override(text) for text in args.node_parameters)
     except ValueError as exc:
         print(f'hlai run: {exc}', file=sys.stderr)
-        return 2
+        return 2, {}
     model = ''
     if args.controller == 'mpc':
         from hlai_ros.tasks.compare import default_model_dir
         folder = args.model or default_model_dir(args.task)
         if not (folder / 'world_model.json').is_file():
+            hint = ('Train one' if args.model
+                    else f'None is shipped for {args.task} yet; train one')
             print(f'hlai run: no trained {args.task} model at {folder} (no world_model.json). '
-                  f'{"Train one" if args.model else f"None is shipped for {args.task} yet; train one"}'
-                  f' with `hlai train --task {args.task} --data DIR --out MODEL_DIR` and pass '
-                  '--model MODEL_DIR, or run the privileged baseline with --controller '
+                  f'{hint} with `hlai train --task {args.task} --data DIR --out MODEL_DIR` '
+                  'and pass --model MODEL_DIR, or run the privileged baseline with --controller '
                   'scripted.', file=sys.stderr)
-            return 2
+            return 2, {}
         model = str(folder.resolve()) if args.model else ''
     bag = ''
     if args.record is not None:
@@ -84,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         specs = build(options)
     except ValueError as exc:
         print(f'hlai run: {exc}', file=sys.stderr)
-        return 2
+        return 2, {}
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix='hlai_run_'))
     print(f'hlai run: {args.task}, {args.episodes} episodes, controller {args.controller}, '
           f'{args.mode}, nodes {[s.name for s in specs]}'
@@ -115,11 +124,9 @@ def run(args: argparse.Namespace) -> int:
         print(f'picture of episode {result["outcomes"][0]["episode"]}: {picture}', flush=True)
     print(f'success {summary["success_rate"]:.2f}, failure {summary["failure_rate"]:.2f} over '
           f'{summary["episodes"]} episodes', flush=True)
-    if args.json:
-        print(json.dumps(summary), flush=True)
     if result['interrupted']:
-        return 130
-    return 1 if result['error'] else 0
+        return 130, summary
+    return (1 if result['error'] else 0), summary
 
 
 def parse_override(text: str) -> tuple[str, str, object]:

@@ -9,9 +9,10 @@ each matched frame is passed to the task's core estimator (`hlai_ros.perception`
 ground truth; a frame the sim republishes (lockstep recovery) gets its state again. Publishes
 ``/hlai/state`` (std_msgs/Float32MultiArray, one labelled dimension per state variable; see
 `hlai_ros.nodes.convert`; for cliff the estimator's state is followed by the perceived scene,
-platform bounds and obstacle circles, labelled as `hlai_ros.tasks.cliff.CliffTask.scene_entries`
-writes them, so that the actor and the critic need nothing else), the estimated pose (``/hlai/object_pose`` for push,
-``/hlai/robot_pose`` for cliff, PoseStamped, stamped with the image's stamp) and
+platform bounds and obstacle circles, labelled as
+`hlai_ros.tasks.cliff.CliffTask.scene_entries` writes them, so that the actor and the critic
+need nothing else), the estimated pose (``/hlai/object_pose`` for push, ``/hlai/robot_pose`` for
+cliff, PoseStamped, stamped with the image's stamp) and
 ``/diagnostics``.
 """
 from __future__ import annotations
