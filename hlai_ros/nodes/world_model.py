@@ -9,11 +9,14 @@ lockstep under simulated time it pairs each observation with the command that an
 start or end marker drops what is pending, so no transition crosses an episode boundary.
 
 It starts from the shipped model (``model_path``, default ``models/<task>``) and, when
-``learning`` is on, keeps training it with `hlai_ros.world_model.online.OnlineLearner` (recent
-transitions plus a reservoir of older ones, so it does not forget) on a wall-clock timer, and
-writes a checkpoint into ``output_dir`` every ``save_period_s`` (atomic:
-`hlai_ros.world_model.checkpoint.save_world_model`; the JSON index is the commit point) when it
-has learned something since the last one. The ``mpc_actor`` hot-reloads from that directory
+``learning`` is on, keeps training it with `hlai_ros.world_model.online.OnlineLearner` on a
+wall-clock timer. Replay, so that it does not forget: each batch mixes recent live transitions
+with a reservoir that starts with ``rehearsal_size`` transitions the start model itself
+predicts at states like its training states (the training data is not shipped;
+`hlai_ros.world_model.online.rehearsal_transitions`) and receives every live transition that
+leaves the recent buffer. Every ``save_period_s`` after new updates it writes a checkpoint
+into ``output_dir`` (atomic: `hlai_ros.world_model.checkpoint.save_world_model`; the JSON index
+is the commit point), which the ``mpc_actor`` can hot-reload
 (`hlai_ros.world_model.watch.CheckpointWatcher`); diagnostics name it (``checkpoint_dir``).
 Without a model at ``model_path`` (no push model is shipped yet) the node stays up, publishes
 nothing but an ERROR diagnostic naming the path, and loads the model once it appears.
@@ -57,7 +60,7 @@ from hlai_ros.nodes.spin import spin_node
 from hlai_ros.paths import model_dir
 from hlai_ros.tasks import get_task
 from hlai_ros.world_model.checkpoint import CheckpointError, load_world_model, save_world_model
-from hlai_ros.world_model.online import OnlineLearner
+from hlai_ros.world_model.online import OnlineLearner, rehearsal_transitions
 from hlai_ros.world_model.watch import CheckpointWatcher
 
 STATE_TOPIC = '/hlai/state'
@@ -94,6 +97,9 @@ class WorldModelNodeConfig:
     """Recent transitions kept; older ones go to a reservoir of the same size (replay)."""
     replay_ratio: float = field(default=0.5, metadata={'read_only': True})
     """Share of each batch drawn from the reservoir of older transitions, in [0, 1)."""
+    rehearsal_size: int = field(default=2000, metadata={'read_only': True})
+    """Transitions the start model predicts at states like its training states, put in the
+    reservoir so that learning from narrow live data does not forget the rest (0: none)."""
     batch_size: int = field(default=64, metadata={'read_only': True})
     """Transitions per ensemble member in one update."""
     min_transitions: int = 16
@@ -118,6 +124,8 @@ class WorldModelNodeConfig:
             raise ValueError(f"task must be 'push' or 'cliff', got {self.task!r}")
         if not 0.0 < self.learning_rate <= 1.0:
             raise ValueError(f'learning_rate must be in (0, 1], got {self.learning_rate}')
+        if self.rehearsal_size < 0:
+            raise ValueError(f'rehearsal_size must be >= 0, got {self.rehearsal_size}')
         if self.replay_size < 1 or self.batch_size < 1 or self.min_transitions < 1:
             raise ValueError(f'replay_size, batch_size and min_transitions must be >= 1, got '
                              f'{self.replay_size}, {self.batch_size}, {self.min_transitions}')
@@ -256,7 +264,9 @@ class WorldModelNode(Node):
             return
         cfg = self.params.config
         self.model, self.model_error = model, ''
-        self.learner = OnlineLearner(model, buffer_size=cfg.replay_size,
+        rehearsal = None if cfg.rehearsal_size == 0 else rehearsal_transitions(
+            model, cfg.rehearsal_size, self.task.action_low, self.task.action_high, cfg.seed)
+        self.learner = OnlineLearner(model, buffer_size=cfg.replay_size, reservoir=rehearsal,
                                      reservoir_size=cfg.replay_size,
                                      replay_ratio=cfg.replay_ratio, batch_size=cfg.batch_size,
                                      learning_rate=cfg.learning_rate, seed=cfg.seed)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
-from hlai_ros.world_model.dataset import transitions, Windows
+from hlai_ros.world_model.dataset import Episode, transitions, Windows
 from hlai_ros.world_model.model import WorldModel
 from hlai_ros.world_model.objective import window_loss
 
@@ -165,3 +165,39 @@ class OnlineLearner:
             total['kl'] += float(terms.kl.detach()) / steps
         model.eval()
         return total
+
+
+@torch.no_grad()
+def rehearsal_transitions(model: WorldModel, count: int, action_low: Sequence[float],
+                          action_high: Sequence[float], seed: int = 0) -> list[Episode]:
+    """Transitions that replay what `model` knows, as a reservoir when its data is not at hand.
+
+    Pseudo-rehearsal (Robins, 1995): states drawn from N(mean, std) of the model's training
+    states (its input normaliser), actions uniform within [action_low, action_high], next
+    states (and rewards, if it predicts them) the model's own ensemble-mean prediction with z
+    at its prior mean 0. Given to `OnlineLearner` as `reservoir`, they hold the model near its
+    starting function away from the live data. Returns `count` one-step episodes: states
+    (2, S), actions (1, A), physical units.
+    """
+    if count < 1:
+        raise ValueError(f'count must be >= 1, got {count}')
+    low = torch.as_tensor(action_low, dtype=torch.float32)
+    high = torch.as_tensor(action_high, dtype=torch.float32)
+    if low.shape != (model.action_dim,) or high.shape != low.shape or not bool(
+            (low <= high).all()):
+        raise ValueError(f'action bounds must be {model.action_dim} values each with low <= '
+                         f'high, got {low.tolist()} and {high.tolist()}')
+    generator = torch.Generator().manual_seed(seed)
+    s_dim = model.state_dim
+    mean = model.input_norm.mean[:s_dim].cpu()
+    std = model.input_norm.std[:s_dim].cpu()
+    states = mean + std * torch.randn(count, s_dim, generator=generator)
+    actions = low + (high - low) * torch.rand(count, model.action_dim, generator=generator)
+    z = torch.zeros(model.ensemble_size, count, model.latent_dim, device=model.device)
+    s, a = states.to(model.device), actions.to(model.device)
+    nxt = model.next(s, a, z).mean(0).cpu()
+    rewards = (model.reward(s, a).mean(0).cpu().numpy() if model.reward_head is not None
+               else None)
+    return [Episode(torch.stack([states[i], nxt[i]]).numpy(), actions[i:i + 1].numpy(),
+                    None if rewards is None else rewards[i:i + 1])
+            for i in range(count)]

@@ -7,7 +7,7 @@ import torch
 from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.dataset import make_windows
 from hlai_ros.world_model.objective import multistep_error
-from hlai_ros.world_model.online import OnlineLearner
+from hlai_ros.world_model.online import OnlineLearner, rehearsal_transitions
 from hlai_ros.world_model.train import train_world_model
 
 from conftest import point_mass_episodes
@@ -71,6 +71,22 @@ def test_online_updates_learn_the_shift_without_forgetting(trained):
     naive_old = _one_step_error(naive, old_test)
     assert old_after < 0.05 * zero, (old_before, old_after, zero)
     assert old_after < 0.1 * naive_old, (old_after, naive_old)
+
+
+def test_rehearsal_keeps_the_old_dynamics_without_the_old_data(trained):
+    # Where the training data is not at hand (a shipped model), transitions the model itself
+    # predicts at states like its training states stand in for it in the reservoir.
+    model, old = trained
+    old_test = point_mass_episodes(10, seed=2, **OLD)
+    rehearsal = rehearsal_transitions(model, 2000, [-1.0], [1.0], seed=0)
+    assert len(rehearsal) == 2000 and rehearsal[0].states.shape == (2, 2)
+    assert rehearsal[0].actions.shape == (1, 1) and abs(float(rehearsal[0].actions[0, 0])) <= 1
+    rehearsed = _adapt(model, rehearsal, replay_ratio=0.5)
+    naive = _adapt(model, old, replay_ratio=0.0)
+    rehearsed_old, naive_old = (_one_step_error(m, old_test) for m in (rehearsed, naive))
+    assert rehearsed_old < 0.5 * naive_old, (rehearsed_old, naive_old)
+    with pytest.raises(ValueError, match='action bounds'):
+        rehearsal_transitions(model, 10, [1.0], [-1.0])
 
 
 def test_reservoir_keeps_a_uniform_sample_of_old_data(trained):
