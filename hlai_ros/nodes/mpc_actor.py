@@ -162,9 +162,10 @@ class MpcActorNode(Node):
                              "use 'auto' or 'cpu'")
         self.device = default_device() if cfg.device == 'auto' else torch.device(cfg.device)
         self.task = get_task(cfg.task)
-        self.model_dir = Path(cfg.model) if cfg.model else default_model_dir(cfg.task)
+        self.model_dir = (Path(cfg.model).expanduser() if cfg.model
+                          else default_model_dir(cfg.task))
         self.controller = self._load_controller()
-        self.watch_dir = Path(cfg.watch) if cfg.watch else self.model_dir
+        self.watch_dir = Path(cfg.watch).expanduser() if cfg.watch else self.model_dir
         self.watcher = CheckpointWatcher(self.watch_dir, self.device,
                                          {'state_dim': self.task.state_dim,
                                           'action_dim': self.task.action_dim})
