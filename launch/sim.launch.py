@@ -2,7 +2,9 @@
 
     ros2 launch hlai_ros sim.launch.py task:=cliff use_sim_time:=true gui:=false record:=/data
 
-A thin description: the node set, parameters and remaps come from `hlai_ros.graph`, the same
+The learned ``mpc_actor`` closes the loop (``controller:=mpc``, the default, on the shipped
+model or ``model:=DIR``; ``controller:=scripted`` for the privileged baseline). A thin
+description: the node set, parameters and remaps come from `hlai_ros.graph`, the same
 source that `hlai run` starts (a test checks that the two agree).
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
