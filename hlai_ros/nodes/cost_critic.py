@@ -26,7 +26,7 @@ calling ``~/reload``. Its response says what it applied, or why it refused.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +248,7 @@ class CostCriticNode(Node):
         """Cost of the percept's state with the weights in effect: (total, {term: cost})."""
         cost = self.task.cost(percept.scene)
         goal = percept.goal if self.goal is None else self.goal
-        context = self.task.context(type(percept)(percept.model_state, goal, percept.scene))
+        context = self.task.context(replace(percept, goal=goal))
         s = torch.as_tensor(percept.model_state, dtype=torch.float32)
         # the state as the first of two steps of a plan that stays there: no terminal weight
         states = s.expand(1, 1, 3, -1)
