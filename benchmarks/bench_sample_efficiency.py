@@ -1,53 +1,40 @@
 """Sample efficiency: closed-loop success of the learned stack against training transitions.
 
-    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python benchmarks/bench_sample_efficiency.py \
-        --task cliff --data data/cliff --sizes 1000 3000 10000 --episodes 20 --out out/efficiency
+    ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST OMP_NUM_THREADS=1 .venv/bin/python \
+        benchmarks/bench_sample_efficiency.py --task cliff --data data/cliff \
+        --sizes 1000 3000 8000 --full-model models/cliff --episodes 20 --out out/efficiency
 
-For each size, trains a world model on the first N transitions of the recordings (whole
-episodes, `hlai train --max-transitions N`), evaluates the learned stack over seeded episodes,
-prints success with its 95% interval, and saves the curve as a plot and a JSON file.
+For each size N, trains a world model on the first N transitions of the recordings (whole
+episodes, `hlai train --max-transitions N`, with its critic and policy unless --no-actor),
+evaluates the learned stack over the same seeded episodes, prints success with its 95% interval,
+and saves the curve as a plot (PNG) and a JSON file. `--full-model DIR` adds an already trained
+checkpoint (e.g. the shipped one, trained on all the data) as the curve's last point, at the
+transition count its JSON records, instead of training it again.
 """
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+import time
 
 import torch
 
 
-def main() -> None:
-    """Train, evaluate and plot."""
-    from hlai_ros.cli import main as hlai
+def evaluate(task: str, model_dir: Path, episodes: int, seed: int) -> dict:
+    """Success, failure and return of the learned stack in `model_dir` over seeded episodes."""
     from hlai_ros.tasks.compare import compare, CompareConfig
+    summaries, _ = compare(CompareConfig(task=task, episodes=episodes, seed=seed,
+                                         controllers=('learned',), model_dir=str(model_dir)),
+                           progress=False, log=None)
+    s = summaries['learned']
+    return {'success_rate': s.success_rate, 'success_ci95': list(s.success_interval),
+            'failure_rate': s.failure_rate, 'mean_return': s.mean_return,
+            'episodes': s.episodes, 'ms_per_step': s.mean_step_ms}
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--task', choices=['push', 'cliff'], required=True)
-    ap.add_argument('--data', type=Path, required=True)
-    ap.add_argument('--sizes', type=int, nargs='+', required=True)
-    ap.add_argument('--episodes', type=int, default=20)
-    ap.add_argument('--time-budget', type=float, default=300.0)
-    ap.add_argument('--out', type=Path, default=Path('out/efficiency'))
-    ap.add_argument('--threads', type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    rows = []
-    for n in sorted(args.sizes):
-        model_dir = args.out / f'{args.task}_{n}'
-        hlai(['train', '--task', args.task, '--data', str(args.data), '--out', str(model_dir),
-              '--max-transitions', str(n), '--time-budget', str(args.time_budget), '--quiet'])
-        summaries, _ = compare(CompareConfig(task=args.task, episodes=args.episodes,
-                                             controllers=('learned',),
-                                             model_dir=str(model_dir)), log=None)
-        s = summaries['learned']
-        rows.append({'transitions': n, 'success_rate': s.success_rate,
-                     'success_ci95': list(s.success_interval), 'failure_rate': s.failure_rate,
-                     'mean_return': s.mean_return, 'episodes': s.episodes})
-        print(f'{args.task} {n:>7} transitions: success {s.success_rate:.0%} '
-              f'[{s.success_interval[0]:.0%}, {s.success_interval[1]:.0%}], failure '
-              f'{s.failure_rate:.0%}, over {s.episodes} episodes', flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f'{args.task}_efficiency.json').write_text(json.dumps(rows, indent=1))
+
+def plot(rows: list[dict], title: str, path: Path) -> None:
+    """Success (with 95% intervals) against training transitions, log x axis."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -58,13 +45,64 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.errorbar(x, y, yerr=[lo, hi], marker='o', capsize=3)
     ax.set_xscale('log')
-    ax.set_xlabel('training transitions')
+    ax.set_xlabel('world-model training transitions')
     ax.set_ylabel('success rate (95% CI)')
-    ax.set_ylim(0, 1)
-    ax.set_title(f'{args.task}: learned stack, {args.episodes} seeded episodes each')
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = args.out / f'{args.task}_efficiency.png'
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=80)
+
+
+def main() -> None:
+    """Train, evaluate and plot."""
+    from hlai_ros.cli import main as hlai
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--task', choices=['push', 'cliff'], required=True)
+    ap.add_argument('--data', type=Path, required=True)
+    ap.add_argument('--sizes', type=int, nargs='+', required=True)
+    ap.add_argument('--full-model', type=Path, default=None,
+                    help='an already trained checkpoint folder to add as the last point')
+    ap.add_argument('--episodes', type=int, default=20)
+    ap.add_argument('--seed', type=int, default=0, help='first evaluation seed')
+    ap.add_argument('--time-budget', type=float, default=300.0,
+                    help='world-model training budget per size, s')
+    ap.add_argument('--actor-seconds', type=float, default=120.0,
+                    help='critic + policy training budget per size, s')
+    ap.add_argument('--no-actor', action='store_true', help='world models only')
+    ap.add_argument('--out', type=Path, default=Path('out/efficiency'))
+    ap.add_argument('--plot', type=Path, default=None, help='PNG path (default: in --out)')
+    ap.add_argument('--threads', type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    points = [(n, args.out / f'{args.task}_{n}') for n in sorted(args.sizes)]
+    if args.full_model is not None:
+        meta = json.loads((args.full_model / 'world_model.json').read_text())['metadata']
+        points.append((int(meta['transitions']), args.full_model))
+    for n, model_dir in points:
+        t = time.perf_counter()
+        if model_dir != args.full_model:
+            argv = ['train', '--task', args.task, '--data', str(args.data), '--out',
+                    str(model_dir), '--max-transitions', str(n), '--time-budget',
+                    str(args.time_budget), '--quiet', '--fresh']
+            argv += ['--no-actor'] if args.no_actor else ['--actor-seconds',
+                                                          str(args.actor_seconds)]
+            hlai(argv)
+        train_s = time.perf_counter() - t
+        row = {'transitions': n, 'model': str(model_dir), 'train_s': round(train_s, 1),
+               **evaluate(args.task, model_dir, args.episodes, args.seed)}
+        rows.append(row)
+        print(f'{args.task} {n:>7} transitions: success {row["success_rate"]:.0%} '
+              f'[{row["success_ci95"][0]:.0%}, {row["success_ci95"][1]:.0%}], failure '
+              f'{row["failure_rate"]:.0%}, over {row["episodes"]} episodes '
+              f'(trained in {train_s / 60:.1f} min)', flush=True)
+        (args.out / f'{args.task}_efficiency.json').write_text(json.dumps(rows, indent=1))
+    path = args.plot or args.out / f'{args.task}_efficiency.png'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot(rows, f'{args.task}: learned stack, {args.episodes} seeded episodes per point', path)
     print(f'plot: {path}')
 
 

@@ -154,8 +154,11 @@ class Planner:
         """Cost of action sequences (N, T, A) from s0 (S,) under latents z (E, L, Z) -> (N,)."""
         n, t, a = actions.shape
         lat = z.shape[1]
-        flat_actions = actions.repeat_interleave(lat, dim=0)
-        states = self.model.rollout(s0.expand(n * lat, -1), flat_actions, z.repeat(1, n, 1))
+        if lat == 1:  # no copies of the samples for a single latent draw
+            flat_actions, flat_z = actions, z.expand(-1, n, -1)
+        else:
+            flat_actions, flat_z = actions.repeat_interleave(lat, dim=0), z.repeat(1, n, 1)
+        states = self.model.rollout(s0.expand(n * lat, -1), flat_actions, flat_z)
         costs = self.cost(states, flat_actions, context)
         if self.critic is not None and self.config.critic_weight:
             costs = costs + self.config.critic_weight * self.terminal_value(
@@ -234,14 +237,15 @@ class Planner:
                              f'got {s0.numel()}')
         mean = self.warm_start()
         std = cfg.init_std * self.half_range.expand_as(mean).clone()
-        with torch.no_grad():
-            z = self._z if cfg.fixed_latents else None
-            if z is None:
+        z = self._z if cfg.fixed_latents else None
+        if z is None:
+            with torch.no_grad():
                 z = self._z = self.model.sample_z(cfg.latents, generator=self.generator)
+        with torch.inference_mode():  # sampling needs no autograd bookkeeping at all
             result = self.optimizer.optimize(
                 lambda acts: self.objective(s0, z, context, acts), mean, std,
                 self.lower, self.upper, self.proposals(s0, z, context), self.generator)
-        candidates = torch.stack([result.mean, result.best])
+        candidates = torch.stack([result.mean, result.best]).clone()  # leave inference mode
         evaluations = result.evaluations
         if cfg.gradient_steps > 0:
             seqs, costs = self.refine(s0, z, context, candidates)

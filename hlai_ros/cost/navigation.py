@@ -3,8 +3,9 @@
 A straight-line goal distance has local minima behind an obstacle that stands between robot and
 goal: every short plan that goes around first moves away. This term replaces it with the length
 of the shortest path to the goal on a grid over the perceived platform (a navigation function,
-Latombe 1991), where cells inside an obstacle inflated by the robot's radius, or near the
-platform's edge, cost `blocked_weight` times more to cross. The field is computed once per goal
+Latombe 1991), where a metre of path costs 1 plus `barrier_weight` times the same soft
+barriers the fall and collision terms use (near an obstacle inflated by the robot's radius,
+near the platform's edge), so the path it measures is the one the planner's barriers allow. The field is computed once per goal
 and scene (cached), and read with bilinear interpolation, so it is differentiable in the
 position and cheap inside the planner's batched rollouts.
 """
@@ -59,8 +60,9 @@ def distance_field(weights: np.ndarray, goal_cell: tuple[int, int],
 @lru_cache(maxsize=64)
 def _field(goal: tuple[float, float], bounds: tuple[float, float, float, float],
            centres: tuple[tuple[float, float], ...], radii: tuple[float, ...],
-           inflation: float, edge_margin: float, resolution: float, blocked_weight: float,
-           padding: float) -> tuple[np.ndarray, tuple[float, float]]:
+           body_radius: float, clearance: float, edge_margin: float, sharpness: float,
+           barrier_weight: float, resolution: float, padding: float
+           ) -> tuple[np.ndarray, tuple[float, float]]:
     """The geodesic field and its gradient (3, H, W) over the padded bounds, and the field's
     origin (x0, y0), metres."""
     x0, x1, y0, y1 = bounds
@@ -71,15 +73,21 @@ def _field(goal: tuple[float, float], bounds: tuple[float, float, float, float],
     ys = oy + resolution * np.arange(ny)
     gx, gy = np.meshgrid(xs, ys, indexing='ij')
     inside = np.minimum.reduce([gx - x0, x1 - gx, gy - y0, y1 - gy])
-    blocked = inside < edge_margin
-    for (cx, cy), r in zip(centres, radii):
-        blocked |= np.hypot(gx - cx, gy - cy) < r + inflation
-    weights = np.where(blocked, blocked_weight, 1.0)
+    barrier = _sigmoid(sharpness * (edge_margin - inside))
+    if centres:
+        gap = np.min([np.hypot(gx - cx, gy - cy) - r - body_radius
+                      for (cx, cy), r in zip(centres, radii)], axis=0)
+        barrier = barrier + _sigmoid(sharpness * (clearance - gap))
+    weights = 1.0 + barrier_weight * barrier
     i = int(np.clip(round((goal[0] - ox) / resolution), 0, nx - 1))
     j = int(np.clip(round((goal[1] - oy) / resolution), 0, ny - 1))
     field = distance_field(weights, (i, j), resolution)
     gu, gv = np.gradient(field, resolution)
     return np.stack([field, gu, gv]).astype(np.float32), (ox, oy)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 @dataclass(frozen=True)
@@ -100,11 +108,17 @@ class GeodesicGoalCost:
     body_radius: float = 0.45
     """Robot radius by which the obstacles are inflated, metres."""
     clearance: float = 0.1
-    """Extra inflation of the obstacles, metres."""
+    """Clearance from an obstacle where its barrier reaches one half, metres (as the collision
+    term's margin)."""
     edge_margin: float = 0.3
-    """Band inside the platform's edge that counts as blocked, metres."""
-    blocked_weight: float = 5.0
-    """Cost per metre of crossing a blocked cell, relative to a free one."""
+    """Distance inside the platform's edge where its barrier reaches one half, metres (as the
+    fall term's margin)."""
+    sharpness: float = 30.0
+    """Steepness of both barriers, 1/m."""
+    barrier_weight: float = 50.0
+    """Extra cost per metre of path where a barrier is full, relative to free space (about
+    the barrier terms' weight per step times the steps per metre, so the path length counts
+    what the planner's barriers will charge along it)."""
     resolution: float = 0.05
     """Grid cell size, metres."""
     terminal_weight: float = 0.0
@@ -118,14 +132,20 @@ class GeodesicGoalCost:
     the goal."""
     heading_fade: float = 0.5
     """Distance to the goal below which the heading matters less and less, metres."""
+    reach_radius: float = 0.0
+    """With `reach_bonus`: distance within which the goal counts as reached, metres."""
+    reach_bonus: float = 0.0
+    """Cost of every step before the goal is reached (a soft, running indicator), so that a
+    plan that gets there sooner wins even when the last centimetres hardly shorten the
+    distance (the task's time-to-success)."""
 
     def __post_init__(self):
         if len(self.centres) != len(self.radii):
             raise ValueError(f'need one radius per centre, got {len(self.centres)} centres and '
                              f'{len(self.radii)} radii')
-        if self.resolution <= 0 or self.blocked_weight < 1:
-            raise ValueError(f'need resolution > 0 and blocked_weight >= 1, got '
-                             f'{self.resolution} and {self.blocked_weight}')
+        if self.resolution <= 0 or self.barrier_weight < 0:
+            raise ValueError(f'need resolution > 0 and barrier_weight >= 0, got '
+                             f'{self.resolution} and {self.barrier_weight}')
 
     def field(self, goal) -> tuple[torch.Tensor, tuple[float, float]]:
         """The cached field and its gradient (3, H, W), metres, and its origin for a goal."""
@@ -134,9 +154,9 @@ class GeodesicGoalCost:
         key_goal = (round(g[0] / q) * q, round(g[1] / q) * q)
         field, origin = _field(key_goal, tuple(round(b, 2) for b in self.bounds),
                                tuple((round(c[0], 2), round(c[1], 2)) for c in self.centres),
-                               tuple(round(r, 2) for r in self.radii),
-                               self.body_radius + self.clearance, self.edge_margin,
-                               self.resolution, self.blocked_weight, 0.5)
+                               tuple(round(r, 2) for r in self.radii), self.body_radius,
+                               self.clearance, self.edge_margin, self.sharpness,
+                               self.barrier_weight, self.resolution, 0.5)
         return torch.from_numpy(field), origin
 
     def distance(self, positions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
@@ -180,7 +200,12 @@ class GeodesicGoalCost:
             raise ValueError(f'GeodesicGoalCost needs one goal (2,) (or ({n}, 2) without a '
                              f'scene), got {tuple(goal.shape)}')
         position = states[:, :, 1:][..., list(self.position_indices)]
-        cost = self.distance(position, step_goal).mean(0)
+        distance = self.distance(position, step_goal)
+        cost = distance.mean(0)
+        if self.reach_bonus:
+            reached = torch.sigmoid((self.reach_radius - distance) / 0.02)
+            reached = torch.cummax(reached, dim=-1).values.mean(0)
+            cost = cost + self.reach_bonus * (1.0 - reached)
         last = cost[:, -1:] * (1.0 + self.terminal_weight)
         if self.heading_indices is not None and self.heading_weight:
             last = last + self.heading_weight * self.misalignment(states[:, :, -1], last_goal)

@@ -37,17 +37,21 @@ class CliffTask(Task):
 
         The goal term is the geodesic distance on the perceived scene (a navigation function)
         rather than the straight-line one, whose local minima behind obstacles left the robot
-        waiting in front of them until the time limit.
+        waiting in front of them until the time limit. Its path length counts the fall and collision
+        barriers per metre (30 per step, ~25 steps a metre), so that it never routes through a
+        gap the barriers forbid; at the horizon's end it adds the turn still to come
+        (heading) and every step before the goal is reached costs 1 (time to success).
         """
         return {
             'terms': ['goal', 'fall', 'collision', 'effort', 'uncertainty'],
             'goal': {'kind': 'geodesic_goal', 'weight': 1.0, 'position_indices': [0, 1],
-                     'terminal_weight': 2.0, 'body_radius': 0.45, 'clearance': 0.3,
-                     'edge_margin': 0.3, 'heading_indices': [2, 3], 'heading_weight': 2.0},
+                     'terminal_weight': 2.0, 'body_radius': 0.45, 'clearance': 0.08,
+                     'edge_margin': 0.15, 'barrier_weight': 750.0, 'heading_indices': [2, 3],
+                     'heading_weight': 2.0, 'reach_radius': 0.22, 'reach_bonus': 1.0},
             'fall': {'kind': 'platform_fall', 'weight': 30.0, 'position_indices': [0, 1],
-                     'margin': 0.3, 'sharpness': 30.0, 'ensemble_reduce': 'max'},
+                     'margin': 0.15, 'sharpness': 30.0, 'ensemble_reduce': 'max'},
             'collision': {'kind': 'obstacle_collision', 'weight': 30.0,
-                          'position_indices': [0, 1], 'body_radius': 0.45, 'margin': 0.15,
+                          'position_indices': [0, 1], 'body_radius': 0.45, 'margin': 0.08,
                           'sharpness': 30.0, 'ensemble_reduce': 'max'},
             'effort': {'weight': 0.01, 'scale': [0.5, 1.0]},
             'uncertainty': {'weight': 1.0, 'state_indices': [0, 1]},

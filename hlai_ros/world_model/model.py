@@ -21,6 +21,16 @@ def default_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
+_INPLACE = {nn.SiLU: torch.nn.functional.silu, nn.ReLU: torch.nn.functional.relu,
+            nn.ELU: torch.nn.functional.elu}
+
+
+def _activate(act: nn.Module, h: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """act(h), overwriting h when allowed and the activation has an in-place form."""
+    fn = _INPLACE.get(type(act)) if inplace else None
+    return fn(h, inplace=True) if fn is not None else act(h)
+
+
 class WorldModel(nn.Module):
     """Ensemble of E dynamics MLPs predicting the normalised state change from (s, a, z).
 
@@ -154,22 +164,21 @@ class WorldModel(nn.Module):
                        ) -> torch.Tensor:
         """Open-loop rollout s (E, N, S), actions (E, N, T, A), z (E, N, Z) -> (E, N, T+1, S).
 
-        The action and latent parts of the first layer are computed for all T steps in one
-        batched matmul before the time loop, so each step is one small matmul per layer and
-        no concatenation or normalisation.
+        The latent's part of the first layer is computed once before the time loop, and the
+        normalisers are folded into the weights, so each step is one batched matmul per layer
+        (activations in place when no gradient is recorded).
         """
-        e, n, t, a = actions.shape
         (w_s, w_a, w_z, *hidden_w), biases, acts = self._folded()
-        h_dim = w_a.shape[-1]
-        zb = torch.baddbmm(biases[0], z, w_z)  # (E, N, H)
-        act_part = torch.bmm(actions.transpose(1, 2).reshape(e, t * n, a), w_a)
-        pre = act_part.view(e, t, n, h_dim) + zb.unsqueeze(1)  # (E, T, N, H)
+        w_sa = torch.cat([w_s, w_a], dim=1)
+        zb = torch.baddbmm(biases[0], z, w_z)  # (E, N, H): the latent's part, fixed over time
+        steps = actions.unbind(2)
         delta = self.config.predict_delta
+        inplace = not torch.is_grad_enabled()
         states = [s]
-        for k in range(t):
-            h = torch.baddbmm(pre[:, k], s, w_s)
+        for a_t in steps:
+            h = torch.baddbmm(zb, torch.cat([s, a_t], dim=-1), w_sa)
             for act, w, b in zip(acts, hidden_w, biases[1:]):
-                h = torch.baddbmm(b, act(h), w)
+                h = torch.baddbmm(b, _activate(act, h, inplace), w)
             s = s + h if delta else h
             states.append(s)
         return torch.stack(states, dim=2)

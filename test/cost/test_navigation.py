@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 
 WALLED = GeodesicGoalCost((0, 1), bounds=(-2.0, 2.0, -2.0, 2.0), centres=((0.0, 0.0),),
                           radii=(0.4,), body_radius=0.3, clearance=0.0, edge_margin=0.1,
-                          blocked_weight=10.0)
+                          barrier_weight=200.0)
 
 
 def test_distance_field_on_a_free_grid_is_the_octile_distance():

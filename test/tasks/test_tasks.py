@@ -78,6 +78,27 @@ def test_cliff_cost_takes_obstacles_from_perception():
     assert bool(task.cost(percept.scene).failed(states).any())
 
 
+def test_cliff_goal_term_goes_around_perceived_obstacles():
+    """The cliff goal term is a path length on the perceived scene, never shorter than straight."""
+    task = get_task('cliff')
+    env = make('cliff', config=world_config('cliff'))
+    obs, _ = env.reset(seed=0)
+    percept = task.perceive(task.make_perception(env.unwrapped.nominal_camera()), obs)
+    env.close()
+    goal_term = dict((name, term) for name, term, *_ in task.cost(percept.scene).terms)['goal']
+    assert goal_term.bounds == tuple(float(b) for b in percept.scene.bounds)
+    assert len(goal_term.centres) == len(percept.scene.obstacle_radii) > 0
+    # just beyond the far side of an obstacle, seen from the goal: the path must go around it
+    goal = torch.as_tensor(percept.goal)
+    centre = torch.as_tensor(percept.scene.obstacle_centres[0], dtype=torch.float32)
+    away = (centre - goal) / (centre - goal).norm()
+    behind = centre + away * (float(percept.scene.obstacle_radii[0]) + 0.7)
+    straight = float((behind - goal).norm())
+    assert float(goal_term.distance(behind.view(1, 2), goal)) > straight + 0.1
+    assert float(task.cost(None).terms[0][1].distance(behind.view(1, 2), goal)) == \
+        pytest.approx(straight, abs=1e-4)
+
+
 class _Recorded:
     """A recorded episode as the data loader returns it, built from a live rollout."""
 
