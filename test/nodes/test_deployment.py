@@ -269,3 +269,63 @@ def test_gate_in_lockstep_invents_no_command_until_the_controller_is_gone(probe)
     assert answered == 3 and all(m.angular.z > 0 for m in out[:3]), 'one answer per command'
     assert silent == 0, 'the gate invented commands while the controller was alive'
     assert len(after_exit) == 1 and after_exit[0].angular.z == 0 and after_exit[0].linear.x == 0
+
+
+def test_gate_for_the_arm_checks_frames_and_stamps_and_clips_the_twist(probe):
+    """Push: MoveIt Servo style TwistStamped in, stamped and clipped out, workspace on ee."""
+    import rclpy
+    from geometry_msgs.msg import TwistStamped
+    from rclpy.parameter import Parameter
+    from std_msgs.msg import Float32MultiArray, MultiArrayDimension
+
+    from hlai_ros.nodes.command_gate import CommandGateNode
+
+    gate = CommandGateNode(parameter_overrides=[
+        Parameter('task', value='push'), Parameter('max_acceleration', value=[10.0, 10.0]),
+        Parameter('workspace_lower', value=[0.26, -0.31]),
+        Parameter('workspace_upper', value=[0.74, 0.31])])
+    out = []
+    probe.create_subscription(TwistStamped, '/servo_node/delta_twist_cmds', out.append, 10)
+    actor = probe.create_publisher(TwistStamped, GATE_INPUT, 10)
+    state = probe.create_publisher(Float32MultiArray, '/hlai/state', 10)
+
+    def spin(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for node in (probe, gate):
+                rclpy.spin_once(node, timeout_sec=0.01)
+
+    def send(vx, vy, frame='world', age_s=0.0, ee=(0.5, 0.0)):
+        position = Float32MultiArray(data=[float(ee[0]), float(ee[1]), 0.4])
+        position.layout.dim = [MultiArrayDimension(label=n, size=1, stride=1)
+                               for n in ('ee_x', 'ee_y', 'obj_x')]
+        state.publish(position)
+        spin(0.05)
+        msg = TwistStamped()
+        msg.header.frame_id = frame
+        msg.header.stamp = (gate.get_clock().now()
+                            - rclpy.duration.Duration(seconds=age_s)).to_msg()
+        msg.twist.linear.x, msg.twist.linear.y = vx, vy
+        n = len(out)
+        for _ in range(3):  # the acceleration limit ramps up from the stop before
+            actor.publish(msg)
+            spin(0.15)
+        return [m for m in out[n:] if m.twist.linear.x or m.twist.linear.y]
+    try:
+        deadline = time.monotonic() + 10
+        while actor.get_subscription_count() == 0:
+            assert time.monotonic() < deadline, 'the gate did not appear'
+            spin(0.05)
+        ok = send(0.5, -0.05)[-1]
+        foreign = send(0.1, 0.0, frame='map')
+        stale = send(0.1, 0.0, age_s=5.0)
+        at_edge = send(0.1, 0.1, ee=(0.735, 0.0))
+        faults = dict(gate.guard.faults)
+    finally:
+        gate.destroy_node()
+    assert ok.header.frame_id == 'world' and ok.twist.linear.x == pytest.approx(0.2)
+    assert ok.twist.linear.y == pytest.approx(-0.05)
+    assert foreign == [] and stale == [] and faults == {
+        ('/hlai/actor_command', 'frame'): 3, ('/hlai/actor_command', 'stale'): 3}
+    assert at_edge and all(m.twist.linear.x == 0.0 for m in at_edge)
+    assert at_edge[-1].twist.linear.y == pytest.approx(0.1)
