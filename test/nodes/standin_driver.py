@@ -8,6 +8,9 @@ publisher would). Every measurement is stamped with its capture time, ``--latenc
 before it is published; no ground truth is published. The camera frame is one rendering of
 the world at start (a fixed scene; the robot itself moves in the odometry only).
 
+SIGUSR1 toggles a sensor fault: the odometry pose becomes NaN (a failed encoder), until the
+next SIGUSR1.
+
 Takes ``/cmd_vel`` (geometry_msgs/Twist) and moves a unicycle with the last command received
 (held: no timeout of its own, so only the safety layer can stop it). Appends one JSON line
 per event to ``--record``: ``{"kind": "start", "pose": [x, y, yaw]}`` first, then
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import time
 
 import numpy as np
@@ -79,7 +83,11 @@ def main() -> None:
 
     node.create_subscription(Twist, '/cmd_vel', on_command, 10)
     dt = 1.0 / args.rate
-    state = {'last': time.monotonic()}
+    state = {'last': time.monotonic(), 'broken': False}
+
+    def toggle_fault(signum, frame):
+        state['broken'] = not state['broken']
+    signal.signal(signal.SIGUSR1, toggle_fault)
 
     def tick():
         now = time.monotonic()
@@ -91,6 +99,8 @@ def main() -> None:
         log.write(json.dumps({'kind': 'pose', 't': time.time(), 'pose': pose.tolist()}) + '\n')
         stamp = time.time_ns()  # capture time; published `latency` later
         noisy = pose + rng.normal(0.0, args.odom_noise, 3)
+        if state['broken']:
+            noisy[:] = np.nan
         odom = messages.odometry_base(stamp, noisy[0], noisy[1], noisy[2], v, w)
         noisy_depth = depth + rng.normal(0.0, args.depth_noise, depth.shape).astype(np.float32)
         time.sleep(min(args.latency, dt / 2))  # the transport delay of a real camera

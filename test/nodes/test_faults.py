@@ -131,13 +131,21 @@ def test_kill_9_of_each_robot_node_stops_the_robot_and_a_restart_rejoins(tmp_pat
         procs.restart('command_gate')
         t_gate_restart = time.time()
         probe.spin_until(lambda: moving_since(t_gate_restart), 60, 'the gate rejoining')
+        # the driver's odometry turns to NaN: no usable state -> zero; back -> moving again
+        procs.procs['driver'].send_signal(signal.SIGUSR1)
+        t_nan = time.time()
+        probe.spin_for(0.5 + SLACK_S + 0.6)
+        procs.procs['driver'].send_signal(signal.SIGUSR1)
+        t_fixed = time.time()
+        probe.spin_until(lambda: moving_since(t_fixed), 30, 'moving on good odometry again')
+        events.append(('NaN odometry', 0.5, t_nan, t_fixed, procs.alive()))
     finally:
         procs.stop()
 
     t, cmd = _commands(record)
     moving = np.abs(cmd).sum(axis=1) > 0
     for victim, timeout, t_kill, t_restart, others in events:
-        assert all(others.values()), f'{victim} killed: others died too: {others}'
+        assert all(others.values()), f'{victim}: other processes died too: {others}'
         after = (t > t_kill) & (t < t_restart)
         stopped = after & ~moving
         assert stopped.any(), f'no zero command after {victim} was killed'
