@@ -21,11 +21,15 @@ import time
 import torch
 
 
-def evaluate(task: str, model_dir: Path, episodes: int, seed: int) -> dict:
-    """Success, failure and return of the learned stack in `model_dir` over seeded episodes."""
+def evaluate(task: str, model_dir: Path, episodes: int, seed: int, actor: bool = True) -> dict:
+    """Success, failure and return of the learned stack in `model_dir` over seeded episodes.
+
+    With `actor` False the planner uses neither a critic nor a policy, even where saved.
+    """
     from hlai_ros.tasks.compare import compare, CompareConfig
     summaries, _ = compare(CompareConfig(task=task, episodes=episodes, seed=seed,
-                                         controllers=('learned',), model_dir=str(model_dir)),
+                                         controllers=('learned',), model_dir=str(model_dir),
+                                         use_critic=actor, use_policy=actor),
                            progress=False, log=None)
     s = summaries['learned']
     return {'success_rate': s.success_rate, 'success_ci95': list(s.success_interval),
@@ -70,7 +74,8 @@ def main() -> None:
                     help='world-model training budget per size, s')
     ap.add_argument('--actor-seconds', type=float, default=120.0,
                     help='critic + policy training budget per size, s')
-    ap.add_argument('--no-actor', action='store_true', help='world models only')
+    ap.add_argument('--no-actor', action='store_true',
+                    help='world models only: train no critic or policy and plan without them')
     ap.add_argument('--out', type=Path, default=Path('out/efficiency'))
     ap.add_argument('--plot', type=Path, default=None, help='PNG path (default: in --out)')
     ap.add_argument('--threads', type=int, default=1)
@@ -93,7 +98,7 @@ def main() -> None:
             hlai(argv)
         train_s = time.perf_counter() - t
         row = {'transitions': n, 'model': str(model_dir), 'train_s': round(train_s, 1),
-               **evaluate(args.task, model_dir, args.episodes, args.seed)}
+               **evaluate(args.task, model_dir, args.episodes, args.seed, not args.no_actor)}
         rows.append(row)
         print(f'{args.task} {n:>7} transitions: success {row["success_rate"]:.0%} '
               f'[{row["success_ci95"][0]:.0%}, {row["success_ci95"][1]:.0%}], failure '

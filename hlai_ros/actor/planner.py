@@ -2,8 +2,10 @@
 
 One call of `Planner.plan` reads as the three steps of a sampling MPC controller, plus a
 gradient step: warm-start the mean from the last plan (shifted one step), optimise by sampling
-(MPPI or CEM) with some samples proposed by the policy, refine the winner by backprop through
-the model (the adjoint method), and return its first action.
+(MPPI or CEM) with some samples proposed by the policy, move the mean and the best sequence by
+backprop through the model (the adjoint method), let them compete in the last sampling round,
+and return the first action of the best sequence. (With one sampling round the gradient step
+comes after it and the refined sequences are scored on their own.)
 
 Every evaluation is one batched `model.rollout`: E members in front, and N = samples x latents
 flattened behind them. The cost of a sequence is its task cost averaged over latents, plus the
@@ -126,6 +128,10 @@ class Planner:
         if not bool((self.upper > self.lower).all()):
             raise ValueError(f'need action_low < action_high, got {self.lower}, {self.upper}')
         self.optimizer = OPTIMIZERS[config.optimizer](config.sampling)
+        iterations = config.sampling.iterations
+        self._head = OPTIMIZERS[config.optimizer](
+            replace(config.sampling, iterations=max(1, iterations - 1)))
+        self._tail = OPTIMIZERS[config.optimizer](replace(config.sampling, iterations=1))
         self.generator = torch.Generator(device=self.device)
         self.reset()
 
@@ -226,6 +232,25 @@ class Planner:
                     u.clamp_(-1.0, 1.0)
         return best, best_cost
 
+    def descend(self, s0: torch.Tensor, z: torch.Tensor, context: CostContext,
+                candidates: torch.Tensor) -> torch.Tensor:
+        """`gradient_steps` Adam steps on candidates (M, T, A) by backprop; -> the stepped ones.
+
+        Unlike `refine` it does not evaluate the result: the caller scores the stepped
+        sequences among its next batch of samples, which costs no extra rollout.
+        """
+        mid, half = (self.upper + self.lower) / 2, self.half_range
+        u = ((candidates - mid) / half).clone().requires_grad_(True)
+        opt = torch.optim.Adam([u], lr=self.config.gradient_lr)
+        with frozen(self.model), frozen(self.critic):
+            for _ in range(self.config.gradient_steps):
+                opt.zero_grad()
+                self.objective(s0, z, context, mid + half * u).sum().backward()
+                opt.step()
+                with torch.no_grad():
+                    u.clamp_(-1.0, 1.0)
+        return (mid + half * u).detach()
+
     def plan(self, state, context: CostContext | None = None) -> PlanResult:
         """Plan from the current state (S,); the result's action is the one to apply now."""
         start = time.perf_counter()
@@ -241,10 +266,30 @@ class Planner:
         if z is None:
             with torch.no_grad():
                 z = self._z = self.model.sample_z(cfg.latents, generator=self.generator)
+        def objective(acts):
+            return self.objective(s0, z, context, acts)
+        if cfg.gradient_steps > 0 and cfg.sampling.iterations > 1:
+            # sample, descend from the mean and the best, then sample once more with the
+            # descended sequences among the samples: they are scored in that batch for free
+            with torch.inference_mode():  # sampling needs no autograd bookkeeping at all
+                head = self._head.optimize(objective, mean, std, self.lower, self.upper,
+                                           self.proposals(s0, z, context), self.generator)
+            candidates = torch.stack([head.mean, head.best]).clone()  # leave inference mode
+            stepped = self.descend(s0, z, context, candidates)
+            with torch.inference_mode():
+                tail = self._tail.optimize(objective, head.mean, head.std, self.lower,
+                                           self.upper, torch.cat([stepped, head.best[None]]),
+                                           self.generator)
+            chosen = tail.best.clone()
+            self.mean, self._planned = chosen.clone(), True
+            evaluations = head.evaluations + tail.evaluations + 2 * cfg.gradient_steps
+            return PlanResult(action=chosen[0].clone(), actions=chosen,
+                              cost=float(tail.best_cost), evaluations=evaluations * cfg.latents,
+                              seconds=time.perf_counter() - start)
         with torch.inference_mode():  # sampling needs no autograd bookkeeping at all
             result = self.optimizer.optimize(
-                lambda acts: self.objective(s0, z, context, acts), mean, std,
-                self.lower, self.upper, self.proposals(s0, z, context), self.generator)
+                objective, mean, std, self.lower, self.upper, self.proposals(s0, z, context),
+                self.generator)
         candidates = torch.stack([result.mean, result.best]).clone()  # leave inference mode
         evaluations = result.evaluations
         if cfg.gradient_steps > 0:
