@@ -12,9 +12,9 @@ and would be a mostly-noise target.
 The goal enters the cost, not the state. The table top is the robot's calibrated workspace
 (``sim/push.yaml``, section ``table``), like a table's pose configured on a real cell.
 
-Cost (`PushTask.default_cost`): box-to-goal distance; the hand's distance to the *pre-push
-point* behind the box on the goal-box line (`approach_cost`), so that the hand goes round the
-box rather than into its near face; a barrier at the table's edges; effort; ensemble
+Cost (`PushTask.default_cost`): box-to-goal distance; the hand's way round the box to the
+*pre-push point* behind it on the goal-box line (`approach_cost`), so that the hand goes round
+the box rather than into its near face; a barrier at the table's edges; effort; ensemble
 disagreement on the box's position.
 """
 from __future__ import annotations
@@ -43,33 +43,46 @@ def table_bounds() -> list[float]:
 
 
 def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
+                  clearance: float = 0.035, turn: float = 0.6,
                   ee_indices: Sequence[int] = (0, 1),
                   box_indices: Sequence[int] = (2, 3)) -> torch.Tensor:
-    """Distance (m) from the hand to the pre-push point, per member, sample and step.
+    """How far (m) the hand is from pushing the box towards the goal, the way round the box.
 
-    The pre-push point lies `standoff` metres behind the box centre on the line from the goal
-    through the box: ``box - standoff * (goal - box) / |goal - box|``. Hand there, a push along
-    the line moves the box towards the goal.
+    In polar coordinates about the box centre, with angle 0 on the side away from the goal
+    (where the hand must be to push the box towards it): the arc the hand still has to travel
+    round the box, ``(standoff + clearance) * |angle|``, plus its radial distance from a
+    desired radius that is `standoff` behind the box and widens by `clearance` once the hand is
+    more than `turn` radians off that side (so that it circles clear of the box instead of
+    dragging it). Zero at the pre-push point ``box - standoff * (goal - box) / |goal - box|``.
+    A straight-line distance to that point would lead a hand on the wrong side through the box.
 
     Args:
         states: predicted states (E, N, T, S), metres.
         goal: goal position (2,) or (N, 2), metres.
         standoff: box centre to the hand's centre when pushing, metres.
+        clearance: extra radius (m) while circling round the box.
+        turn: angle (rad) off the pushing side beyond which the hand circles at full clearance.
         ee_indices: state indices of the hand's (x, y).
         box_indices: state indices of the box's (x, y).
 
     Returns:
-        (E, N, T) distances, metres.
+        (E, N, T) costs, metres.
 
     """
     ee = states[..., list(ee_indices)]
     box = states[..., list(box_indices)]
     goal = torch.as_tensor(goal, dtype=states.dtype, device=states.device)
     goal = goal.view(1, 1, 1, 2) if goal.dim() == 1 else goal.view(1, -1, 1, 2)
-    to_goal = goal - box
-    direction = to_goal / torch.sqrt(to_goal.pow(2).sum(-1, keepdim=True) + 1e-6)
-    target = box - standoff * direction
-    return torch.sqrt((ee - target).pow(2).sum(-1) + 1e-12)
+    away = box - goal
+    behind = away / torch.sqrt(away.pow(2).sum(-1, keepdim=True) + 1e-6)
+    rel = ee - box
+    along = (rel * behind).sum(-1)
+    across = behind[..., 0] * rel[..., 1] - behind[..., 1] * rel[..., 0]
+    radius = torch.sqrt(rel.pow(2).sum(-1) + 1e-9)
+    angle = torch.sqrt(torch.atan2(across, along).pow(2) + 1e-4)
+    wanted = standoff + clearance * (angle / turn).clamp(max=1.0)
+    radial = torch.sqrt((radius - wanted).pow(2) + 1e-6)
+    return (standoff + clearance) * angle + radial
 
 
 class PushTask(Task):
