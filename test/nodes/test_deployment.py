@@ -329,3 +329,18 @@ def test_gate_for_the_arm_checks_frames_and_stamps_and_clips_the_twist(probe):
         ('/hlai/actor_command', 'frame'): 3, ('/hlai/actor_command', 'stale'): 3}
     assert at_edge and at_edge[-1].twist.linear.x == 0.0
     assert at_edge[-1].twist.linear.y == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize('change, match', [
+    ({'max_velocity': (0.5, 0.5)}, 'action range'), ({'max_velocity': (0.1,)}, 'action range'),
+    ({'max_acceleration': (1.0, float('inf'))}, 'finite'),
+    ({'command_timeout_s': 100.0}, 'command_timeout_s'), ({'position_timeout_s': 0.0}, '0, 2'),
+    ({'workspace_lower': (0.0, 0.0)}, 'both'), ({'rate_hz': 0.0}, 'rate_hz'),
+    ({'position_labels': ('x',)}, 'labels')])
+def test_gate_limits_are_bounded_even_in_a_parameter_file(change, match):
+    """A parameter file can tighten the limits, never remove or loosen them."""
+    from hlai_ros.nodes.command_gate import CommandGateConfig
+    assert CommandGateConfig(task='push', max_velocity=(0.1, 0.2)).limits.max_velocity == (
+        0.1, 0.2)
+    with pytest.raises(ValueError, match=match):
+        CommandGateConfig(task='push', **change)
