@@ -102,6 +102,8 @@ class WorldModelNodeConfig:
     reservoir so that learning from narrow live data does not forget the rest (0: none)."""
     batch_size: int = field(default=64, metadata={'read_only': True})
     """Transitions per ensemble member in one update."""
+    max_surprise: float = 100.0
+    """Transitions more surprising than this are published but not learned from (> 0)."""
     min_transitions: int = 16
     """Transitions to collect before the first update (>= 1)."""
     update_period_s: float = 0.5
@@ -135,6 +137,8 @@ class WorldModelNodeConfig:
                 and math.isfinite(self.update_period_s) and math.isfinite(self.save_period_s)):
             raise ValueError(f'update_period_s and save_period_s must be finite and > 0 '
                              f'seconds, got {self.update_period_s} and {self.save_period_s}')
+        if not self.max_surprise > 0:
+            raise ValueError(f'max_surprise must be > 0, got {self.max_surprise}')
         if not 1 <= self.imagine_horizon <= 200:
             raise ValueError(f'imagine_horizon must be in 1..200 steps, got '
                              f'{self.imagine_horizon}')
@@ -217,7 +221,7 @@ class WorldModelNode(Node):
         self.model_error = ''
         self.pairing = TransitionPairing()
         self.episode_transitions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.stats = {'transitions': 0, 'updates': 0, 'checkpoints': 0, 'surprise': float('nan'),
+        self.stats = {'transitions': 0, 'rejected': 0, 'updates': 0, 'checkpoints': 0, 'surprise': float('nan'),
                       'loss': float('nan'), 'state_errors': 0, 'last_error': '',
                       'last_save': '', 'update_ms': 0.0, 'state_ms': 0.0}
         self._updates_at_save = 0
@@ -348,6 +352,10 @@ class WorldModelNode(Node):
         value = self.surprise(s, a, s_next)
         self.stats['surprise'] = value
         self.surprise_pub.publish(Float32(data=value))
+        if not value <= self.params.config.max_surprise:  # NaN too
+            # a glitch (a jump of the estimate, a missed reset), not physics to learn from
+            self.stats['rejected'] += 1
+            return
         recent = self.episode_transitions + [(s, a, s_next)]
         self.episode_transitions = recent[-self.learner.context_size:]
         self.learner.add(s, a, s_next)

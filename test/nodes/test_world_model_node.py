@@ -73,7 +73,8 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
             'episode': probe.create_publisher(String, '/hlai/episode', 10)}
     node = start_node('world_model', 'cliff', f'output_dir:={out}', 'save_period_s:=0.5',
                       'update_period_s:=0.05', 'min_transitions:=4', 'batch_size:=8',
-                      'replay_size:=100', 'imagine_horizon:=6', 'torch_threads:=1')
+                      'replay_size:=100', 'imagine_horizon:=6', 'torch_threads:=1',
+                      'max_surprise:=10.0')
     probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values())
                      and probe.count_publishers('/hlai/imagined') > 0, 60, 'world_model up')
     probe.spin_for(0.5)
@@ -127,6 +128,13 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
     probe.spin_until(lambda: any(kv.key == 'checkpoint_dir' and kv.value == str(out)
                                  for d in got['diag'] for s in d.status for kv in s.values),
                      10, 'diagnostics naming the checkpoint directory')
+    def counts():
+        last = {kv.key: kv.value for kv in got['diag'][-1].status[0].values}
+        return last['rejected'], last['transitions']
+
+    # the jump is above max_surprise: published, not learned from
+    probe.spin_until(lambda: counts() == ('1', str(len(states) - 1)), 10,
+                     'diagnostics counting one rejected transition')
 
     # parameters: invalid values are refused with the reason, read-only ones too
     client = probe.create_client(SetParameters, '/world_model/set_parameters')
