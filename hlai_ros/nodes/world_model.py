@@ -221,7 +221,8 @@ class WorldModelNode(Node):
         self.model_error = ''
         self.pairing = TransitionPairing()
         self.episode_transitions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.stats = {'transitions': 0, 'rejected': 0, 'updates': 0, 'checkpoints': 0, 'surprise': float('nan'),
+        self.stats = {'transitions': 0, 'rejected': 0, 'updates': 0, 'checkpoints': 0,
+                      'surprise': float('nan'),
                       'loss': float('nan'), 'state_errors': 0, 'last_error': '',
                       'last_save': '', 'update_ms': 0.0, 'state_ms': 0.0}
         self._updates_at_save = 0
