@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
@@ -147,9 +148,11 @@ class CommandGateNode(Node):
         self._lockstep_stopped = True
         self.published = 0
         self.last_reason = TIMEOUT
-        self.create_timer(1.0 / cfg.rate_hz, self._on_timer)
+        # Wall-clock timers: the watchdog must fire even when /clock stops (use_sim_time).
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / cfg.rate_hz, self._on_timer, clock=steady)
         self.diagnostics = DiagnosticsPublisher(self, 'safety', cfg.task)
-        self.create_timer(1.0, self._publish_diagnostics)
+        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
         self.get_logger().info(
             f'gating {self.input.topic_name} -> {self.pub.topic_name}: max_velocity '
             f'{list(cfg.limits.max_velocity)}, max_acceleration {list(cfg.max_acceleration)}, '

@@ -25,6 +25,7 @@ from dataclasses import fields, is_dataclass
 from typing import Callable
 
 import numpy as np
+from rclpy.clock import Clock, ClockType
 
 from hlai_ros.nodes.convert import stamp_ns
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
@@ -173,7 +174,9 @@ class InputGuard:
         self._last_warn: dict[tuple[str, str], float] = {}
         self._stamps: dict[str, StampCheck] = {}
         self.diagnostics = DiagnosticsPublisher(node, 'inputs')
-        node.create_timer(1.0, self.publish_diagnostics)
+        # Wall-clock timer: under use_sim_time a paused simulation must not silence it.
+        node.create_timer(1.0, self.publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # -- the wrapper --------------------------------------------------------------------------
     def wrap(self, topic: str, callback: Callable, *checks: Callable[[object], str]):

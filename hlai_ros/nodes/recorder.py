@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 
 import rclpy
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
@@ -86,9 +87,10 @@ class RecorderNode(Node):
                 self._pending.append(name)
             else:
                 self._subscribe(name, msgtype)
-        self._discovery = self.create_timer(0.5, self._discover)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)  # timers also run while /clock stops
+        self._discovery = self.create_timer(0.5, self._discover, clock=steady)
         self.diagnostics = DiagnosticsPublisher(self, 'recording', cfg.output)
-        self.create_timer(1.0, lambda: self.diagnostics.publish(
+        self.create_timer(1.0, clock=steady, callback=lambda: self.diagnostics.publish(
             WARN if self._pending else OK,
             f'waiting for the types of {self._pending}' if self._pending else 'recording',
             {'bag': cfg.output, 'messages_written': self.bag.messages_written,
