@@ -16,8 +16,9 @@ from test_mpc_actor import actor_status, cliff_state
 
 pytestmark = pytest.mark.ros
 
-SEEDS = (3, 4, 5)
-"""Seeded cliff episodes; each takes 44-65 steps with the small planner below."""
+SEEDS = (1, 2, 3)
+"""Seeded cliff episodes the shipped model reaches in 44-71 steps with the small planner below
+(in the pure-Python loop when this was written; others time out after 300 steps)."""
 PLANNER = {'horizon': 8, 'samples': 32, 'iterations': 1}
 """A planner small enough for a loaded 2-core test machine (the defaults are 12 x 128 x 2)."""
 TOLERANCE = 1 / 3
@@ -37,6 +38,9 @@ def mpc_run(tmp_path_factory):
     from conftest import node_env
     folder = tmp_path_factory.mktemp('mpc_run')
     sets = [a for k, v in PLANNER.items() for a in ('--set', f'mpc_actor.{k}={v}')]
+    # the world_model node still runs (predictions, surprise) but does not train: the actor
+    # plans with the fixed model here, and online updates would only compete for the CPU
+    sets += ['--set', 'world_model.learning=false']
     result = _hlai(node_env(), 'run', '--task', 'cliff', '--episodes', str(len(SEEDS)),
                    '--seed', str(SEEDS[0]), '--record', str(folder / 'bags'), '--json',
                    '--timeout', '400', '--log-dir', str(folder / 'logs'),
@@ -90,7 +94,11 @@ def test_recorded_run_trains_a_model_that_the_running_actor_reloads(mpc_run, pro
                     str(model), '--fresh', '--no-actor', '--epochs', '2', '--ensemble', '2',
                     '--hidden', '32', '32', '--time-budget', '30', '--quiet', timeout=300)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    probe.spin_until(lambda: actor_status(diag).get('reloads') == '1', 30, 'a reload')
+    # training checkpoints every epoch; the actor has reloaded at least the last one once it
+    # has seen the final JSON (reload_period_s 0.3 s)
+    probe.spin_until(lambda: int(actor_status(diag).get('reloads', 0)) >= 1, 30, 'a reload')
+    probe.spin_for(1.5)
+    reloads = actor_status(diag)['reloads']
     header = json.loads((model / 'world_model.json').read_text())
     assert header['config']['ensemble_size'] == 2  # the freshly trained one, not the shipped
     n = len(cmds)
@@ -100,7 +108,7 @@ def test_recorded_run_trains_a_model_that_the_running_actor_reloads(mpc_run, pro
     # a broken checkpoint is refused: the actor keeps the model it has and keeps answering
     (model / 'world_model.json').write_text('{"format": "hlai_world_model", "truncated')
     probe.spin_until(lambda: actor_status(diag).get('reload_error'), 30, 'the refusal')
-    assert actor_status(diag)['reloads'] == '1'
+    assert actor_status(diag)['reloads'] == reloads
     n = len(cmds)
     state_pub.publish(cliff_state())
     probe.spin_until(lambda: len(cmds) > n, 30, 'a command after the refusal')

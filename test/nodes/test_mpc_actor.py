@@ -6,13 +6,13 @@ import signal
 
 import numpy as np
 import pytest
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry, Path
-from std_msgs.msg import Bool, Float32MultiArray, String
-
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
+from std_msgs.msg import Bool, Float32MultiArray, String
 
 from hlai_ros.nodes.convert import stamp_ns, state_message
 from hlai_ros.perception.cliff import STATE_NAMES, CliffScene
@@ -157,3 +157,42 @@ def test_simulator_holds_zero_velocity_when_the_actor_dies(probe, start_node):
     assert all(abs(o.twist.twist.linear.x) < 0.02 and abs(o.twist.twist.angular.z) < 0.05
                for o in after), [(o.twist.twist.linear.x, o.twist.twist.angular.z)
                                  for o in after]
+
+
+def test_push_actor_sends_stamped_world_frame_twists_within_bounds(probe, start_node,
+                                                                   tmp_path):
+    from geometry_msgs.msg import TwistStamped
+
+    from hlai_ros.perception.push import STATE_NAMES as PUSH_NAMES
+    from hlai_ros.tasks import get_task
+    from hlai_ros.world_model.checkpoint import save_world_model
+    from hlai_ros.world_model.config import WorldModelConfig
+    from hlai_ros.world_model.model import WorldModel
+
+    task = get_task('push')  # no push model is shipped: an untrained one checks the contract
+    torch.manual_seed(0)
+    save_world_model(WorldModel(WorldModelConfig(
+        state_dim=task.state_dim, action_dim=task.action_dim, latent_dim=2, ensemble_size=2,
+        hidden_sizes=(16, 16))), tmp_path / 'push')
+    start_node('mpc_actor', 'push', f'model:={tmp_path / "push"}', *SMALL,
+               'use_sim_time:=false', 'enforce_deadline:=false', 'reload_period_s:=0.0')
+    cmds, plans = [], []
+    probe.create_subscription(TwistStamped, '/servo_node/delta_twist_cmds', cmds.append, 50)
+    probe.create_subscription(Path, '/hlai/plan', plans.append, 50)
+    state_pub = probe.create_publisher(Float32MultiArray, '/hlai/state', 10)
+    probe.spin_until(lambda: state_pub.get_subscription_count() > 0, 60, 'the push actor')
+    state = dict(ee_x=0.45, ee_y=0.0, obj_x=0.55, obj_y=0.0, obj_vx=0.0, obj_vy=0.0,
+                 goal_x=0.65, goal_y=0.1)
+    for k in range(4):
+        n = len(cmds)
+        state_pub.publish(state_message(PUSH_NAMES, [state.get(name, 0.0)
+                                                     for name in PUSH_NAMES]))
+        probe.spin_until(lambda: len(cmds) > n, 30, f'push command {k}')
+    stamps = [stamp_ns(c.header.stamp) for c in cmds]
+    assert stamps == sorted(stamps) and stamps[0] > 0
+    for c in cmds:
+        assert c.header.frame_id == 'world'
+        assert abs(c.twist.linear.x) <= 0.2 + 1e-6 and abs(c.twist.linear.y) <= 0.2 + 1e-6
+        assert c.twist.linear.z == 0.0 and c.twist.angular.z == 0.0
+    probe.spin_until(lambda: plans, 10, '/hlai/plan')
+    assert plans[-1].header.frame_id == 'world' and len(plans[-1].poses) == 6 + 1
