@@ -15,7 +15,9 @@ The velocities of the box and of the hand come from finite differences over the 
 period, so the estimator keeps state: call `reset` at the start of every episode. When too little
 of the box's top face is visible (the hand or arm hides it), `visible` is False and the box is
 dead-reckoned (`pushed_along`): a hand within `contact_radius` of it and moving into it carries
-it along (quasi-static pushing); otherwise it stays where it was last estimated. The hand hides
+it along (quasi-static pushing); otherwise it stays where it was last estimated. When part of
+its top face is still seen, the dead-reckoned position is averaged with that part's centroid
+(`partial_weight`). The hand hides
 the box mostly while pushing it, so keeping the last estimate there would freeze the box while
 it slides (up to 12 cm off by the end of a push).
 
@@ -96,6 +98,11 @@ class PushPerceptionConfig:
     """While the box is hidden and the hand is within this distance (m) of its centre, moving
     into it, the box is taken to be pushed along (largest half diagonal, 4 cm, plus the
     fingertips' 1.6 cm and a margin); 0 keeps a hidden box where it was last seen."""
+    partial_weight: float = 0.5
+    """Weight of the centroid of a partly hidden top face (at least `min_pixels`, fewer than
+    `min_visible_fraction`) against the dead-reckoned position of a hidden box; the two err on
+    opposite sides (the centroid ahead of the hand, the dead reckoning behind when the box
+    slides on), so their mean is off by less than either."""
 
     def __post_init__(self):
         if self.control_dt <= 0:
@@ -104,6 +111,8 @@ class PushPerceptionConfig:
             raise ValueError('min_pixels must be >= 1 and min_visible_fraction in [0, 1]')
         if self.contact_radius < 0:
             raise ValueError(f'contact_radius must be >= 0, got {self.contact_radius}')
+        if not 0.0 <= self.partial_weight <= 1.0:
+            raise ValueError(f'partial_weight must be in [0, 1], got {self.partial_weight}')
 
 
 class ArmKinematics:
@@ -161,6 +170,8 @@ class PushPerception:
     def reset(self) -> None:
         """Forget the previous episode (box and hand positions, velocities, visibility)."""
         self.visible = False
+        self.partial: np.ndarray | None = None
+        """Centroid (x, y), m, of a partly hidden top face in the last observation, else None."""
         self._box: np.ndarray | None = None
         self._ee: np.ndarray | None = None
         self._velocity = np.zeros(2)
@@ -190,6 +201,9 @@ class PushPerception:
         self.visible = box is not None
         if box is None and self._box is not None:
             box = self.pushed_along(self._box, self._ee, ee)
+            if self.partial is not None:
+                w = self.config.partial_weight
+                box = (1.0 - w) * box + w * self.partial
         if box is not None:
             if self._box is not None:
                 self._velocity = (box - self._box) / self.config.control_dt
@@ -237,6 +251,7 @@ class PushPerception:
         whose centroid lies over the box's centre.
         """
         cam, c = self.camera, self.config
+        self.partial = None
         if rgb.shape[:2] != (cam.height, cam.width) or depth.shape != rgb.shape[:2]:
             raise ValueError(f'rgb {rgb.shape[:2]} and depth {depth.shape} must both be '
                              f'{cam.height} x {cam.width} (H x W) like the camera model')
@@ -249,6 +264,9 @@ class PushPerception:
         face = points[points[:, 2] >= z_top - c.top_face_tolerance]
         count = len(face)
         self._most_pixels = max(self._most_pixels, count)
-        if count < c.min_pixels or count < c.min_visible_fraction * self._most_pixels:
+        if count < c.min_pixels:
+            return None
+        if count < c.min_visible_fraction * self._most_pixels:
+            self.partial = face[:, :2].mean(axis=0)
             return None
         return face[:, :2].mean(axis=0)

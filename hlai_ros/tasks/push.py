@@ -42,6 +42,19 @@ def table_bounds() -> list[float]:
     return [cx - hx, cx + hx, cy - hy, cy + hy]
 
 
+def _side_angle(states: torch.Tensor, goal: torch.Tensor, ee_indices: Sequence[int],
+                box_indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hand's angle (rad) about the box from its pushing side, and its distance (m)."""
+    ee = states[..., list(ee_indices)]
+    box = states[..., list(box_indices)]
+    away = box - goal
+    behind = away / torch.sqrt(away.pow(2).sum(-1, keepdim=True) + 1e-6)
+    rel = ee - box
+    along = (rel * behind).sum(-1)
+    across = behind[..., 0] * rel[..., 1] - behind[..., 1] * rel[..., 0]
+    return torch.atan2(across, along), torch.sqrt(rel.pow(2).sum(-1) + 1e-9)
+
+
 def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
                   clearance: float = 0.035, turn: float = 0.6,
                   ee_indices: Sequence[int] = (0, 1),
@@ -55,9 +68,12 @@ def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
     more than `turn` radians off that side (so that it circles clear of the box instead of
     dragging it). Zero at the pre-push point ``box - standoff * (goal - box) / |goal - box|``.
     A straight-line distance to that point would lead a hand on the wrong side through the box.
+    The way round is the one on the hand's side at the plan's start (step 0): the angles of the
+    later steps are unwrapped step by step from it, so a hand in front of the box does not see two equally
+    good ways round, between which a sampling planner's average would stall.
 
     Args:
-        states: predicted states (E, N, T, S), metres.
+        states: states (E, N, T+1, S), metres, index 0 the current one (not scored).
         goal: goal position (2,) or (N, 2), metres.
         standoff: box centre to the hand's centre when pushing, metres.
         clearance: extra radius (m) while circling round the box.
@@ -66,20 +82,16 @@ def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
         box_indices: state indices of the box's (x, y).
 
     Returns:
-        (E, N, T) costs, metres.
+        (E, N, T) costs, metres, for steps 1..T.
 
     """
-    ee = states[..., list(ee_indices)]
-    box = states[..., list(box_indices)]
     goal = torch.as_tensor(goal, dtype=states.dtype, device=states.device)
     goal = goal.view(1, 1, 1, 2) if goal.dim() == 1 else goal.view(1, -1, 1, 2)
-    away = box - goal
-    behind = away / torch.sqrt(away.pow(2).sum(-1, keepdim=True) + 1e-6)
-    rel = ee - box
-    along = (rel * behind).sum(-1)
-    across = behind[..., 0] * rel[..., 1] - behind[..., 1] * rel[..., 0]
-    radius = torch.sqrt(rel.pow(2).sum(-1) + 1e-9)
-    angle = torch.sqrt(torch.atan2(across, along).pow(2) + 1e-4)
+    angle, radius = _side_angle(states, goal, ee_indices, box_indices)
+    turned = angle[..., 1:] - angle[..., :-1]
+    angle = angle[..., :1] + torch.atan2(torch.sin(turned), torch.cos(turned)).cumsum(-1)
+    radius = radius[..., 1:]
+    angle = torch.sqrt(angle.pow(2) + 1e-4)
     wanted = standoff + clearance * (angle / turn).clamp(max=1.0)
     radial = torch.sqrt((radius - wanted).pow(2) + 1e-6)
     return (standoff + clearance) * angle + radial
@@ -124,7 +136,7 @@ class PushTask(Task):
         check_shapes(states, actions)
         if context.goal is None:
             raise ValueError('the push approach cost needs CostContext.goal, got None')
-        return approach_cost(states[:, :, 1:], context.goal, self.approach_standoff)
+        return approach_cost(states, context.goal, self.approach_standoff)
 
     def make_perception(self, camera: CameraModel) -> PushPerception:
         """Forward kinematics + colour/depth box estimator of `hlai_ros.perception.push`."""

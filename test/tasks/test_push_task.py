@@ -39,12 +39,17 @@ def test_box_velocity_is_not_in_the_model_state_but_the_hand_velocity_is():
     assert task.position_indices == (2, 3)
 
 
+def _held(states: torch.Tensor) -> torch.Tensor:
+    """States (N, S) held for a plan of one step: (1, N, 2, S), step 0 the current one."""
+    return states.view(1, -1, 1, states.shape[-1]).expand(1, -1, 2, -1)
+
+
 def test_approach_cost_is_zero_behind_the_box_and_falls_all_the_way_round():
     goal = torch.tensor([0.6, 0.0])
     box = [0.5, 0.0]
     standoff = 0.045
     behind = torch.tensor([[0.5 - standoff, 0.0, *box]])
-    cost = approach_cost(behind.view(1, 1, 1, 4), goal, standoff)
+    cost = approach_cost(_held(behind), goal, standoff)
     assert cost.shape == (1, 1, 1)
     assert float(cost) < 0.005
     # from in front of the box (angle pi) round to behind it at the circling radius: the cost
@@ -52,16 +57,29 @@ def test_approach_cost_is_zero_behind_the_box_and_falls_all_the_way_round():
     angles = torch.linspace(np.pi, 0.0, 9)
     ring = torch.stack([torch.tensor([0.5 - 0.08 * np.cos(a), 0.08 * np.sin(a), *box])
                         for a in angles.tolist()])
-    costs = approach_cost(ring.view(1, -1, 1, 4), goal, standoff)[0, :, 0]
+    costs = approach_cost(_held(ring), goal, standoff)[0, :, 0]
     assert bool((costs[1:] < costs[:-1]).all())
     # straight through the box from in front is not downhill at first
     through = torch.tensor([[0.58, 0.0, *box], [0.55, 0.0, *box]])
-    c = approach_cost(through.view(1, 2, 1, 4), goal, standoff)[0, :, 0]
+    c = approach_cost(_held(through), goal, standoff)[0, :, 0]
     assert float(c[1]) >= float(c[0]) - 0.01
 
 
+def test_approach_cost_goes_round_on_the_side_the_hand_starts_on():
+    goal = torch.tensor([0.6, 0.0])
+    box = [0.5, 0.0]
+    # the hand starts just off the front line on the +y side; going on round that side costs
+    # less than crossing the front line to the other side, though both are as far from behind
+    start = torch.tensor([0.5 + 0.08 * np.cos(0.2), 0.08 * np.sin(0.2), *box])
+    same = torch.tensor([0.5 + 0.08 * np.cos(0.6), 0.08 * np.sin(0.6), *box])
+    other = torch.tensor([0.5 + 0.08 * np.cos(0.6), -0.08 * np.sin(0.6), *box])
+    states = torch.stack([torch.stack([start, same]), torch.stack([start, other])])
+    c = approach_cost(states.unsqueeze(0), goal, 0.045)[0, :, 0]
+    assert float(c[0]) + 0.05 < float(c[1])
+
+
 def test_approach_cost_follows_per_sample_goals():
-    states = torch.tensor([0.45, 0.0, 0.5, 0.0, 0.0, 0.0]).view(1, 1, 1, 6).expand(1, 2, 1, 6)
+    states = torch.tensor([0.45, 0.0, 0.5, 0.0, 0.0, 0.0]).view(1, 1, 1, 6).expand(1, 2, 2, 6)
     goals = torch.tensor([[0.6, 0.0], [0.4, 0.0]])
     cost = approach_cost(states, goals, 0.05)
     assert float(cost[0, 0, 0]) < 0.005 < 0.1 < float(cost[0, 1, 0])
