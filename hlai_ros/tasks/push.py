@@ -69,8 +69,8 @@ def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
     dragging it). Zero at the pre-push point ``box - standoff * (goal - box) / |goal - box|``.
     A straight-line distance to that point would lead a hand on the wrong side through the box.
     The way round is the one on the hand's side at the plan's start (step 0): the angles of the
-    later steps are unwrapped step by step from it, so a hand in front of the box does not see two equally
-    good ways round, between which a sampling planner's average would stall.
+    later steps are unwrapped step by step from it, so a hand in front of the box does not see
+    two equally good ways round, between which a sampling planner's average would stall.
 
     Args:
         states: states (E, N, T+1, S), metres, index 0 the current one (not scored).
