@@ -249,7 +249,7 @@ class MpcActorNode(Node):
         if msg.data and not self.estop:
             self.estop = True
             self.get_logger().warning(f'{ESTOP_TOPIC}: e-stop engaged; zero commands until '
-                                   'released with false')
+                                      'released with false')
             self._publish_command(None)
         elif not msg.data and self.estop:
             self.estop = False
@@ -262,8 +262,8 @@ class MpcActorNode(Node):
         frame = msg.header.frame_id.lstrip('/')
         if frame not in ('', WORLD_FRAME) or not np.all(np.isfinite(goal)):
             self.get_logger().warning(f'{GOAL.name}: goal {goal} in frame {frame!r} ignored; '
-                                   f"expected finite x, y in frame '{WORLD_FRAME}'",
-                                   throttle_duration_sec=1.0)
+                                      f"expected finite x, y in frame '{WORLD_FRAME}'",
+                                      throttle_duration_sec=1.0)
             return
         self.goal = goal
 
@@ -279,7 +279,7 @@ class MpcActorNode(Node):
         except ValueError as exc:
             self.stats['state_faults'] += 1
             self.get_logger().warning(f'{STATE_TOPIC}: {exc}; zero command',
-                                   throttle_duration_sec=1.0)
+                                      throttle_duration_sec=1.0)
             self._publish_command(None)
             return
         if self.estop:
@@ -314,9 +314,9 @@ class MpcActorNode(Node):
             return action
         s['fallbacks'] += 1
         self.get_logger().warning(f'plan took {s["plan_ms"]:.0f} ms > deadline '
-                               f'{1e3 * cfg.budget_s:.0f} ms: '
-                               f'{"policy action" if self._policy is not None else "zero"}',
-                               throttle_duration_sec=1.0)
+                                  f'{1e3 * cfg.budget_s:.0f} ms: '
+                                  f'{"policy action" if self._policy is not None else "zero"}',
+                                  throttle_duration_sec=1.0)
         if self._policy is None:
             return None
         from hlai_ros.actor.agent import Agent
@@ -378,7 +378,7 @@ class MpcActorNode(Node):
         if age_s > self.params.config.timeout_s:
             if not self._stale:
                 self.get_logger().warning(f'{STATE_TOPIC}: no state for {age_s:.2f} s; zero '
-                                       'commands until it is fresh again')
+                                          'commands until it is fresh again')
             self._stale = True
         if self._stale or self.estop:
             self._publish_command(None)
