@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='task path: world-model checkpoint folder (default: models/<task>)')
     parser.add_argument('--no-critic', action='store_true',
                         help="task path: ignore the critic saved next to the world model")
+    parser.add_argument('--critic-weight', type=float, default=None,
+                        help="task path: weight of the critic's cost-to-go in the planner "
+                             "(default: the task's; cliff: 0)")
     parser.add_argument('--no-policy', action='store_true',
                         help="task path: ignore the policy saved next to the world model")
     parser.add_argument('--threads', type=int, default=None,
@@ -92,7 +95,7 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
                            device=args.device, use_critic=not args.no_critic,
-                           use_policy=not args.no_policy)
+                           use_policy=not args.no_policy, critic_weight=args.critic_weight)
     planner = config.planner
     if args.horizon:
         planner = replace(planner, horizon=args.horizon)

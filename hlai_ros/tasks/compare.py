@@ -5,7 +5,7 @@ Every controller runs the same seeds in the pure-Python loop; the results carry 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -48,6 +48,9 @@ class CompareConfig:
     """Load the critic saved next to the world model (if any) as the planner's terminal cost."""
     use_policy: bool = True
     """Load the policy saved next to the world model (if any) for the planner's proposals."""
+    critic_weight: float | None = None
+    """Weight of the critic's cost-to-go in the planner (None: the task's `critic_weight`,
+    else the planner's)."""
 
 
 def default_model_dir(task: str) -> Path:
@@ -74,7 +77,12 @@ def make_controller(name: str, config: CompareConfig):
                                  expect={'state_dim': task.state_dim,
                                          'action_dim': task.action_dim})
         critic, policy = load_actor(path, task, device, config.use_critic, config.use_policy)
-        return LearnedController(task, model, config.planner, critic=critic, policy=policy,
+        planner = config.planner
+        if config.critic_weight is not None:
+            planner = replace(planner, critic_weight=config.critic_weight)
+        elif getattr(task, 'critic_weight', None) is not None:
+            planner = replace(planner, critic_weight=float(task.critic_weight))
+        return LearnedController(task, model, planner, critic=critic, policy=policy,
                                  device=device)
     raise ValueError(f'unknown controller {name!r}; choose from {list(CONTROLLERS)}')
 
