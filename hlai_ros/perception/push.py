@@ -17,9 +17,8 @@ of the box's top face is visible (the hand or arm hides it), `visible` is False 
 dead-reckoned (`pushed_along`): a hand within `contact_radius` of it and moving into it carries
 it along (quasi-static pushing); otherwise it stays where it was last estimated. When part of
 its top face is still seen, the dead-reckoned position is averaged with that part's centroid
-(`partial_weight`). The hand hides
-the box mostly while pushing it, so keeping the last estimate there would freeze the box while
-it slides (up to 12 cm off by the end of a push).
+(`partial_weight`). The hand hides the box mostly while pushing it, so keeping the last
+estimate there would freeze the box while it slides (up to 12 cm off by the end of a push).
 
 Measured errors against ground truth at 64 x 64, scripted episodes, seeds 0..9::
 
@@ -29,15 +28,17 @@ Measured errors against ground truth at 64 x 64, scripted episodes, seeds 0..9::
 ==========================  ========  ==================  ==================  =================
 box position (m)            box seen  seen frames         hidden frames       all frames
 ==========================  ========  ==================  ==================  =================
-noise 0.08, contact rule    85%       mean 0.0039, p95    mean 0.0107, p95    mean 0.0049, p95
-                                      0.0114              0.0219              0.0128
+noise 0.08, default         85%       mean 0.0039, p95    mean 0.0100, p95    mean 0.0048, p95
+                                      0.0114              0.0172              0.0131
 noise 0.08, last estimate   85%       same                mean 0.0503, p95    mean 0.0108, p95
 (``--contact-radius 0``)                                  0.1239              0.0605
 noise 0.03, contact rule    91%       mean 0.0041, p95    --                  mean 0.0046, p95
-                                      0.0121                                  0.0136
+(no partial face)                     0.0121                                  0.0136
 ==========================  ========  ==================  ==================  =================
 
-(Before the contact rule, noise 0.03 gave mean 0.0061, p95 0.0159 over all frames; at 128 x 128
+(The last-estimate row was measured before the partial-face averaging existed; with
+``--contact-radius 0`` today a partly seen face is still averaged in. Before the contact rule,
+noise 0.03 gave mean 0.0061, p95 0.0159 over all frames; at 128 x 128
 the seen box was off by 0.0037 mean, 0.0115 p95.) The end-effector from forward kinematics is
 exact (printed as 0.0000 m). The box's velocity is off by 0.02 m/s mean, 0.08 m/s p95: a
 one-pixel step over 0.1 s is ~0.1 m/s, which is why the push task leaves it out of the model
