@@ -90,8 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     parser.add_argument('--steps', type=int, default=40, help='closed-loop steps per episode')
-    parser.add_argument('--starts', type=int, default=3, help='closed-loop episodes')
-    parser.add_argument('--train-seconds', type=float, default=30.0)
+    parser.add_argument('--starts', type=int, default=4, help='closed-loop episodes (1-4)')
+    parser.add_argument('--train-epochs', type=int, default=20,
+                        help='world-model epochs (a fixed count, so that every run plans with '
+                             'the same seeded model whatever the load)')
     parser.add_argument('--hidden', type=int, nargs='+', default=[64, 64])
     parser.add_argument('--ensemble', type=int, default=5)
     args = parser.parse_args()
@@ -110,8 +112,8 @@ def main() -> None:
     model, hist = train_world_model(
         collect(120, 40, gen),
         WorldModelConfig(state_dim=8, action_dim=2, ensemble_size=args.ensemble,
-                         hidden_sizes=tuple(args.hidden), time_budget_s=args.train_seconds,
-                         max_epochs=100, patience=8, seed=0), progress=False)
+                         hidden_sizes=tuple(args.hidden), time_budget_s=3600.0,
+                         max_epochs=args.train_epochs, patience=1000, seed=0), progress=False)
     model.eval()
     print(f'world model: E={args.ensemble}, hidden {args.hidden}, latent '
           f'{model.latent_dim}; trained {time.perf_counter() - t:.1f} s on '

@@ -38,6 +38,10 @@ def test_train_writes_model_critic_policy_and_card_then_eval_loads_them(tmp_path
 
     controller = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out)))
     assert controller.planner.critic is not None and controller.planner.policy is not None
+    assert controller.planner.config.critic_weight == 0.0  # the cliff task's own setting
+    weighted = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
+                                                        critic_weight=0.5))
+    assert weighted.planner.config.critic_weight == 0.5
     plain = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
                                                      use_critic=False, use_policy=False))
     assert plain.planner.critic is None and plain.planner.policy is None
