@@ -155,7 +155,8 @@ class PerceptionNode(Node):
             intrinsics = (messages.camera_info_to_K(msg), int(msg.width), int(msg.height),
                           msg.header.frame_id)
         except ValueError as exc:
-            self.get_logger().warn(f'{CAMERA_INFO.name}: {exc}', throttle_duration_sec=1.0)
+            self.get_logger().warning(f'{CAMERA_INFO.name}: {exc}',
+                                      throttle_duration_sec=1.0)
             return
         if self.intrinsics is None or any(
                 not np.array_equal(a, b) for a, b in zip(intrinsics[:3], self.intrinsics[:3])):
@@ -168,7 +169,15 @@ class PerceptionNode(Node):
         transforms = msg.transforms if hasattr(msg, 'transforms') else [msg]
         for tf in transforms:
             if tf.header.frame_id.lstrip('/') == WORLD_FRAME:
-                self.T_world_camera = messages.transform_to_matrix(tf.transform)
+                try:
+                    T = messages.transform_to_matrix(tf.transform)
+                    if not np.all(np.isfinite(T)):
+                        raise ValueError('transform is not finite')
+                except ValueError as exc:
+                    self.get_logger().warning(f'camera extrinsics ignored: {exc}',
+                                              throttle_duration_sec=1.0)
+                    continue
+                self.T_world_camera = T
                 self._make_estimator()
 
     def _on_goal(self, msg):
@@ -242,8 +251,8 @@ class PerceptionNode(Node):
         except ValueError as exc:
             self.stats['errors'] += 1
             self.stats['last_error'] = str(exc)
-            self.get_logger().warn(f'frame at {stamp * 1e-9:.3f} s not estimated: {exc}',
-                                   throttle_duration_sec=1.0)
+            self.get_logger().warning(f'frame at {stamp * 1e-9:.3f} s not estimated: {exc}',
+                                      throttle_duration_sec=1.0)
             return
         state = np.asarray(getattr(result, 'state', result), dtype=np.float32)
         names = tuple(self.estimator.state_names)

@@ -1,6 +1,7 @@
 """The learned closed loop over DDS: `hlai run` with the mpc_actor against the pure-Python
 evaluation on the same seeds; its recording trains a model that the running actor reloads."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -35,13 +36,13 @@ def _hlai(env, *args, timeout):
 @pytest.fixture(scope='module')
 def mpc_run(tmp_path_factory):
     """One recorded `hlai run` of the learned loop over SEEDS: (summary, its folder)."""
-    from conftest import node_env
+    env = dict(os.environ, PYTHONUNBUFFERED='1')  # this session's ROS_DOMAIN_ID (conftest)
     folder = tmp_path_factory.mktemp('mpc_run')
     sets = [a for k, v in PLANNER.items() for a in ('--set', f'mpc_actor.{k}={v}')]
     # the world_model node still runs (predictions, surprise) but does not train: the actor
     # plans with the fixed model here, and online updates would only compete for the CPU
     sets += ['--set', 'world_model.learning=false']
-    result = _hlai(node_env(), 'run', '--task', 'cliff', '--episodes', str(len(SEEDS)),
+    result = _hlai(env, 'run', '--task', 'cliff', '--episodes', str(len(SEEDS)),
                    '--seed', str(SEEDS[0]), '--record', str(folder / 'bags'), '--json',
                    '--timeout', '400', '--log-dir', str(folder / 'logs'),
                    '--out', str(folder / 'out'), *sets, timeout=450)
