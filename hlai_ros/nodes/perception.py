@@ -13,7 +13,9 @@ platform bounds and obstacle circles, labelled as
 `hlai_ros.tasks.cliff.CliffTask.scene_entries` writes them, so that the actor and the critic
 need nothing else), the estimated pose (``/hlai/object_pose`` for push, ``/hlai/robot_pose`` for
 cliff, PoseStamped, stamped with the image's stamp) and
-``/diagnostics``.
+``/diagnostics``. Bad input (NaN/Inf, wrong or inconsistent images, depth in millimetres,
+foreign goal frames, invalid extrinsics) is dropped with a throttled warning and counted
+(`hlai_ros.nodes.guard`, ``perception: inputs`` on ``/diagnostics``).
 """
 from __future__ import annotations
 
@@ -43,6 +45,16 @@ from hlai_ros.data.topics import (
 )
 from hlai_ros.nodes.convert import has_message, message_class, planar_pose, stamp_ns, state_message
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
+from hlai_ros.nodes.guard import (
+    COLOUR_ENCODINGS,
+    DEPTH_ENCODINGS,
+    InputGuard,
+    camera_info_fault,
+    depth_units_fault,
+    frame_fault,
+    image_fault,
+    non_finite,
+)
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.sync import StampMatcher
@@ -128,22 +140,34 @@ class PerceptionNode(Node):
         self._last_output = None
         proprio = PROPRIO_TOPIC[cfg.task]
         sub = self.create_subscription
+        # Bad input is dropped with a throttled warning and counted on /diagnostics
+        # ('perception: inputs'); an exception in a callback drops the message, not the node.
+        self.guard = guard = InputGuard(self)
+        world_frame = lambda m: frame_fault(m.header.frame_id, ('', WORLD_FRAME))  # noqa: E731
         # Created first so that, with several messages ready, the executor serves a new
         # episode's marker and goal before its first frame.
-        sub(message_class(EPISODE.msgtype), EPISODE.name, self._on_episode, 100)
-        sub(message_class(GOAL.msgtype), GOAL.name, self._on_goal, LATCHED)
+        sub(message_class(EPISODE.msgtype), EPISODE.name,
+            guard.wrap(EPISODE.name, self._on_episode), 100)
+        sub(message_class(GOAL.msgtype), GOAL.name,
+            guard.wrap(GOAL.name, self._on_goal, non_finite, world_frame), LATCHED)
         extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
-        sub(message_class(extrinsics.msgtype), extrinsics.name, self._on_extrinsics, LATCHED)
-        sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name, self._on_camera_info, 10)
+        sub(message_class(extrinsics.msgtype), extrinsics.name,
+            guard.wrap(extrinsics.name, self._on_extrinsics, non_finite), LATCHED)
+        sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name,
+            guard.wrap(CAMERA_INFO.name, self._on_camera_info, camera_info_fault), 10)
         # Depth SENSOR_QUEUE: an estimator slower than the camera works on the newest frame
         # instead of falling further behind (a recording keeps every frame: the recorder
         # has its own deep queues).
         sub(message_class(CAMERA_RGB.msgtype), CAMERA_RGB.name,
-            lambda m: self._on_sensor('rgb', m), SENSOR_QUEUE)
+            guard.wrap(CAMERA_RGB.name, lambda m: self._on_sensor('rgb', m),
+                       lambda m: image_fault(m, COLOUR_ENCODINGS)), SENSOR_QUEUE)
         sub(message_class(CAMERA_DEPTH.msgtype), CAMERA_DEPTH.name,
-            lambda m: self._on_sensor('depth', m), SENSOR_QUEUE)
+            guard.wrap(CAMERA_DEPTH.name, lambda m: self._on_sensor('depth', m),
+                       lambda m: image_fault(m, DEPTH_ENCODINGS), depth_units_fault),
+            SENSOR_QUEUE)
         sub(message_class(proprio.msgtype), proprio.name,
-            lambda m: self._on_sensor('proprio', m), SENSOR_QUEUE)
+            guard.wrap(proprio.name, lambda m: self._on_sensor('proprio', m),
+                       lambda m: non_finite(m, ignore=('effort',))), SENSOR_QUEUE)
         self.state_pub = self.create_publisher(Float32MultiArray, STATE_TOPIC, 10)
         self.pose_pub = self.create_publisher(message_class('geometry_msgs/msg/PoseStamped'),
                                               POSE_TOPIC[cfg.task], 10)
