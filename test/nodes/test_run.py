@@ -117,10 +117,10 @@ def test_sigint_stops_every_node(tmp_path, ros_env, compose):
     runner = subprocess.Popen(
         [sys.executable, '-m', 'hlai_ros.cli', 'run', '--task', 'cliff', '--episodes', '50',
          '--record', str(tmp_path / 'bags'), '--log-dir', str(tmp_path / 'logs'),
-         '--out', str(tmp_path / 'out'), *SMALL_ACTOR]
+         '--out', str(tmp_path / 'out')]
         # the runner's shutdown does not depend on the controller: the quicker scripted
         # baseline in separate processes, the learned actor composed
-        + (['--compose'] if compose else ['--controller', 'scripted']),
+        + (['--compose', *SMALL_ACTOR] if compose else ['--controller', 'scripted']),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ros_env)
     try:
         ready, _, _ = select.select([runner.stdout], [], [], 150)
