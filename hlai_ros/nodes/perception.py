@@ -14,7 +14,8 @@ platform bounds and obstacle circles, labelled as
 need nothing else), the estimated pose (``/hlai/object_pose`` for push, ``/hlai/robot_pose`` for
 cliff, PoseStamped, stamped with the image's stamp) and
 ``/diagnostics``. Bad input (NaN/Inf, wrong or inconsistent images, depth in millimetres,
-foreign goal frames, invalid extrinsics) is dropped with a throttled warning and counted
+foreign goal or camera frames, stale, future or out-of-order stamps, invalid extrinsics or ones
+that differ from those in use) is dropped with a throttled warning and counted
 (`hlai_ros.nodes.guard`, ``perception: inputs`` on ``/diagnostics``).
 """
 from __future__ import annotations
@@ -59,6 +60,7 @@ from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.sync import StampMatcher
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.safety import FreshnessLimits
 
 STATE_TOPIC = '/hlai/state'
 POSE_TOPIC = {'push': '/hlai/object_pose', 'cliff': '/hlai/robot_pose'}
@@ -143,7 +145,26 @@ class PerceptionNode(Node):
         # Bad input is dropped with a throttled warning and counted on /diagnostics
         # ('perception: inputs'); an exception in a callback drops the message, not the node.
         self.guard = guard = InputGuard(self)
-        world_frame = lambda m: frame_fault(m.header.frame_id, ('', WORLD_FRAME))  # noqa: E731
+        goal_frames = ('', WORLD_FRAME) + ((ODOM_FRAME,) if cfg.task == 'cliff' else ())
+        world_frame = lambda m: frame_fault(m.header.frame_id, goal_frames)  # noqa: E731
+        fresh = FreshnessLimits(max_age_s=1.0, max_future_s=0.5)
+
+        def camera_frame(msg) -> str:
+            frame = self.intrinsics[3] if self.intrinsics else ''
+            return frame_fault(msg.header.frame_id, (frame,)) if frame else ''
+
+        def same_extrinsics(msg) -> str:
+            # Calibration is fixed for the node's life: a later, different world -> camera
+            # transform (a stray or bogus publisher) must not replace it.
+            if cfg.camera_pose or self.T_world_camera is None:
+                return ''
+            for tf in getattr(msg, 'transforms', [msg]):
+                if tf.header.frame_id.lstrip('/') == WORLD_FRAME and not np.allclose(
+                        messages.transform_to_matrix(tf.transform), self.T_world_camera,
+                        atol=1e-3):
+                    return ('transform: camera extrinsics differ from the ones in use '
+                            '(restart perception to recalibrate)')
+            return ''
         # Created first so that, with several messages ready, the executor serves a new
         # episode's marker and goal before its first frame.
         sub(message_class(EPISODE.msgtype), EPISODE.name,
@@ -152,22 +173,26 @@ class PerceptionNode(Node):
             guard.wrap(GOAL.name, self._on_goal, non_finite, world_frame), LATCHED)
         extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
         sub(message_class(extrinsics.msgtype), extrinsics.name,
-            guard.wrap(extrinsics.name, self._on_extrinsics, non_finite), LATCHED)
+            guard.wrap(extrinsics.name, self._on_extrinsics, non_finite, same_extrinsics),
+            LATCHED)
         sub(message_class(CAMERA_INFO.msgtype), CAMERA_INFO.name,
-            guard.wrap(CAMERA_INFO.name, self._on_camera_info, camera_info_fault), 10)
+            guard.wrap(CAMERA_INFO.name, self._on_camera_info, non_finite, camera_info_fault),
+            10)
         # Depth SENSOR_QUEUE: an estimator slower than the camera works on the newest frame
         # instead of falling further behind (a recording keeps every frame: the recorder
         # has its own deep queues).
         sub(message_class(CAMERA_RGB.msgtype), CAMERA_RGB.name,
             guard.wrap(CAMERA_RGB.name, lambda m: self._on_sensor('rgb', m),
-                       lambda m: image_fault(m, COLOUR_ENCODINGS)), SENSOR_QUEUE)
+                       lambda m: image_fault(m, COLOUR_ENCODINGS), camera_frame,
+                       guard.stamp(CAMERA_RGB.name, fresh)), SENSOR_QUEUE)
         sub(message_class(CAMERA_DEPTH.msgtype), CAMERA_DEPTH.name,
             guard.wrap(CAMERA_DEPTH.name, lambda m: self._on_sensor('depth', m),
-                       lambda m: image_fault(m, DEPTH_ENCODINGS), depth_units_fault),
-            SENSOR_QUEUE)
+                       lambda m: image_fault(m, DEPTH_ENCODINGS), depth_units_fault,
+                       camera_frame, guard.stamp(CAMERA_DEPTH.name, fresh)), SENSOR_QUEUE)
         sub(message_class(proprio.msgtype), proprio.name,
             guard.wrap(proprio.name, lambda m: self._on_sensor('proprio', m),
-                       lambda m: non_finite(m, ignore=('effort',))), SENSOR_QUEUE)
+                       lambda m: non_finite(m, ignore=('effort',)),
+                       guard.stamp(proprio.name, fresh)), SENSOR_QUEUE)
         self.state_pub = self.create_publisher(Float32MultiArray, STATE_TOPIC, 10)
         self.pose_pub = self.create_publisher(message_class('geometry_msgs/msg/PoseStamped'),
                                               POSE_TOPIC[cfg.task], 10)
