@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--critic-weight', type=float, default=None,
                         help="task path: weight of the critic's cost-to-go in the planner "
                              "(default: the task's; cliff: 0)")
+    parser.add_argument('--policy-fraction', type=float, default=None,
+                        help="task path: fraction of the planner's samples proposed by the "
+                             "policy (default: the task's; cliff: 0)")
     parser.add_argument('--no-policy', action='store_true',
                         help="task path: ignore the policy saved next to the world model")
     parser.add_argument('--threads', type=int, default=None,
@@ -95,7 +98,8 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
                            device=args.device, use_critic=not args.no_critic,
-                           use_policy=not args.no_policy, critic_weight=args.critic_weight)
+                           use_policy=not args.no_policy, critic_weight=args.critic_weight,
+                           policy_fraction=args.policy_fraction)
     planner = config.planner
     if args.horizon:
         planner = replace(planner, horizon=args.horizon)

@@ -36,6 +36,11 @@ class CliffTask(Task):
     the goal but not the obstacles, so at weight 1 it outweighed the geodesic goal term and
     brought back the straight-line local minima (seed 14: stuck at 3.3 m with it, reached the
     goal without it); it is trained and shipped, and `hlai eval --critic-weight W` uses it."""
+    policy_fraction = 0.0
+    """Fraction of the planner's samples proposed by the policy. The shipped policy is loaded
+    (the fallback controller) but proposes nothing by default: its effect on success was
+    measured on 2 episodes only (both reached the goal, one 49 steps later), not on the 100 of
+    the shipped figures; `hlai eval --policy-fraction 0.1` plans with it."""
 
     def default_cost(self) -> dict[str, Any]:
         """Goal path length around obstacles, fall and collision barriers, effort, uncertainty.

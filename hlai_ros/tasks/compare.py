@@ -51,6 +51,9 @@ class CompareConfig:
     critic_weight: float | None = None
     """Weight of the critic's cost-to-go in the planner (None: the task's `critic_weight`,
     else the planner's)."""
+    policy_fraction: float | None = None
+    """Fraction of the planner's samples proposed by the policy (None: the task's
+    `policy_fraction`, else the planner's). The policy is loaded either way, as the fallback."""
 
 
 def default_model_dir(task: str) -> Path:
@@ -78,10 +81,12 @@ def make_controller(name: str, config: CompareConfig):
                                          'action_dim': task.action_dim})
         critic, policy = load_actor(path, task, device, config.use_critic, config.use_policy)
         planner = config.planner
-        if config.critic_weight is not None:
-            planner = replace(planner, critic_weight=config.critic_weight)
-        elif getattr(task, 'critic_weight', None) is not None:
-            planner = replace(planner, critic_weight=float(task.critic_weight))
+        for name in ('critic_weight', 'policy_fraction'):
+            value = getattr(config, name)
+            if value is None:
+                value = getattr(task, name, None)
+            if value is not None:
+                planner = replace(planner, **{name: float(value)})
         return LearnedController(task, model, planner, critic=critic, policy=policy,
                                  device=device)
     raise ValueError(f'unknown controller {name!r}; choose from {list(CONTROLLERS)}')

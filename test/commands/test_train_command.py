@@ -38,10 +38,13 @@ def test_train_writes_model_critic_policy_and_card_then_eval_loads_them(tmp_path
 
     controller = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out)))
     assert controller.planner.critic is not None and controller.planner.policy is not None
-    assert controller.planner.config.critic_weight == 0.0  # the cliff task's own setting
+    assert controller.planner.config.critic_weight == 0.0  # the cliff task's own settings
+    assert controller.planner.config.policy_fraction == 0.0
+    assert controller.agent.policy is not None  # still the fallback
     weighted = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
-                                                        critic_weight=0.5))
+                                                        critic_weight=0.5, policy_fraction=0.2))
     assert weighted.planner.config.critic_weight == 0.5
+    assert weighted.planner.config.policy_fraction == 0.2
     plain = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
                                                      use_critic=False, use_policy=False))
     assert plain.planner.critic is None and plain.planner.policy is None
