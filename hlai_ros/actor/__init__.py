@@ -1,4 +1,8 @@
-"""The actor: sampling optimizers, the MPC planner, the policy, and the agent around them."""
+"""The actor: sampling optimizers, the MPC planner, the policy, and the agent around them.
+
+Critic and policy training (`hlai_ros.actor.training`) and their checkpoints
+(`hlai_ros.actor.checkpoint`) are imported from their modules.
+"""
 from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.imagination import imagine
 from hlai_ros.actor.optimizer import (OPTIMIZERS, CEMOptimizer, MPPIOptimizer, OptimizerConfig,

@@ -3,10 +3,11 @@
 A straight-line goal distance has local minima behind an obstacle that stands between robot and
 goal: every short plan that goes around first moves away. This term replaces it with the length
 of the shortest path to the goal on a grid over the perceived platform (a navigation function,
-Latombe 1991), where a metre of path costs 1 plus `barrier_weight` times the same soft
-barriers the fall and collision terms use (near an obstacle inflated by the robot's radius,
-near the platform's edge), so the path it measures is the one the planner's barriers allow. The field is computed once per goal
-and scene (cached), and read with bilinear interpolation, so it is differentiable in the
+Latombe 1991), where a metre of path costs 1 plus `barrier_weight` times the same soft barriers
+that the fall and collision terms use (near an obstacle inflated by the robot's radius, near
+the platform's edge), so the path it measures is the one the planner's barriers allow. The
+field is computed once per goal and scene (cached; the perceived scene is stable, so about one
+Dijkstra an episode), and read with bilinear interpolation, so it is differentiable in the
 position and cheap inside the planner's batched rollouts.
 """
 from __future__ import annotations

@@ -47,9 +47,9 @@ class CliffTask(Task):
 
         The goal term is the geodesic distance on the perceived scene (a navigation function)
         rather than the straight-line one, whose local minima behind obstacles left the robot
-        waiting in front of them until the time limit. Its path length counts the fall and collision
-        barriers per metre (30 per step, ~25 steps a metre), so that it never routes through a
-        gap the barriers forbid; at the horizon's end it adds the turn still to come
+        waiting in front of them until the time limit. Its path length counts the fall and
+        collision barriers per metre (30 per step, ~25 steps a metre), so that it never routes
+        through a gap the barriers forbid; at the horizon's end it adds the turn still to come
         (heading) and every step before the goal is reached costs 1 (time to success).
         """
         return {

@@ -1,4 +1,4 @@
-"""The geodesic goal term: path length around obstacles, differentiable, straight without a scene."""
+"""The geodesic goal term: the way around obstacles, differentiable, straight without a scene."""
 import math
 
 import numpy as np
