@@ -187,8 +187,8 @@ class CommandGateNode(Node):
             self._emit(time.monotonic(), stop_only=True)
         elif self.gate.estop.engaged:
             self.get_logger().warning('/hlai/estop False does not release the e-stop; call '
-                                   f'{self.get_fully_qualified_name()}/release_estop',
-                                   throttle_duration_sec=5.0)
+                                      f'{self.get_fully_qualified_name()}/release_estop',
+                                      throttle_duration_sec=5.0)
 
     def _on_release(self, request, response):
         response.success, response.message = self.gate.estop.release(time.monotonic())
