@@ -49,6 +49,8 @@ def plot(rows: list[dict], title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.errorbar(x, y, yerr=[lo, hi], marker='o', capsize=3)
     ax.set_xscale('log')
+    ax.set_xticks(x, [f'{v:,}' for v in x])
+    ax.minorticks_off()
     ax.set_xlabel('world-model training transitions')
     ax.set_ylabel('success rate (95% CI)')
     ax.set_ylim(0, 1.02)
@@ -85,8 +87,7 @@ def main() -> None:
     rows = []
     points = [(n, args.out / f'{args.task}_{n}') for n in sorted(args.sizes)]
     if args.full_model is not None:
-        meta = json.loads((args.full_model / 'world_model.json').read_text())['metadata']
-        points.append((int(meta['transitions']), args.full_model))
+        points.append((0, args.full_model))
     for n, model_dir in points:
         t = time.perf_counter()
         if model_dir != args.full_model:
@@ -97,6 +98,8 @@ def main() -> None:
                                                           str(args.actor_seconds)]
             hlai(argv)
         train_s = time.perf_counter() - t
+        meta = json.loads((model_dir / 'world_model.json').read_text())['metadata']
+        n = int(meta['transitions'])  # whole episodes: at least the size asked for
         row = {'transitions': n, 'model': str(model_dir), 'train_s': round(train_s, 1),
                **evaluate(args.task, model_dir, args.episodes, args.seed, not args.no_actor)}
         rows.append(row)
