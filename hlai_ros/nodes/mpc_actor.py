@@ -23,9 +23,11 @@ When it acts:
 - **Deadline**: a plan that took longer than ``deadline_s`` (wall clock) is late; with
   ``enforce_deadline`` its action is replaced by the policy's action, or zero without a policy.
   Misses are always counted.
-- **E-stop** (``/hlai/estop``, std_msgs/Bool): ``true`` latches it: every state is answered
-  with zero and the watchdog publishes zero each period, whatever else arrives, until a
-  ``false`` releases it (the planner then starts cold).
+- **E-stop** (``/hlai/estop``, std_msgs/Bool; `hlai_ros.safety.EStopLatch`, the same
+  semantics as the ``command_gate``): ``true`` latches it: every state is answered with zero
+  and the watchdog publishes zero each period, whatever else arrives. ``false`` does not
+  release it; the ``~/release_estop`` service (std_srvs/Trigger) does, and is refused while
+  ``true`` keeps coming (the planner then starts cold).
 - **Bad input**: a state that cannot be read or is not finite is answered with zero and
   counted (``state_faults``).
 - **Hot reload**: every ``reload_period_s`` (wall clock) the world-model checkpoint in
@@ -46,6 +48,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Bool, Float32MultiArray, String
+from std_srvs.srv import Trigger
 
 from hlai_ros.data import messages
 from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GOAL, ODOM_FRAME, WORLD_FRAME
@@ -53,6 +56,7 @@ from hlai_ros.nodes.convert import message_class, state_from_message, to_cdr
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.safety import EStopLatch
 
 STATE_TOPIC = '/hlai/state'
 PLAN_TOPIC = '/hlai/plan'
@@ -173,7 +177,7 @@ class MpcActorNode(Node):
         self.stats = {'plans': 0, 'plan_ms': 0.0, 'plan_ms_max': 0.0, 'deadline_misses': 0,
                       'fallbacks': 0, 'zero_commands': 0, 'state_faults': 0, 'reloads': 0,
                       'reload_error': ''}
-        self.estop = False
+        self.latch = EStopLatch()
         self.goal: np.ndarray | None = None
         self._state_ns: int | None = None
         self._stale = False
@@ -182,6 +186,7 @@ class MpcActorNode(Node):
         # state (the executor serves subscriptions in creation order).
         sub(String, EPISODE.name, self._on_episode, 100)
         sub(Bool, ESTOP_TOPIC, self._on_estop, 10)
+        self.create_service(Trigger, '~/release_estop', self._on_release)
         sub(message_class(GOAL.msgtype), GOAL.name, self._on_goal, LATCHED)
         # Depth 1: a planner slower than the sensors plans on the newest state.
         sub(Float32MultiArray, STATE_TOPIC, self._on_state, 1)
@@ -245,17 +250,32 @@ class MpcActorNode(Node):
             self.controller.agent.reset()
             self.goal = None
 
+    @property
+    def estop(self) -> bool:
+        """Whether the e-stop is latched."""
+        return self.latch.engaged
+
     def _on_estop(self, msg):
-        if msg.data and not self.estop:
-            self.estop = True
-            self.get_logger().warning(f'{ESTOP_TOPIC}: e-stop engaged; zero commands until '
-                                      'released with false')
+        if msg.data:
+            if not self.latch.engaged:
+                self.get_logger().warning(f'{ESTOP_TOPIC}: e-stop engaged; zero commands until '
+                                          '~/release_estop is called')
+            self.latch.engage(f'{ESTOP_TOPIC}: True', time.monotonic())
             self._publish_command(None)
-        elif not msg.data and self.estop:
-            self.estop = False
-            self.controller.agent.reset()
-            self.get_logger().info(f'{ESTOP_TOPIC}: e-stop released')
+        elif self.latch.engaged:
+            self.get_logger().warning(
+                f'{ESTOP_TOPIC}: False does not release the e-stop; call ~/release_estop',
+                throttle_duration_sec=5.0)
         self._publish_diagnostics(force=True)
+
+    def _on_release(self, request, response):
+        was = self.latch.engaged
+        response.success, response.message = self.latch.release(time.monotonic())
+        if was and response.success:
+            self.controller.agent.reset()
+            self.get_logger().info(response.message)
+        self._publish_diagnostics(force=True)
+        return response
 
     def _on_goal(self, msg):
         goal = messages.pose_to_goal(msg)

@@ -15,6 +15,7 @@ from nav_msgs.msg import Odometry, Path
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from std_msgs.msg import Bool, Float32MultiArray, String
+from std_srvs.srv import Trigger
 
 from hlai_ros.nodes.convert import stamp_ns, state_message
 from hlai_ros.perception.cliff import STATE_NAMES, CliffScene
@@ -128,8 +129,15 @@ def test_actor_answers_states_keeps_the_contract_latches_estop_and_stops_on_stal
         assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
     probe.spin_until(lambda: status().get('estop') == 'True', 10,
                      'e-stop in diagnostics')
-    estop_pub.publish(Bool(data=False))
-    probe.spin_for(0.3)
+    estop_pub.publish(Bool(data=False))  # not a release: the stop stays latched
+    probe.spin_for(0.6)
+    cmd = answer(cliff_state(x=0.1), 'a command after false on /hlai/estop')
+    assert cmd.linear.x == 0.0 and cmd.angular.z == 0.0
+    release = probe.create_client(Trigger, '/mpc_actor_test/release_estop')
+    assert release.wait_for_service(timeout_sec=10)
+    future = release.call_async(Trigger.Request())
+    probe.spin_until(future.done, 10, 'the release service')
+    assert future.result().success, future.result().message
     assert answer(cliff_state(x=0.1), 'a command after release').linear.x > 0.05
 
     # A state that cannot be mapped, or is not finite, gets a zero command.
