@@ -82,6 +82,9 @@ class GraphOptions:
     """One of `CONTROLLERS`; 'scripted' only in simulation."""
     model: str = ''
     """The mpc_actor's model folder; empty: the shipped models/<task>."""
+    online: str = ''
+    """Online learning folder: the world_model node writes its checkpoints there and the
+    mpc_actor hot-reloads each one; empty: the actor keeps its model (reproducible runs)."""
     mode: str = 'lockstep'
     """Simulator mode: 'lockstep' (one step per command) or 'realtime'."""
     use_sim_time: bool = True
@@ -118,6 +121,9 @@ class GraphOptions:
             raise ValueError(f"mode must be 'lockstep' or 'realtime', got {self.mode!r}")
         if self.episodes < 0:
             raise ValueError(f'episodes must be >= 0, got {self.episodes}')
+        if self.online and self.controller != 'mpc':
+            raise ValueError('online learning feeds the mpc_actor; it needs controller '
+                             f"'mpc', got {self.controller!r}")
 
 
 def params_file(task: str) -> Path:
@@ -147,9 +153,17 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
             # Where the world waits for each command (lockstep simulation) a late plan is
             # still the answer; elsewhere it is replaced (policy, then zero).
             waits = o.target == 'sim' and o.mode == 'lockstep'
+            online = (('watch', o.online),) if o.online else ()
             nodes.append(NodeSpec(name, name, 'actor: /hlai/state -> MPC -> command',
                                   common + (('model', o.model),
-                                            ('enforce_deadline', not waits))))
+                                            ('enforce_deadline', not waits)) + online))
+        elif name == 'world_model':
+            # Without an online folder the node predicts (surprise, imagined rollouts) but
+            # does not train: nothing is written, and the run stays reproducible.
+            learn = (('output_dir', o.online), ('learning', True)) if o.online else (
+                ('learning', False),)
+            nodes.append(NodeSpec(name, name, 'world model: surprise, imagination, online '
+                                  'learning', common + learn))
         elif node_available(name):
             nodes.append(NodeSpec(name, name, f'learning core: {name}', common))
     if o.target == 'robot' or (o.controller == 'mpc' and o.mode == 'realtime'):
@@ -216,6 +230,8 @@ LAUNCH_ARGUMENTS = {
     'record': ('', 'bag directory to record into; empty: no recorder'),
     'controller': ('mpc', "mpc (learned), scripted (privileged baseline) or none"),
     'model': ('', 'model folder of the mpc_actor; empty: the shipped models/<task>'),
+    'online': ('', 'online learning folder: world_model writes checkpoints there, the '
+                   'mpc_actor hot-reloads them; empty: off'),
     'mode': ('lockstep', 'simulator mode: lockstep or realtime'),
     'episodes': ('0', 'episodes the simulator runs; 0: until stopped'),
     'seed': ('0', 'seed of episode 0'),
@@ -236,7 +252,7 @@ def options_from_launch(values: dict[str, str], target: str = 'sim',
     """Return the `GraphOptions` of launch arguments (strings, as `ros2 launch` gives)."""
     get = lambda k: values.get(k, LAUNCH_ARGUMENTS[k][0])  # noqa: E731
     return GraphOptions(task=get('task'), target=target, controller=get('controller'),
-                        model=get('model'),
+                        model=get('model'), online=get('online'),
                         mode=get('mode'), use_sim_time=_flag(get('use_sim_time')),
                         gui=_flag(get('gui')), record=get('record'),
                         episodes=int(get('episodes')), seed=int(get('seed')),

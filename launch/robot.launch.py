@@ -30,6 +30,8 @@ from launch import LaunchDescription
 ARGUMENTS = {
     'task': ('push', 'push or cliff'),
     'record': ('', 'bag directory to record into; empty: no recorder'),
+    'online': ('', 'online learning folder (world_model writes, mpc_actor hot-reloads); '
+                   'empty: off'),
     'controller': ('mpc' if node_available('mpc_actor') else 'none',
                    'mpc (the learned actor) or none (another process publishes on '
                    '/hlai/actor_command); the command_gate runs either way'),
@@ -51,6 +53,7 @@ def _nodes(context, *args, **kwargs):
               (COMMAND_TOPIC[task].name, values['command'] or COMMAND_TOPIC[task].name)]
     remaps = tuple((a, b) for a, b in remaps if a != b)
     options = options_from_launch({'task': task, 'record': values['record'],
+                                   'online': values['online'],
                                    'use_sim_time': 'false', 'controller': values['controller']},
                                   target='robot', remappings=remaps)
     specs = build(options)

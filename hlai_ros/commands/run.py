@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "'scripted' the privileged baseline (reads /ground_truth/state)")
     parser.add_argument('--model', type=Path, default=None, metavar='DIR',
                         help="the actor's model folder (default: the shipped models/<task>)")
+    parser.add_argument('--online', type=Path, default=None, metavar='DIR',
+                        help='learn online: the world_model node writes checkpoints to DIR '
+                             'and the actor hot-reloads each one (default: off)')
     parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
                         dest='node_parameters',
                         help='override a node parameter, e.g. mpc_actor.samples=64 '
@@ -88,6 +91,7 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
     options = GraphOptions(task=args.task, controller=args.controller, mode=args.mode,
                            gui=args.gui, record=bag, episodes=args.episodes, seed=args.seed,
                            extra_nodes=(MONITOR.name,), model=model,
+                           online=str(args.online.resolve()) if args.online else '',
                            node_parameters=overrides)
     try:
         specs = build(options)

@@ -147,3 +147,19 @@ def test_actor_settings_follow_the_mode():
         ('mpc_actor', 'samples', 32), ('sim', 'max_steps', 50))))
     params = {n.name: dict(n.parameters) for n in overridden}
     assert params['mpc_actor']['samples'] == 32 and params['sim']['max_steps'] == 50
+
+
+def test_online_learning_feeds_the_actor_checkpoints(launch_module):
+    plain = {n.name: dict(n.parameters) for n in build(GraphOptions(task='cliff'))}
+    assert 'watch' not in plain['mpc_actor']  # reproducible: the actor keeps its model
+    assert plain['world_model']['learning'] is False
+    online = {n.name: dict(n.parameters)
+              for n in build(GraphOptions(task='cliff', online='/tmp/online'))}
+    assert online['world_model']['output_dir'] == '/tmp/online'
+    assert online['world_model']['learning'] is True
+    assert online['mpc_actor']['watch'] == '/tmp/online'
+    nodes = launch_module('sim.launch.py', task='cliff', online='/tmp/online')
+    actor = next(n for n in nodes if n['name'] == 'mpc_actor')
+    assert actor['parameters'][1]['watch'] == '/tmp/online'
+    with pytest.raises(ValueError, match='online learning feeds the mpc_actor'):
+        GraphOptions(controller='scripted', online='/tmp/online')
