@@ -215,3 +215,86 @@ def _read_cut_mcap(bag, topic):
         except EndOfFile:
             pass
     return out
+
+
+def test_kill_9_of_the_learning_nodes_on_the_robot_graph(tmp_path, probe, ros_env):
+    """The learned robot graph (perception, world_model, cost_critic, mpc_actor, gate) on the
+    stand-in driver: kill -9 of the actor zeroes the robot's commands within the gate's
+    timeout; kill -9 of world_model or cost_critic leaves the actor planning; each restarted
+    node reports again on /diagnostics without a restart of the others."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+
+    record = tmp_path / 'driver.jsonl'
+    procs = Processes(tmp_path, ros_env)
+    procs.start('driver', [sys.executable, str(HERE / 'standin_driver.py'), '--record',
+                           str(record)])
+    small = (('mpc_actor', 'samples', 32), ('mpc_actor', 'iterations', 1),
+             ('mpc_actor', 'horizon', 8), ('mpc_actor', 'enforce_deadline', False))
+    specs = build(GraphOptions(task='cliff', target='robot', controller='mpc',
+                               use_sim_time=False, node_parameters=small))
+    names = [s.name for s in specs]
+    assert names == ['perception', 'world_model', 'cost_critic', 'mpc_actor', 'command_gate']
+    reports = []  # (wall s, node name) of every diagnostics status received
+    probe.create_subscription(
+        DiagnosticArray, '/diagnostics',
+        lambda m: reports.extend((time.time(), s.name.split(':')[0]) for s in m.status), 100)
+
+    def reported_since(node, t0):
+        return any(t > t0 and n == node for t, n in reports)
+
+    def moving_since(t0):
+        if not record.exists():
+            return False
+        t, cmd = _commands(record)
+        return bool(np.any((t > t0) & (np.abs(cmd).sum(axis=1) > 0)))
+
+    try:
+        deadline = time.monotonic() + 30
+        while not (record.exists() and record.read_text().strip()):
+            assert time.monotonic() < deadline, 'the driver did not start'
+            time.sleep(0.1)
+        x0, y0, _ = json.loads(record.read_text().splitlines()[0])['pose']
+        for spec in specs:
+            procs.start(spec.name, node_command(spec, params_file('cliff')))
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        goal_pub = probe.create_publisher(PoseStamped, '/goal_pose', latched)
+        goal = PoseStamped()
+        goal.header.frame_id = 'world'
+        goal.pose.position.x, goal.pose.position.y = x0 + 1.0, y0
+        goal_pub.publish(goal)
+        probe.spin_until(lambda: moving_since(0.0), 120, 'the actor driving the robot')
+
+        # the actor dies: the gate's watchdog zeroes the robot; restarted, it drives again
+        t_kill = procs.kill9('mpc_actor')
+        probe.spin_for(0.5 + SLACK_S + 0.6)
+        others = {n: a for n, a in procs.alive().items() if n != 'mpc_actor'}
+        procs.restart('mpc_actor')
+        t_restart = time.time()
+        probe.spin_until(lambda: moving_since(t_restart), 120, 'the actor rejoining')
+        t, cmd = _commands(record)
+        moving = np.abs(cmd).sum(axis=1) > 0
+        after = (t > t_kill) & (t < t_restart)
+        assert all(others.values()), others
+        assert (after & ~moving).any(), 'no zero command after the actor was killed'
+        first_zero = t[after & ~moving][0] - t_kill
+        assert first_zero < 0.5 + SLACK_S, f'first zero {first_zero:.2f} s after the kill'
+        assert not moving[after & (t > t_kill + 0.5 + SLACK_S)].any(), 'moved after timeout'
+
+        # world_model or cost_critic dies: the actor keeps planning; each rejoins alone
+        for victim in ('world_model', 'cost_critic'):
+            probe.spin_until(lambda: reported_since(victim, time.time() - 2.0), 60,
+                             f'{victim} reporting before the kill')
+            t_kill = procs.kill9(victim)
+            probe.spin_for(3.0)  # the actor reports about once a second
+            assert reported_since('mpc_actor', t_kill + 0.5), f'actor silent without {victim}'
+            others = {n: a for n, a in procs.alive().items() if n != victim}
+            assert all(others.values()), f'{victim}: other processes died too: {others}'
+            procs.restart(victim)
+            t_restart = time.time()
+            probe.spin_until(lambda: reported_since(victim, t_restart), 120,
+                             f'{victim} rejoining')
+        assert all(procs.alive().values()), procs.alive()
+    finally:
+        procs.stop()
