@@ -85,18 +85,28 @@ class Task:
             ValueError: names and values differ in length, or a needed label is missing.
 
         """
+        wanted = list(self.model_state_names) + list(GOAL_NAMES)
+        names, values = self.labelled_state(names, values, wanted)
+        pick = [names.index(n) for n in self.model_state_names]
+        goal = [names.index(n) for n in GOAL_NAMES]
+        return Percept(values[pick].copy(), values[goal].copy(), None, values)
+
+    def labelled_state(self, names, values, wanted) -> tuple[list[str], np.ndarray]:
+        """Check a labelled state: return (names as str, float32 values (n,)).
+
+        Raises:
+            ValueError: names and values differ in length, or a label of `wanted` is missing.
+
+        """
         values = np.asarray(values, dtype=np.float32).reshape(-1)
         names = [str(n) for n in names]
         if len(names) != values.size:
             raise ValueError(f'{len(names)} state names for {values.size} values')
-        wanted = list(self.model_state_names) + list(GOAL_NAMES)
-        missing = [n for n in wanted if n not in names]
+        missing = sorted({n for n in wanted if n not in names})
         if missing:
             raise ValueError(f'{self.name} state lacks {missing}; expected labels including '
-                             f'{wanted}, got {names}')
-        pick = [names.index(n) for n in self.model_state_names]
-        goal = [names.index(n) for n in GOAL_NAMES]
-        return Percept(values[pick].copy(), values[goal].copy(), None, values)
+                             f'{sorted(set(wanted))}, got {names}')
+        return names, values
 
     def scene_terms(self, scene: Any) -> dict[str, dict[str, Any]]:
         """Cost-term parameters that come from the perceived scene (bounds, obstacles)."""

@@ -107,16 +107,9 @@ class CliffTask(Task):
             ValueError: names and values differ in length, or a needed label is missing.
 
         """
-        values = np.asarray(values, dtype=np.float32).reshape(-1)
-        names = [str(n) for n in names]
-        if len(names) != values.size:
-            raise ValueError(f'{len(names)} state names for {values.size} values')
         derived = {'cos_yaw': 'yaw', 'sin_yaw': 'yaw'}
         wanted = [derived.get(n, n) for n in self.model_state_names] + list(GOAL_NAMES)
-        missing = sorted({n for n in wanted if n not in names})
-        if missing:
-            raise ValueError(f'cliff state lacks {missing}; expected labels including '
-                             f'{sorted(set(wanted))}, got {names}')
+        names, values = self.labelled_state(names, values, wanted)
         get = dict(zip(names, (float(v) for v in values)))
         yaw = get['yaw']
         get['cos_yaw'], get['sin_yaw'] = math.cos(yaw), math.sin(yaw)

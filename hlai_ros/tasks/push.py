@@ -30,9 +30,6 @@ from hlai_ros.perception.push import PushPerception
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import Percept, Task
 
-GOAL_NAMES = ('goal_x', 'goal_y')
-"""Names of the goal's entries in the perception state vector (``/hlai/state``)."""
-
 
 def table_bounds() -> list[float]:
     """The table top (x_min, x_max, y_min, y_max), metres, world frame."""
@@ -146,21 +143,3 @@ class PushTask(Task):
         """Joint angles + RGB-D -> model state; the goal as given."""
         state = np.asarray(estimator.estimate(obs), dtype=np.float32)
         return self.percept_from_state(estimator.state_names, state)
-
-    def percept_from_state(self, names: Sequence[str], values) -> Percept:
-        """Map a labelled perception state (``/hlai/state``: names, values) to a `Percept`.
-
-        Picks `model_state_names` and the goal by name, so the layout may carry more entries
-        (the box velocity) in any order.
-        """
-        values = np.asarray(values, dtype=np.float32).reshape(-1)
-        names = list(names)
-        if len(names) != len(values):
-            raise ValueError(f'{len(names)} state names for {len(values)} values')
-        missing = [n for n in (*self.model_state_names, *GOAL_NAMES) if n not in names]
-        if missing:
-            raise ValueError(f'push state lacks {missing}; expected names including '
-                             f'{list(self.model_state_names) + list(GOAL_NAMES)}, got {names}')
-        pick = [names.index(n) for n in self.model_state_names]
-        goal = [names.index(n) for n in GOAL_NAMES]
-        return Percept(values[pick].copy(), values[goal].copy(), None, values)
