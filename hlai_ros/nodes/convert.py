@@ -13,6 +13,7 @@ data order. `state_message` and `state_from_message` are the only writer and rea
 from __future__ import annotations
 
 import importlib
+import json
 
 import numpy as np
 
@@ -79,6 +80,15 @@ def state_from_message(msg) -> tuple[tuple[str, ...], np.ndarray]:
         raise ValueError(f'state layout labels {len(names)} entries (offset '
                          f'{msg.layout.data_offset}) but the message carries {values.size}')
     return names, values
+
+
+def episode_marker(msg) -> dict | None:
+    """Return the JSON object of an ``/hlai/episode`` message, or None when it is not one."""
+    try:
+        marker = json.loads(msg.data)
+    except (TypeError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
 
 
 def planar_pose(x: float, y: float, yaw: float, stamp: int, frame_id: str, z: float = 0.0):

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from hlai_ros.data.topics import EPISODE, GROUND_TRUTH
-from hlai_ros.nodes.convert import message_class
+from hlai_ros.nodes.convert import episode_marker, message_class
 from hlai_ros.nodes.spin import spin_node
 
 LINE_PREFIX = 'EPISODE '
@@ -52,11 +52,8 @@ class EpisodeMonitorNode(Node):
         sys.stdout.flush()
 
     def _on_episode(self, msg):
-        try:
-            marker = json.loads(msg.data)
-        except ValueError:
-            return
-        if not isinstance(marker, dict):
+        marker = episode_marker(msg)
+        if marker is None:
             return
         if marker.get('event') == 'start' and self.traced is None:
             self.traced, self.tracing = marker.get('episode'), True

@@ -38,7 +38,6 @@ When it acts:
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,7 +51,7 @@ from std_srvs.srv import Trigger
 
 from hlai_ros.data import messages
 from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GOAL, ODOM_FRAME, WORLD_FRAME
-from hlai_ros.nodes.convert import message_class, state_from_message, to_cdr
+from hlai_ros.nodes.convert import episode_marker, message_class, state_from_message, to_cdr
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
@@ -242,11 +241,8 @@ class MpcActorNode(Node):
 
     # -- inputs -----------------------------------------------------------------------------
     def _on_episode(self, msg):
-        try:
-            marker = json.loads(msg.data)
-        except ValueError:
-            return
-        if isinstance(marker, dict) and marker.get('event') == 'start':
+        marker = episode_marker(msg)
+        if marker is not None and marker.get('event') == 'start':
             self.controller.agent.reset()
             self.goal = None
 

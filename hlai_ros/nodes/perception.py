@@ -20,7 +20,6 @@ that differ from those in use) is dropped with a throttled warning and counted
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -44,7 +43,14 @@ from hlai_ros.data.topics import (
     TF_STATIC,
     WORLD_FRAME,
 )
-from hlai_ros.nodes.convert import has_message, message_class, planar_pose, stamp_ns, state_message
+from hlai_ros.nodes.convert import (
+    episode_marker,
+    has_message,
+    message_class,
+    planar_pose,
+    stamp_ns,
+    state_message,
+)
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.guard import (
     COLOUR_ENCODINGS,
@@ -237,11 +243,8 @@ class PerceptionNode(Node):
             self.goal = goal
 
     def _on_episode(self, msg):
-        try:
-            marker = json.loads(msg.data)
-        except ValueError:
-            return
-        if isinstance(marker, dict) and marker.get('event') == 'start':
+        marker = episode_marker(msg)
+        if marker is not None and marker.get('event') == 'start':
             self.sync.reset()
             self._last_output = None
             if hasattr(self.estimator, 'reset'):

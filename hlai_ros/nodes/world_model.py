@@ -36,7 +36,6 @@ Publishes:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -53,7 +52,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from hlai_ros.data import messages
 from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, WORLD_FRAME
-from hlai_ros.nodes.convert import message_class, state_from_message
+from hlai_ros.nodes.convert import episode_marker, message_class, state_from_message
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
@@ -294,11 +293,8 @@ class WorldModelNode(Node):
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_episode(self, msg) -> None:
-        try:
-            marker = json.loads(msg.data)
-        except ValueError:
-            return
-        if isinstance(marker, dict) and marker.get('event') in ('start', 'end'):
+        marker = episode_marker(msg)
+        if marker is not None and marker.get('event') in ('start', 'end'):
             self.pairing.reset()
             self.episode_transitions = []
 
