@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from std_msgs.msg import String
 

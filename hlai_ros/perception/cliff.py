@@ -29,8 +29,8 @@ perception still told the nominal camera, the levelling correction (a plane fitt
 surface) keeps the errors small: at 64x64 edge 0.034 m (worst 0.054), centre 0.021 m (max
 0.049), detected 100 %, no false positives; at 128x128 edge 0.024 m, centre 0.017 m (max
 0.046), no false positives. (Before the correction, 64x64, 10 episodes: edge 0.051 m, worst
-0.131; centre 0.065 m, max 0.158.) Depth noise (``--depth-noise``, 10 episodes, 64x64): 0.01 m changes
-nothing measurable; 0.03 m gives edge 0.032 m and centre 0.048 m (max 0.214), all detected.
+0.131; centre 0.065 m, max 0.158.) Depth noise (``--depth-noise``, 10 episodes, 64x64): 0.01 m
+changes nothing measurable; 0.03 m gives edge 0.032 m and centre 0.048 m (max 0.214), all detected.
 """
 from __future__ import annotations
 

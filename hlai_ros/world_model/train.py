@@ -6,7 +6,6 @@ model and a resumable training state to out_dir.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import time

@@ -9,7 +9,6 @@ changed while it runs.
 """
 import importlib.util
 import json
-import math
 import signal
 import subprocess
 import sys
