@@ -78,6 +78,28 @@ def probe(rclpy_context):
     node.destroy_node()
 
 
+@pytest.fixture
+def set_parameter(probe):
+    """Return ``set(node, name, value)``: one parameter through the node's set_parameters
+    service; returns its rcl_interfaces/SetParametersResult (successful, reason)."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    clients = {}
+
+    def set_(node: str, name: str, value):
+        if node not in clients:
+            clients[node] = probe.create_client(SetParameters, f'/{node}/set_parameters')
+            assert clients[node].wait_for_service(timeout_sec=10), f'{node}/set_parameters'
+        request = SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg()])
+        future = clients[node].call_async(request)
+        probe.spin_until(future.done, 10, f'setting {node}.{name}')
+        return future.result().results[0]
+
+    return set_
+
+
 def node_env() -> dict:
     """Environment for node processes: this session's domain, loopback discovery."""
     env = dict(os.environ)

@@ -25,12 +25,10 @@ def test_profile_weights_fill_defaults_and_refuse_bad_values(tmp_path):
 
 
 def test_cost_critic_node_cost_falls_toward_the_goal_and_follows_the_configurator(
-        probe, start_node, tmp_path):
+        probe, start_node, tmp_path, set_parameter):
     import torch
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
-    from rcl_interfaces.srv import SetParameters
-    from rclpy.parameter import Parameter
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import Float32, Float32MultiArray
     from std_srvs.srv import Trigger
@@ -70,15 +68,8 @@ def test_cost_critic_node_cost_falls_toward_the_goal_and_follows_the_configurato
     probe.spin_until(lambda: any('no critic in' in s.message for d in got['diag']
                                  for s in d.status), 10, 'diagnostics saying there is no critic')
 
-    client = probe.create_client(SetParameters, '/cost_critic/set_parameters')
-    assert client.wait_for_service(timeout_sec=10)
-
     def set_param(name, value):
-        request = SetParameters.Request(
-            parameters=[Parameter(name, value=value).to_parameter_msg()])
-        future = client.call_async(request)
-        probe.spin_until(future.done, 10, f'setting {name}')
-        return future.result().results[0]
+        return set_parameter('cost_critic', name, value)
 
     base = cost_of(0.0)
     bad = set_param('weights.goal', -1.0)

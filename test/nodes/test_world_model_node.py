@@ -50,11 +50,9 @@ def _cliff_states(n: int, action):
 
 
 def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, start_node,
-                                                                       tmp_path):
+                                                                       tmp_path, set_parameter):
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import Twist
-    from rcl_interfaces.srv import SetParameters
-    from rclpy.parameter import Parameter
     from std_msgs.msg import Float32, Float32MultiArray, String
     from visualization_msgs.msg import Marker, MarkerArray
 
@@ -137,15 +135,8 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
                      'diagnostics counting one rejected transition')
 
     # parameters: invalid values are refused with the reason, read-only ones too
-    client = probe.create_client(SetParameters, '/world_model/set_parameters')
-    assert client.wait_for_service(timeout_sec=10)
-
     def set_param(name, value):
-        request = SetParameters.Request(
-            parameters=[Parameter(name, value=value).to_parameter_msg()])
-        future = client.call_async(request)
-        probe.spin_until(future.done, 10, f'setting {name}')
-        return future.result().results[0]
+        return set_parameter('world_model', name, value)
 
     bad = set_param('learning_rate', -1.0)
     assert not bad.successful and 'learning_rate must be in (0, 1]' in bad.reason
