@@ -70,32 +70,30 @@ def _load_into(module: torch.nn.Module, tensors: dict, path: Path) -> None:
     module.load_state_dict(tensors)
 
 
-def load_critic(path: str | Path, device: str | torch.device | None = None,
-                expect_state_dim: int | None = None) -> Critic | None:
-    """The critic saved in a folder (None when it has no critic.json), in eval mode."""
-    read = _read(Path(path), CRITIC_STEM, CRITIC_FORMAT)
+def _load(path: Path, stem: str, fmt: str, expect_state_dim: int | None, device, build):
+    """Read `stem` in folder `path`, check it, build the network and load it (None: absent)."""
+    read = _read(path, stem, fmt)
     if read is None:
         return None
     tensors, header = read
     if expect_state_dim is not None and header['state_dim'] != expect_state_dim:
-        raise CheckpointError(f'{path}: critic for {header["state_dim"]} state entries, '
+        raise CheckpointError(f'{path}: {stem} for {header["state_dim"]} state entries, '
                               f'expected {expect_state_dim}')
-    critic = Critic(header['state_dim'], _from_dict(CriticConfig, header['config']))
-    _load_into(critic, tensors, Path(path))
-    return critic.to(device or 'cpu').eval().requires_grad_(False)
+    module = build(header)
+    _load_into(module, tensors, path)
+    return module.to(device or 'cpu').eval().requires_grad_(False)
+
+
+def load_critic(path: str | Path, device: str | torch.device | None = None,
+                expect_state_dim: int | None = None) -> Critic | None:
+    """The critic saved in a folder (None when it has no critic.json), in eval mode."""
+    return _load(Path(path), CRITIC_STEM, CRITIC_FORMAT, expect_state_dim, device,
+                 lambda h: Critic(h['state_dim'], _from_dict(CriticConfig, h['config'])))
 
 
 def load_policy(path: str | Path, device: str | torch.device | None = None,
                 expect_state_dim: int | None = None) -> Policy | None:
     """The policy saved in a folder (None when it has no policy.json), in eval mode."""
-    read = _read(Path(path), POLICY_STEM, POLICY_FORMAT)
-    if read is None:
-        return None
-    tensors, header = read
-    if expect_state_dim is not None and header['state_dim'] != expect_state_dim:
-        raise CheckpointError(f'{path}: policy for {header["state_dim"]} state entries, '
-                              f'expected {expect_state_dim}')
-    policy = Policy(header['state_dim'], header['action_low'], header['action_high'],
-                    _from_dict(PolicyConfig, header['config']))
-    _load_into(policy, tensors, Path(path))
-    return policy.to(device or 'cpu').eval().requires_grad_(False)
+    return _load(Path(path), POLICY_STEM, POLICY_FORMAT, expect_state_dim, device,
+                 lambda h: Policy(h['state_dim'], h['action_low'], h['action_high'],
+                                  _from_dict(PolicyConfig, h['config'])))
