@@ -171,6 +171,10 @@ class HlaiWorld(gym.Env):
         """Return privileged ground truth (evaluation only)."""
         raise NotImplementedError
 
+    def ground_truth(self) -> dict[str, Any]:
+        """Privileged ground truth now, as in ``info['ground_truth']`` (evaluation only)."""
+        return self._ground_truth()
+
     def _outcome(self) -> tuple[bool, str | None]:
         """Return (success, failure_reason or None) for the current state."""
         raise NotImplementedError

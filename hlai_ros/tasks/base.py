@@ -108,6 +108,22 @@ class Task:
                              f'{sorted(set(wanted))}, got {names}')
         return names, values
 
+    oracle_objective: str = 'reward'
+    """What the oracle MPC minimises in the simulator: 'reward' (minus the world's reward) or
+    'cost' (this task's cost on the true states, `true_state`)."""
+
+    def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
+                   dt: float) -> np.ndarray:
+        """The model state (S,) from the simulator's ground truth (for the oracle MPC only).
+
+        Args:
+            ground_truth: ``info['ground_truth']`` now.
+            previous: the ground truth one control period `dt` (s) earlier, or None.
+
+        """
+        raise NotImplementedError(f'task {self.name!r} has no true_state; its oracle '
+                                  "objective must be 'reward'")
+
     def scene_terms(self, scene: Any) -> dict[str, dict[str, Any]]:
         """Cost-term parameters that come from the perceived scene (bounds, obstacles)."""
         return {}

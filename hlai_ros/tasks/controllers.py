@@ -5,8 +5,9 @@ Every controller has `reset(world)` at the start of an episode and `act(obs, inf
 - `LearnedController` sees only what a robot has: the observation and the calibrated camera
   (`world.nominal_camera()`). It perceives, plans through the learned world model, and acts.
 - `OracleController` plans with the simulator itself: it snapshots the world and scores action
-  sequences by replaying them in the real physics with the true reward. It is the upper bound
-  for any learned model, not a deployable controller.
+  sequences by replaying them in the real physics, by the true reward or by the task's cost on
+  the true states (`OracleConfig.objective`). It is the upper bound for any learned model, not
+  a deployable controller.
 - `ScriptedController` wraps the world's privileged scripted baseline; `RandomController` draws
   uniform actions.
 """
@@ -20,6 +21,7 @@ import torch
 from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.optimizer import OPTIMIZERS, OptimizerConfig
 from hlai_ros.actor.planner import Planner, PlannerConfig
+from hlai_ros.cost.base import CostContext
 from hlai_ros.tasks.base import close_estimator, Percept, Task
 
 
@@ -112,6 +114,13 @@ class OracleConfig:
     """Initial sampling std as a fraction of the half range."""
     seed: int = 0
     """Seed of the sampling noise."""
+    objective: str | None = None
+    """'reward': minus the world's reward along each replay; 'cost': the task's cost (the one
+    the learned stack plans with) on the true states of the replay, `Task.true_state`, plus
+    `failure_cost` once the world ends an episode in failure. None: the task's
+    `oracle_objective`. With 'cost' the oracle is the learned stack with a perfect model."""
+    failure_cost: float = 1000.0
+    """Cost of a replay that ends in failure (objective 'cost')."""
 
 
 class OracleController:
@@ -121,6 +130,15 @@ class OracleController:
 
     def __init__(self, task: Task, config: OracleConfig = OracleConfig()):
         self.task, self.config = task, config
+        self.objective = config.objective or task.oracle_objective
+        if self.objective not in ('reward', 'cost'):
+            raise ValueError(f"oracle objective must be 'reward' or 'cost', got "
+                             f'{self.objective!r}')
+        if self.objective == 'cost' and type(task).true_state is Task.true_state:
+            raise ValueError(f"task {task.name!r} has no true_state: its oracle can only "
+                             "use the objective 'reward'")
+        self.cost = task.cost(None) if self.objective == 'cost' else None
+        self._previous = None
         self.lower = torch.tensor(task.action_low, dtype=torch.float32)
         self.upper = torch.tensor(task.action_high, dtype=torch.float32)
         self.optimizer = OPTIMIZERS[config.optimizer](config.sampling)
@@ -130,9 +148,33 @@ class OracleController:
     def reset(self, world, seed: int | None = None) -> None:
         """New episode in `world` (the unwrapped HlaiWorld being controlled)."""
         self.world = world
+        self._previous = None
         self.generator.manual_seed(self.config.seed if seed is None else seed)
         mid = (self.upper + self.lower) / 2
         self.mean = mid.expand(self.config.horizon, -1).clone()
+
+    def _score_cost(self, actions: torch.Tensor, snap, start: dict) -> torch.Tensor:
+        """Task cost of each sequence (N, T, A) on its true states, replayed from the snapshot."""
+        world, task = self.world, self.task
+        s0 = task.true_state(start, self._previous, world.dt)
+        n, t, _ = actions.shape
+        states = np.repeat(s0[None, None], n, axis=0).repeat(t + 1, axis=1)
+        failed = np.zeros(n)
+        for i, seq in enumerate(actions.numpy()):
+            world.restore(snap)
+            before = start
+            for k, a in enumerate(seq):
+                _, _, terminated, _, info = world.step(a)
+                states[i, k + 1:] = task.true_state(info['ground_truth'], before, world.dt)
+                before = info['ground_truth']
+                if terminated:
+                    failed[i] = info['failure'] is not None
+                    break
+        world.restore(snap)
+        goal = torch.as_tensor(np.asarray(start['goal'], dtype=np.float32)[:2])
+        costs = self.cost(torch.from_numpy(states).unsqueeze(0), actions,
+                          CostContext(goal=goal))
+        return costs + self.config.failure_cost * torch.from_numpy(failed).float()
 
     def _score(self, actions: torch.Tensor, snap) -> torch.Tensor:
         """Negative true return of each sequence (N, T, A), replayed from the snapshot."""
@@ -154,17 +196,24 @@ class OracleController:
         world, cfg = self.world, self.config
         if world is None:
             raise RuntimeError('call reset(world) before act()')
+        start = world.ground_truth() if self.objective == 'cost' else None
         with world.camera_disabled():
             snap = world.snapshot()
             try:
                 mean = self.mean.clone()
                 mean[:-1] = self.mean[1:].clone()
                 std = cfg.init_std * ((self.upper - self.lower) / 2).expand_as(mean).clone()
-                result = self.optimizer.optimize(
-                    lambda acts: self._score(acts, snap), mean, std, self.lower, self.upper,
-                    None, self.generator)
+                if start is None:
+                    def score(acts):
+                        return self._score(acts, snap)
+                else:
+                    def score(acts):
+                        return self._score_cost(acts, snap, start)
+                result = self.optimizer.optimize(score, mean, std, self.lower, self.upper,
+                                                 None, self.generator)
             finally:
                 world.restore(snap)
                 world.release(snap)
+        self._previous = start
         self.mean = result.best.clone()
         return result.best[0].numpy().astype(np.float32)

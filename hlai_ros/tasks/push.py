@@ -115,11 +115,26 @@ class PushTask(Task):
             'goal': {'weight': 10.0, 'position_indices': [2, 3], 'terminal_weight': 2.0},
             'approach': {'kind': 'function', 'weight': 2.0},
             'fall': {'kind': 'platform_fall', 'weight': 50.0, 'position_indices': [2, 3],
-                     'bounds': table_bounds(), 'margin': 0.03, 'sharpness': 150.0,
+                     'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
                      'ensemble_reduce': 'max'},
             'effort': {'weight': 0.05, 'scale': [0.2, 0.2]},
             'uncertainty': {'weight': 10.0, 'state_indices': [2, 3]},
         }
+
+    oracle_objective = 'cost'
+    """The oracle plans this cost on the true states: the world's reward (box-goal distance)
+    does not change until the hand touches the box, so within the oracle's 8-step horizon a hand
+    that starts away from the box sees no difference between its samples."""
+
+    def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
+                   dt: float) -> np.ndarray:
+        """Hand and box positions from ground truth, the hand's velocity by differences."""
+        ee = np.asarray(ground_truth['ee_position'], dtype=np.float64)[:2]
+        box = np.asarray(ground_truth['object_position'], dtype=np.float64)[:2]
+        velocity = np.zeros(2)
+        if previous is not None:
+            velocity = (ee - np.asarray(previous['ee_position'], dtype=np.float64)[:2]) / dt
+        return np.concatenate([ee, box, velocity]).astype(np.float32)
 
     def cost(self, scene: Any = None) -> Cost:
         """The task cost; the 'function' term is the pre-push approach (`approach_cost`)."""

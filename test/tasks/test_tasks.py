@@ -9,6 +9,7 @@ from hlai_ros.tasks import get_task
 from hlai_ros.tasks.controllers import (
     LearnedController, OracleConfig, OracleController, RandomController)
 from hlai_ros.tasks.evaluate import run_episode
+from hlai_ros.tasks.push import approach_cost
 from hlai_ros.tasks.pipeline import perceive_episode
 from hlai_ros.actor.optimizer import OptimizerConfig
 from hlai_ros.actor.planner import PlannerConfig
@@ -178,3 +179,49 @@ def test_run_episode_reports_the_outcome():
     out = run_episode(env, RandomController(task, seed=0), seed=0)
     env.close()
     assert out.steps == 5 and out.success is False and out.seed == 0
+
+
+def test_push_true_state_is_the_model_state_of_the_ground_truth():
+    task = get_task('push')
+    before = {'ee_position': np.array([0.40, 0.00, 0.45]),
+              'object_position': np.array([0.5, 0.1, 0.42])}
+    now = {'ee_position': np.array([0.41, -0.02, 0.45]),
+           'object_position': np.array([0.5, 0.1, 0.42])}
+    state = task.true_state(now, before, dt=0.1)
+    assert state.shape == (task.state_dim,) and state.dtype == np.float32
+    assert np.allclose(state, [0.41, -0.02, 0.5, 0.1, 0.1, -0.2], atol=1e-6)
+    assert np.allclose(task.true_state(now, None, dt=0.1)[4:], 0.0)
+
+
+def test_oracle_objective_is_checked():
+    with pytest.raises(ValueError, match='objective'):
+        OracleController(get_task('push'), OracleConfig(objective='return'))
+    with pytest.raises(ValueError, match='true_state'):
+        OracleController(get_task('cliff'), OracleConfig(objective='cost'))
+
+
+def test_push_oracle_plans_the_task_cost_in_the_simulator_and_reaches_the_box():
+    task = get_task('push')
+    env = make('push', config=world_config('push', render_camera=False))
+    obs, info = env.reset(seed=0)
+    oracle = OracleController(task, OracleConfig(horizon=4, sampling=OptimizerConfig(
+        samples=8, iterations=1, elite_fraction=0.25)))
+    assert oracle.objective == 'cost'
+    oracle.reset(env.unwrapped, seed=0)
+
+    def to_push(gt):  # how far the hand has to go round the box to push it to the goal
+        state = torch.from_numpy(task.true_state(gt, None, 0.1)).expand(1, 1, 2, -1)
+        return float(approach_cost(state, torch.as_tensor(gt['goal'][:2]).float(),
+                                   task.approach_standoff))
+
+    start = to_push(info['ground_truth'])
+    for _ in range(12):
+        before = env.unwrapped.ground_truth()
+        action = oracle.act(obs)
+        after = env.unwrapped.ground_truth()
+        assert np.allclose(before['ee_position'], after['ee_position'])
+        assert np.allclose(before['object_position'], after['object_position'])
+        obs, _, term, _, info = env.step(action)
+        assert not term
+    env.close()
+    assert to_push(info['ground_truth']) < start - 0.08
