@@ -25,11 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--workers', type=int, default=1,
                         help='simulator processes in parallel (default: 1)')
     parser.add_argument('--policy', default='mixed',
-                        help='exploration: random, scripted (with noise) or mixed '
-                             '(each episode one or the other; default)')
+                        help='exploration: random, scripted (with noise), mixed (each episode '
+                             'one or the other; default) or learned (the learned stack on '
+                             '--model, with noise: data where the planner goes)')
     parser.add_argument('--noise', type=float, default=None,
-                        help='scripted controller action noise std, action units (default: a '
-                             'quarter of the action bound)')
+                        help='scripted or learned controller action noise std, action units '
+                             '(default: a quarter of the action bound)')
+    parser.add_argument('--model', type=Path, default=None,
+                        help='model folder of --policy learned (default: models/<task>)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of episode 0; episode i uses seed + i (default: 0)')
     parser.add_argument('--width', type=int, default=None,
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             task=args.task, episodes=args.episodes, out=args.out, workers=args.workers,
             policy=args.policy, noise=args.noise, seed=args.seed, width=args.width,
             height=args.height, max_steps=args.max_steps, flush_period_s=args.flush_period,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite, model=args.model)
         summary = collect(settings, progress=not args.no_progress)
     except ValueError as exc:
         raise SystemExit(f'hlai collect: {exc}') from None

@@ -42,10 +42,13 @@ class CollectSettings:
     workers: int = 1
     """Simulator processes run in parallel."""
     policy: str = 'mixed'
-    """Exploration policy: 'random', 'scripted' (with noise) or 'mixed' (per episode)."""
+    """Exploration policy: 'random', 'scripted' (with noise), 'mixed' (per episode) or
+    'learned' (the learned stack on `model`, with noise)."""
     noise: float | None = None
-    """Scripted controller's Gaussian action noise, action units; None: a quarter of the
-    smallest action bound."""
+    """Gaussian action noise of the scripted or learned controller, action units; None: a
+    quarter of the smallest action bound."""
+    model: Path | None = None
+    """Model folder of the 'learned' policy (None: the shipped models/<task>)."""
     seed: int = 0
     """Seed of episode 0; episode i uses seed + i."""
     width: int | None = None
@@ -179,6 +182,13 @@ def worker_main(worker: int, episodes: list[int], settings: CollectSettings, eve
         from hlai_ros.data.writer import EpisodeWriter
         env = _make_world(settings)
         world = env.unwrapped
+        learned = None
+        if settings.policy == 'learned':
+            import torch
+            from hlai_ros.tasks.compare import CompareConfig, make_controller
+            torch.set_num_threads(1)  # one process per core
+            learned = make_controller('learned', CompareConfig(
+                task=settings.task, model_dir=str(settings.model) if settings.model else None))
         noise = settings.noise
         if noise is None:
             noise = 0.25 * float(np.min(env.action_space.high))
@@ -191,10 +201,10 @@ def worker_main(worker: int, episodes: list[int], settings: CollectSettings, eve
             if should_stop():
                 break
             policy, name = episode_policy(settings.policy, settings.task, env.action_space,
-                                          noise, settings.seed, i)
+                                          noise, settings.seed, i, learned, world)
             outcome = run_episode(env, policy, writer, i, settings.seed + i, settings.max_steps,
                                   should_stop, {'policy': name,
-                                                'noise': noise if name == 'scripted' else 0.0})
+                                                'noise': 0.0 if name == 'random' else noise})
             outcome['policy'] = name
             done['episodes'] += 1
             done['steps'] += outcome['steps']

@@ -1,14 +1,17 @@
-"""Exploration policies for data collection: random, scripted with noise, or a mix.
+"""Exploration policies for data collection: random, scripted with noise, a mix, or learned.
 
 A policy has `reset()` and `act(obs, info) -> action`, like the scripted controllers. The
 scripted ones read ground truth: they only choose where data is collected; the bags hold what
-a real robot would see, and the training data never reads the ground truth topics.
+a real robot would see, and the training data never reads the ground truth topics. The learned
+one is the learned stack itself (perception, world model, planner) with action noise: its data
+lie where the planner goes, which is where a model trained on other data is wrong in ways the
+planner exploits (the model-based RL loop: collect with the planner, retrain, repeat).
 """
 from __future__ import annotations
 
 import numpy as np
 
-POLICIES = ('random', 'scripted', 'mixed')
+POLICIES = ('random', 'scripted', 'mixed', 'learned')
 
 
 class RandomExploration:
@@ -42,12 +45,31 @@ class RandomExploration:
         return self._action.copy()
 
 
+class LearnedExploration:
+    """The learned stack's controller (`LearnedController`) plus Gaussian action noise."""
+
+    def __init__(self, controller, world, noise_std: float, seed: int | None = None):
+        self.controller, self.world = controller, world
+        self.noise_std = float(noise_std)
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        """Start a new episode: a fresh estimator for the world's calibrated camera."""
+        self.controller.reset(self.world)
+
+    def act(self, obs: dict, info: dict) -> np.ndarray:
+        """The planned action (the controller never reads `info`) plus noise."""
+        action = np.asarray(self.controller.act(obs), dtype=np.float32)
+        return action + self._rng.normal(0.0, self.noise_std, action.shape).astype(np.float32)
+
+
 def episode_policy(kind: str, task: str, action_space, noise_std: float, seed: int,
-                   episode: int):
+                   episode: int, learned=None, world=None):
     """Return (policy, its name) for one episode; deterministic in (seed, episode).
 
     Args:
-        kind: 'random', 'scripted' or 'mixed' (each episode random or scripted, even odds).
+        kind: 'random', 'scripted', 'mixed' (each episode random or scripted, even odds) or
+            'learned' (needs `learned`, a `LearnedController`, and the `world` it acts in).
         task: 'push' or 'cliff'.
         action_space: the world's Box action space.
         noise_std: Gaussian action noise of the scripted controller, action units.
@@ -61,6 +83,11 @@ def episode_policy(kind: str, task: str, action_space, noise_std: float, seed: i
     policy_seed, choice_seed = (int(s) for s in seq.generate_state(2))
     if kind == 'mixed':
         kind = 'scripted' if np.random.default_rng(choice_seed).random() < 0.5 else 'random'
+    if kind == 'learned':
+        if learned is None or world is None:
+            raise ValueError("exploration policy 'learned' needs a learned controller and "
+                             'its world')
+        return LearnedExploration(learned, world, noise_std, policy_seed), 'learned'
     if kind == 'random':
         return RandomExploration(action_space.low, action_space.high, policy_seed), 'random'
     from hlai_ros.sim.scripted import make_scripted

@@ -155,3 +155,35 @@ def test_existing_output_needs_overwrite_and_foreign_files_are_never_deleted(tmp
     with pytest.raises(SystemExit, match='exists and is not empty'):
         (out / 'x').mkdir(parents=True)
         main(['collect', '--task', 'push', '--episodes', '1', '--out', str(out)])
+
+
+def test_collect_with_the_learned_stack_records_its_actions(tmp_path, capsys):
+    import torch
+    from hlai_ros.config import world_config
+    from hlai_ros.sim import make
+    from hlai_ros.tasks.compare import CompareConfig, make_controller
+
+    out = tmp_path / 'learned'
+    code = main(['collect', '--task', 'push', '--episodes', '1', '--out', str(out),
+                 '--max-steps', '2', '--policy', 'learned', '--noise', '0', '--seed', '3',
+                 '--no-progress', '--json'])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['by_policy'] == {'learned': {'episodes': 1, 'success_rate': 0.0,
+                                                'failure_rate': 0.0}}
+    (episode,) = load_episodes(out, cache_dir=tmp_path / 'cache')
+    assert episode.metadata['policy'] == 'learned' and episode.metadata['noise'] == 0.0
+
+    # the recorded first action is the learned stack's plan for that seed's first image
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        env = make('push', config=world_config('push'))
+        controller = make_controller('learned', CompareConfig(task='push'))
+        obs, _ = env.reset(seed=3)
+        controller.reset(env.unwrapped)
+        expected = controller.act(obs)
+        env.close()
+    finally:
+        torch.set_num_threads(threads)
+    assert np.allclose(episode.actions[0], expected, atol=1e-3)
