@@ -68,7 +68,6 @@ def compare_success(task: str, episodes: int, seed: int, controller: str) -> dic
     import torch
 
     from hlai_ros.evaluation.statistics import rate_interval
-    from hlai_ros.nodes.mpc_actor import MpcActorConfig, planner_config
     from hlai_ros.tasks.compare import CompareConfig, make_controller
     from hlai_ros.tasks.evaluate import evaluate
 
@@ -84,8 +83,8 @@ def compare_success(task: str, episodes: int, seed: int, controller: str) -> dic
     torch.set_num_threads(1)
     seeds = range(seed, seed + episodes)
     if controller == 'mpc':
-        python_controller = make_controller('learned', CompareConfig(
-            task=task, planner=planner_config(MpcActorConfig(task=task)), device='cpu'))
+        # the planner of config/<task>.yaml, which the graph's mpc_actor is given too
+        python_controller = make_controller('learned', CompareConfig(task=task, device='cpu'))
     else:
         python_controller = make_controller('scripted', CompareConfig(task=task, seed=seed))
     start = time.monotonic()

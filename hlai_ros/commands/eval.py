@@ -29,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-episode-steps', type=int, default=None,
                         help="cap on steps per episode (default: the env's own limit)")
     parser.add_argument('--samples', type=int, default=None,
-                        help='planner samples per iteration (default: 256 gym, 128 task)')
+                        help='planner samples per iteration (default: 256 gym; task: '
+                             'config/<task>.yaml, mpc_actor.samples)')
     parser.add_argument('--horizon', type=int, default=None,
-                        help='planning horizon (default: 15 gym, 12 task)')
+                        help='planning horizon (default: 15 gym; task: '
+                             'config/<task>.yaml, mpc_actor.horizon)')
     parser.add_argument('--controllers', nargs='+', default=None,
                         choices=['random', 'scripted', 'learned', 'oracle'],
                         help='task path: controllers to compare (default: all four)')
@@ -92,7 +94,7 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on push or cliff."""
     from dataclasses import replace
 
-    from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig
+    from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig, task_planner
 
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
@@ -100,12 +102,8 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
                            device=args.device, use_critic=not args.no_critic,
                            use_policy=not args.no_policy, critic_weight=args.critic_weight,
                            policy_fraction=args.policy_fraction)
-    planner = config.planner
-    if args.horizon:
-        planner = replace(planner, horizon=args.horizon)
-    if args.samples:
-        planner = replace(planner, sampling=replace(planner.sampling, samples=args.samples))
-    config = replace(config, planner=planner)
+    config = replace(config, planner=task_planner(args.task, horizon=args.horizon or None,
+                                                  samples=args.samples or None))
     summaries, _ = compare(config, progress=args.progress,
                            log=None if args.json else lambda m: print(m, flush=True))
     extra = {'task': args.task, 'seed': args.seed, 'episodes': args.episodes}

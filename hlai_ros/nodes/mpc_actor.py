@@ -77,9 +77,9 @@ class MpcActorConfig:
     device: str = field(default='auto', metadata={'read_only': True})
     """Torch device: 'auto' (cuda when present, else cpu), 'cpu' or 'cuda'."""
     horizon: int = 12
-    """Planning horizon, control steps."""
+    """Planning horizon, control steps (config/push.yaml: 20)."""
     samples: int = 128
-    """Action sequences sampled per optimiser iteration."""
+    """Action sequences sampled per optimiser iteration (config/push.yaml: 64)."""
     iterations: int = 2
     """Optimiser iterations per plan."""
     gradient_steps: int = 1
@@ -137,12 +137,10 @@ class MpcActorConfig:
 
 
 def planner_config(cfg: MpcActorConfig):
-    """The `PlannerConfig` of the actor's parameters: ``hlai eval``'s with them applied."""
-    from hlai_ros.tasks.compare import CompareConfig
-    base = CompareConfig(task=cfg.task).planner
-    return replace(base, horizon=cfg.horizon, gradient_steps=cfg.gradient_steps,
-                   sampling=replace(base.sampling, samples=cfg.samples,
-                                    iterations=cfg.iterations))
+    """The `PlannerConfig` of the actor's parameters (``hlai eval``'s, `task_planner`)."""
+    from hlai_ros.tasks.compare import task_planner
+    return task_planner(cfg.task, horizon=cfg.horizon, samples=cfg.samples,
+                        iterations=cfg.iterations, gradient_steps=cfg.gradient_steps)
 
 
 class MpcActorNode(Node):

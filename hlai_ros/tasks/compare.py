@@ -37,9 +37,8 @@ class CompareConfig:
     """Which controllers to run, in order."""
     model_dir: str | None = None
     """World-model checkpoint of the learned stack (default: models/<task>)."""
-    planner: PlannerConfig = PlannerConfig(
-        horizon=12, sampling=OptimizerConfig(samples=128, iterations=2), gradient_steps=1)
-    """Planner of the learned stack (default: within 50 ms a step on two CPU cores)."""
+    planner: PlannerConfig | None = None
+    """Planner of the learned stack; None: the task's (`task_planner`, config/<task>.yaml)."""
     oracle: OracleConfig = OracleConfig()
     """Oracle MPC settings."""
     device: str | None = None
@@ -54,6 +53,31 @@ class CompareConfig:
     policy_fraction: float | None = None
     """Fraction of the planner's samples proposed by the policy (None: the task's
     `policy_fraction`, else the planner's). The policy is loaded either way, as the fallback."""
+
+
+PLANNER_BASE = PlannerConfig(
+    horizon=12, sampling=OptimizerConfig(samples=128, iterations=2), gradient_steps=1)
+"""The learned stack's planner before a task's settings (horizon, samples, iterations,
+gradient steps) from the ``mpc_actor`` section of config/<task>.yaml are applied."""
+PLANNER_PARAMS = ('horizon', 'samples', 'iterations', 'gradient_steps')
+
+
+def task_planner(task: str, **changes) -> PlannerConfig:
+    """The planner of `task`'s learned stack: `PLANNER_BASE` with the ``mpc_actor`` settings
+    of config/<task>.yaml, then `changes` (same names), applied. One source for ``hlai eval``
+    and the mpc_actor node; each task's sized for <= 50 ms a plan on two CPU cores."""
+    from hlai_ros.config import load_params
+    values = {k: v for k, v in load_params(task).get('mpc_actor', {}).items()
+              if k in PLANNER_PARAMS}
+    unknown = sorted(set(changes) - set(PLANNER_PARAMS))
+    if unknown:
+        raise ValueError(f'unknown planner settings {unknown}; known: {list(PLANNER_PARAMS)}')
+    values.update({k: v for k, v in changes.items() if v is not None})
+    base = PLANNER_BASE
+    sampling = replace(base.sampling, samples=int(values.get('samples', base.sampling.samples)),
+                       iterations=int(values.get('iterations', base.sampling.iterations)))
+    return replace(base, sampling=sampling, horizon=int(values.get('horizon', base.horizon)),
+                   gradient_steps=int(values.get('gradient_steps', base.gradient_steps)))
 
 
 def default_model_dir(task: str) -> Path:
@@ -80,7 +104,7 @@ def make_controller(name: str, config: CompareConfig):
                                  expect={'state_dim': task.state_dim,
                                          'action_dim': task.action_dim})
         critic, policy = load_actor(path, task, device, config.use_critic, config.use_policy)
-        planner = config.planner
+        planner = config.planner or task_planner(config.task)
         for name in ('critic_weight', 'policy_fraction'):
             value = getattr(config, name)
             if value is None:

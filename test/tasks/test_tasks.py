@@ -225,3 +225,23 @@ def test_push_oracle_plans_the_task_cost_in_the_simulator_and_reaches_the_box():
         assert not term
     env.close()
     assert to_push(info['ground_truth']) < start - 0.08
+
+
+def test_task_planner_reads_the_actor_settings_of_the_task_config():
+    from hlai_ros.config import load_params
+    from hlai_ros.nodes.mpc_actor import MpcActorConfig, planner_config
+    from hlai_ros.tasks.compare import task_planner
+    for name in ('push', 'cliff'):
+        actor = load_params(name)['mpc_actor']
+        planner = task_planner(name)
+        assert planner.horizon == actor['horizon']
+        assert planner.sampling.samples == actor['samples']
+        assert planner.sampling.iterations == actor['iterations']
+        assert planner.gradient_steps == actor['gradient_steps']
+        # the node's planner from the same parameters is the same planner
+        same = MpcActorConfig(task=name, **{k: actor[k] for k in (
+            'horizon', 'samples', 'iterations', 'gradient_steps')})
+        assert planner_config(same) == planner
+    assert task_planner('push', horizon=5, samples=None).horizon == 5
+    with pytest.raises(ValueError, match='unknown planner settings'):
+        task_planner('push', horizont=5)
