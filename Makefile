@@ -19,3 +19,5 @@ bench: setup
 	$(PY) benchmarks/bench_collect.py --task push
 	$(PY) benchmarks/bench_planner.py --threads 1
 	$(PY) benchmarks/bench_world_model.py --threads 1
+	$(PY) benchmarks/bench_plan_latency.py --task cliff push --threads 1 2
+	$(PY) benchmarks/bench_plan_settings.py --task cliff --threads 2 --settings 12x128x1 16x80x1 16x80x0

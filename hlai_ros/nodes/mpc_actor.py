@@ -83,7 +83,7 @@ class MpcActorConfig:
     iterations: int = 2
     """Optimiser iterations per plan."""
     gradient_steps: int = 1
-    """Gradient refinement steps through the model per plan."""
+    """Gradient refinement steps through the model per plan (config/cliff.yaml: 0)."""
     control_hz: float = field(default=10.0, metadata={'read_only': True})
     """Control rate, Hz (the sensor rate): the watchdog's period and the default deadline."""
     state_timeout_s: float = 0.0
