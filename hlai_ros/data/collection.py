@@ -73,6 +73,12 @@ class CollectSettings:
             raise ValueError(f'workers must be at least 1, got {self.workers}')
         if self.policy not in POLICIES:
             raise ValueError(f'unknown policy {self.policy!r}; choose one of {list(POLICIES)}')
+        if self.model is not None:
+            if self.policy != 'learned':
+                raise ValueError(f"model is for the policy 'learned' only, not {self.policy!r}")
+            if not (Path(self.model) / 'world_model.json').is_file():
+                raise ValueError(f'model {self.model} holds no world_model.json (a folder '
+                                 'written by hlai train)')
         if self.noise is not None and not self.noise >= 0:
             raise ValueError(f'noise must be >= 0, got {self.noise}')
         if self.max_steps is not None and self.max_steps < 1:

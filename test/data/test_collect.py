@@ -132,6 +132,10 @@ def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
     (['--task', 'walk', '--episodes', '2'], "unknown task 'walk'"),
     (['--task', 'push', '--episodes', '2', '--policy', 'greedy'], "unknown policy 'greedy'"),
     (['--task', 'push', '--episodes', '2', '--max-steps', '0'], 'max_steps must be at least'),
+    (['--task', 'push', '--episodes', '2', '--policy', 'learned', '--model', '/nonexistent'],
+     'holds no world_model.json'),
+    (['--task', 'push', '--episodes', '2', '--model', 'models/push'],
+     "model is for the policy 'learned' only"),
 ])
 def test_bad_arguments_get_a_clear_error(tmp_path, argv, message):
     with pytest.raises(SystemExit, match=message):
