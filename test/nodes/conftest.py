@@ -54,7 +54,8 @@ def rclpy_context():
 
 @pytest.fixture
 def probe(rclpy_context):
-    """Yield a node in the test process with `spin_until(condition, timeout)`, `spin_for(s)`."""
+    """Yield a node in the test process with `spin_until(condition, timeout)`, `spin_for(s)`
+    and `publish_goal(x, y)` (a latched /goal_pose)."""
     from rclpy.node import Node
 
     node = Node(f'probe_{os.getpid()}')
@@ -72,8 +73,21 @@ def probe(rclpy_context):
         while time.monotonic() < deadline:
             rclpy_context.spin_once(node, timeout_sec=min(0.02, seconds))
 
+    def publish_goal(x: float = 0.0, y: float = 0.0, frame: str = 'world'):
+        """Publish a latched /goal_pose at (x, y) m; return the publisher (keep it alive)."""
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.qos import DurabilityPolicy, QoSProfile
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        publisher = node.create_publisher(PoseStamped, '/goal_pose', latched)
+        goal = PoseStamped()
+        goal.header.frame_id = frame
+        goal.pose.position.x, goal.pose.position.y = float(x), float(y)
+        publisher.publish(goal)
+        return publisher
+
     node.spin_until = spin_until
     node.spin_for = spin_for
+    node.publish_goal = publish_goal
     yield node
     node.destroy_node()
 

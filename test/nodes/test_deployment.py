@@ -93,10 +93,9 @@ def test_robot_graph_always_has_the_gate_and_routes_the_actor_through_it():
 
 
 def test_gate_on_a_standin_robot(tmp_path, probe, ros_env):
-    from geometry_msgs.msg import PoseStamped, Twist
+    from geometry_msgs.msg import Twist
     from rcl_interfaces.srv import SetParameters
     from rclpy.parameter import Parameter
-    from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import Bool, Float32MultiArray
     from std_srvs.srv import Trigger
 
@@ -121,12 +120,7 @@ def test_gate_on_a_standin_robot(tmp_path, probe, ros_env):
 
         states = []
         probe.create_subscription(Float32MultiArray, '/hlai/state', states.append, 10)
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        goal_pub = probe.create_publisher(PoseStamped, '/goal_pose', latched)
-        goal = PoseStamped()
-        goal.header.frame_id = 'world'
-        goal.pose.position.x, goal.pose.position.y = x0 + 1.0, y0
-        goal_pub.publish(goal)
+        goal_pub = probe.publish_goal(x0 + 1.0, y0)  # noqa: F841 - kept alive
         actor = probe.create_publisher(Twist, GATE_INPUT, 10)
         estop = probe.create_publisher(Bool, '/hlai/estop', 10)
         probe.spin_until(lambda: states and actor.get_subscription_count() > 0, 60,

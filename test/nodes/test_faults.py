@@ -97,13 +97,7 @@ def test_kill_9_of_each_robot_node_stops_the_robot_and_a_restart_rejoins(tmp_pat
         if spec.name in ('perception', 'command_gate'):
             procs.start(spec.name, node_command(spec, params_file('cliff')))
     procs.start('teleop', [sys.executable, '-c', TELEOP])
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.qos import DurabilityPolicy, QoSProfile
-    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    goal_pub = probe.create_publisher(PoseStamped, '/goal_pose', latched)
-    goal = PoseStamped()
-    goal.header.frame_id = 'world'
-    goal_pub.publish(goal)
+    goal_pub = probe.publish_goal()  # noqa: F841 - kept alive for late joiners
 
     def moving_since(t0):
         if not record.exists():
@@ -223,8 +217,6 @@ def test_kill_9_of_the_learning_nodes_on_the_robot_graph(tmp_path, probe, ros_en
     timeout; kill -9 of world_model or cost_critic leaves the actor planning; each restarted
     node reports again on /diagnostics without a restart of the others."""
     from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.qos import DurabilityPolicy, QoSProfile
 
     record = tmp_path / 'driver.jsonl'
     procs = Processes(tmp_path, ros_env)
@@ -258,12 +250,7 @@ def test_kill_9_of_the_learning_nodes_on_the_robot_graph(tmp_path, probe, ros_en
         x0, y0, _ = json.loads(record.read_text().splitlines()[0])['pose']
         for spec in specs:
             procs.start(spec.name, node_command(spec, params_file('cliff')))
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        goal_pub = probe.create_publisher(PoseStamped, '/goal_pose', latched)
-        goal = PoseStamped()
-        goal.header.frame_id = 'world'
-        goal.pose.position.x, goal.pose.position.y = x0 + 1.0, y0
-        goal_pub.publish(goal)
+        goal_pub = probe.publish_goal(x0 + 1.0, y0)  # noqa: F841 - kept alive
         probe.spin_until(lambda: moving_since(0.0), 120, 'the actor driving the robot')
 
         # the actor dies: the gate's watchdog zeroes the robot; restarted, it drives again
