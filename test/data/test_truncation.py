@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_toy_bag
+from toy_bags import write_toy_bag
 
 from hlai_ros.data import TruncatedBagWarning, load_episodes
 from hlai_ros.data.mcap_stream import scan_mcap
@@ -69,7 +69,7 @@ def test_cut_bag_loads_every_whole_message_before_the_cut(tmp_path, flush_period
 _CHILD = textwrap.dedent('''
     import sys
     sys.path.insert(0, {test_dir!r})
-    from conftest import write_toy_bag
+    from toy_bags import write_toy_bag
     import numpy as np
     from hlai_ros.data.writer import EpisodeWriter
     from toy_world import ToyWorld

@@ -6,7 +6,7 @@ from hlai_ros.world_model.dataset import as_episodes, make_windows
 from hlai_ros.world_model.objective import multistep_error
 from hlai_ros.world_model.train import train_world_model
 
-from conftest import point_mass_episodes
+from point_mass import point_mass_episodes
 
 
 def _config(latent_dim):

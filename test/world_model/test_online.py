@@ -10,7 +10,7 @@ from hlai_ros.world_model.objective import multistep_error
 from hlai_ros.world_model.online import OnlineLearner, rehearsal_transitions
 from hlai_ros.world_model.train import train_world_model
 
-from conftest import point_mass_episodes
+from point_mass import point_mass_episodes
 
 # The old world: the mass near x = 0 with light damping. The shifted world: a sticky region
 # around x = 6 (damping 3 instead of 0.5) that the robot had never visited.

@@ -9,7 +9,7 @@ from hlai_ros.world_model.model import WorldModel
 from hlai_ros.world_model.objective import multistep_error
 from hlai_ros.world_model.train import train_world_model
 
-from conftest import point_mass_episodes
+from point_mass import point_mass_episodes
 
 
 def _val_windows(episodes, config):
