@@ -19,7 +19,7 @@ from std_msgs.msg import String
 
 from hlai_ros.data import messages
 from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GROUND_TRUTH
-from hlai_ros.nodes.convert import message_class, to_cdr
+from hlai_ros.nodes.convert import episode_marker, message_class, to_cdr
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 
@@ -61,13 +61,26 @@ class ScriptedControllerNode(Node):
                                          self.command.name, 10)
 
     def _on_episode(self, msg):
-        marker = json.loads(msg.data)
-        if marker.get('event') == 'start':
+        marker = episode_marker(msg)
+        if marker is None:
+            self.get_logger().warning(f'{EPISODE.name}: not a JSON object; ignored',
+                                      throttle_duration_sec=5.0)
+        elif marker.get('event') == 'start':
             self.controller.reset()
 
     def _on_ground_truth(self, msg):
-        action = np.asarray(self.controller.act(None, {'ground_truth': json.loads(msg.data)}),
-                            dtype=np.float32)
+        try:
+            truth = json.loads(msg.data)
+            if not isinstance(truth, dict):
+                raise TypeError(f'not a JSON object: {type(truth).__name__}')
+            action = np.asarray(self.controller.act(None, {'ground_truth': truth}),
+                                dtype=np.float32)
+            if action.ndim != 1 or not np.all(np.isfinite(action)):
+                raise ValueError(f'it gave the action {action}')
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            self.get_logger().warning(f'{GROUND_TRUTH.name}: unusable ({exc}); no command',
+                                      throttle_duration_sec=5.0)
+            return
         stamp = self.get_clock().now().nanoseconds
         self.pub.publish(to_cdr(messages.command(action, self.task, max(stamp, 0)),
                                 self.command.msgtype))

@@ -1,14 +1,14 @@
 """Property-based fuzzing of the running nodes' subscribers (issue 6, bad input).
 
-Starts sim (cliff, lockstep), perception, command_gate, recorder, world_model, cost_critic and
-mpc_actor as real processes, then publishes hypothesis-generated messages of every type they
-subscribe to, on every topic they subscribe to (``EXAMPLES`` each, within ``FUZZ_S``): NaN/Inf
-in any float, wrong and odd encodings, width/height/step/data that disagree, empty and huge
-images, depth in millimetres, stamps from 0 to far in the future, foreign frames, goals
-anywhere. Afterwards every node must still be alive; sim, perception and the gate must still
-do their job on valid input, the recorder's bag must open, the learned nodes must still
-report on /diagnostics, and the guarded nodes (sim, perception, command_gate, recorder) must
-have reported the faults there (their ``inputs`` status).
+Starts sim (cliff, lockstep), perception, command_gate, recorder, world_model, cost_critic,
+mpc_actor and the scripted controller as real processes, then publishes hypothesis-generated
+messages of every type they subscribe to, on every topic they subscribe to (``EXAMPLES`` each,
+within ``FUZZ_S``): NaN/Inf in any float, wrong and odd encodings, width/height/step/data that
+disagree, empty and huge images, depth in millimetres, stamps from 0 to far in the future,
+foreign frames, goals anywhere. Afterwards every node must still be alive; sim, perception and
+the gate must still do their job on valid input, the recorder's bag must open, the learned
+nodes must still report on /diagnostics, and the guarded nodes (sim, perception, command_gate,
+recorder) must have reported the faults there (their ``inputs`` status).
 """
 import signal
 import subprocess
@@ -193,6 +193,8 @@ def test_fuzzed_messages_do_not_stop_any_node(tmp_path, probe, ros_env):
         'cost_critic': base,
         'mpc_actor': base + ['-r', '/cmd_vel:=/fuzz/actor_cmd_vel', '-p', 'samples:=32',
                              '-p', 'horizon:=8', '-p', 'iterations:=1'],
+        # the privileged baseline: fuzzed on /hlai/episode and /ground_truth/state
+        'scripted_controller': base + ['-r', '/cmd_vel:=/fuzz/scripted_cmd_vel'],
     }
     procs = {name: _start([sys.executable, '-m', f'hlai_ros.nodes.{name}'] + args,
                           tmp_path / f'{name}.log', ros_env) for name, args in nodes.items()}
@@ -218,7 +220,7 @@ def test_fuzzed_messages_do_not_stop_any_node(tmp_path, probe, ros_env):
                                                      TransformStamped, latched),
             ('/hlai/episode', String, 10), ('/cmd_vel', Twist, 10),
             ('/hlai/actor_command', Twist, 10), ('/hlai/state', Float32MultiArray, 10),
-            ('/hlai/estop', Bool, 10))}
+            ('/hlai/estop', Bool, 10), ('/ground_truth/state', String, 10))}
 
         def sim_now():
             clock = got['clock'][-1].clock
@@ -230,7 +232,8 @@ def test_fuzzed_messages_do_not_stop_any_node(tmp_path, probe, ros_env):
             ('/camera/camera_info', lambda: camera_info(sim_now())),
             ('/odom', lambda: odometry(sim_now())), ('/goal_pose', lambda: pose(sim_now())),
             ('/hlai/camera_extrinsics', lambda: transform(sim_now())),
-            ('/hlai/episode', text), ('/hlai/actor_command', twist),
+            ('/hlai/episode', text), ('/ground_truth/state', text),
+            ('/hlai/actor_command', twist),
             ('/hlai/state', state),
             ('/hlai/estop', lambda: st.builds(Bool, data=st.booleans()))]
         counts = {}
