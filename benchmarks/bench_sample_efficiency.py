@@ -81,6 +81,9 @@ def main() -> None:
     ap.add_argument('--out', type=Path, default=Path('out/efficiency'))
     ap.add_argument('--plot', type=Path, default=None, help='PNG path (default: in --out)')
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--evaluate-only', action='store_true',
+                    help='train nothing: evaluate the models an earlier run left in --out '
+                         '(e.g. again after a planner change)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +93,9 @@ def main() -> None:
         points.append((0, args.full_model))
     for n, model_dir in points:
         t = time.perf_counter()
-        if model_dir != args.full_model:
+        if args.evaluate_only and not (model_dir / 'world_model.json').is_file():
+            raise SystemExit(f'--evaluate-only: no model in {model_dir}; run without it first')
+        if model_dir != args.full_model and not args.evaluate_only:
             argv = ['train', '--task', args.task, '--data', str(args.data), '--out',
                     str(model_dir), '--max-transitions', str(n), '--time-budget',
                     str(args.time_budget), '--quiet', '--fresh']
