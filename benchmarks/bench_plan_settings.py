@@ -52,11 +52,9 @@ def main() -> None:
     obs, _ = env.reset(seed=args.seed)
     controller.reset(env.unwrapped, seed=args.seed)
     for _ in range(10):  # a few steps in, so the state is not the resting start
-        percept = controller.task.perceive(controller.estimator, obs)
-        controller.planner.cost = controller.task.cost(percept.scene)
-        action = controller.agent.act(percept.model_state, controller.task.context(percept))
-        obs, *_ = env.step(action)
+        obs, *_ = env.step(controller.act(obs))
     env.close()
+    percept = controller.last_percept  # the planner's cost is that percept's scene's
     state, context = percept.model_state, controller.task.context(percept)
     base = controller.planner
     planners = {

@@ -92,18 +92,16 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on push or cliff."""
-    from dataclasses import replace
-
     from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig, task_planner
 
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
+                           planner=task_planner(args.task, horizon=args.horizon or None,
+                                                samples=args.samples or None),
                            device=args.device, use_critic=not args.no_critic,
                            use_policy=not args.no_policy, critic_weight=args.critic_weight,
                            policy_fraction=args.policy_fraction)
-    config = replace(config, planner=task_planner(args.task, horizon=args.horizon or None,
-                                                  samples=args.samples or None))
     summaries, _ = compare(config, progress=args.progress,
                            log=None if args.json else lambda m: print(m, flush=True))
     extra = {'task': args.task, 'seed': args.seed, 'episodes': args.episodes}

@@ -72,7 +72,7 @@ def episode_policy(kind: str, task: str, action_space, noise_std: float, seed: i
             'learned' (needs `learned`, a `LearnedController`, and the `world` it acts in).
         task: 'push' or 'cliff'.
         action_space: the world's Box action space.
-        noise_std: Gaussian action noise of the scripted controller, action units.
+        noise_std: Gaussian action noise of the scripted or learned controller, action units.
         seed: the collection's seed.
         episode: the episode's index.
 

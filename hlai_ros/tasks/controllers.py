@@ -14,6 +14,7 @@ Every controller has `reset(world)` at the start of an episode and `act(obs, inf
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -203,12 +204,8 @@ class OracleController:
                 mean = self.mean.clone()
                 mean[:-1] = self.mean[1:].clone()
                 std = cfg.init_std * ((self.upper - self.lower) / 2).expand_as(mean).clone()
-                if start is None:
-                    def score(acts):
-                        return self._score(acts, snap)
-                else:
-                    def score(acts):
-                        return self._score_cost(acts, snap, start)
+                score = (partial(self._score, snap=snap) if start is None
+                         else partial(self._score_cost, snap=snap, start=start))
                 result = self.optimizer.optimize(score, mean, std, self.lower, self.upper,
                                                  None, self.generator)
             finally:
