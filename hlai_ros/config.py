@@ -12,14 +12,12 @@ import yaml
 
 from hlai_ros.paths import share_dir
 
-TASKS = ('push', 'cliff')
 
 
 def load_params(task: str) -> dict[str, dict[str, Any]]:
-    """Return {node name: parameters} from config/<task>.yaml."""
-    if task not in TASKS:
-        raise ValueError(f'unknown task {task!r}; choose one of {list(TASKS)}')
-    path = share_dir() / 'config' / f'{task}.yaml'
+    """Return {node name: parameters} from config/<task>.yaml (a registered task's)."""
+    from hlai_ros.tasks.registry import check_task
+    path = share_dir() / 'config' / f'{check_task(task)}.yaml'
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -38,15 +36,8 @@ def load_params(task: str) -> dict[str, dict[str, Any]]:
 
 def world_config(task: str, **overrides):
     """Return the world's frozen config from the `sim` parameters, with overrides applied."""
-    import hlai_ros.sim  # noqa: F401 - registers the worlds
-    import gymnasium as gym
-    from hlai_ros.sim import TASK_TO_ENV_ID
-
-    entry = gym.spec(TASK_TO_ENV_ID[task]).entry_point
-    module, name = entry.split(':')
-    import importlib
-    world_class = getattr(importlib.import_module(module), name)
-    cls = world_class.config_class
+    from hlai_ros.sim import world_class
+    cls = world_class(task).config_class
     names = {f.name for f in fields(cls)}
     params = {k: v for k, v in load_params(task).get('sim', {}).items() if k in names}
     unknown = set(overrides) - names

@@ -207,7 +207,7 @@ def gated(nodes: list[NodeSpec], task: str, use_sim_time: bool) -> list[NodeSpec
     there every command steps the simulator, and the evaluation compares with the
     pure-Python loop, which has no gate.
     """
-    from hlai_ros.data.topics import COMMAND_TOPIC
+    from hlai_ros.contract import COMMAND_TOPIC
     to_gate = ((COMMAND_TOPIC[task].name, GATE_INPUT),)
     nodes = [replace(n, remappings=to_gate + n.remappings) if n.name == 'mpc_actor' else n
              for n in nodes]

@@ -15,7 +15,8 @@ import torch
 
 from hlai_ros.actor.policy import Policy, PolicyConfig
 from hlai_ros.cost.critic import Critic, CriticConfig
-from hlai_ros.world_model.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from hlai_ros.world_model.checkpoint import (
+    check_identity, CheckpointError, read_checkpoint, write_checkpoint)
 
 CRITIC_STEM, POLICY_STEM = 'critic', 'policy'
 CRITIC_FORMAT, POLICY_FORMAT = 'hlai_critic', 'hlai_policy'
@@ -70,12 +71,16 @@ def _load_into(module: torch.nn.Module, tensors: dict, path: Path) -> None:
     module.load_state_dict(tensors)
 
 
-def _load(path: Path, stem: str, fmt: str, expect_state_dim: int | None, device, build):
+def _load(path: Path, stem: str, fmt: str, expect_state_dim: int | None, device, build,
+          identity: dict | None = None):
     """Read `stem` in folder `path`, check it, build the network and load it (None: absent)."""
     read = _read(path, stem, fmt)
     if read is None:
         return None
     tensors, header = read
+    if identity is not None:
+        check_identity(path / f'{stem}.json', (header.get('metadata') or {}).get('identity'),
+                       identity)
     if expect_state_dim is not None and header['state_dim'] != expect_state_dim:
         raise CheckpointError(f'{path}: {stem} for {header["state_dim"]} state entries, '
                               f'expected {expect_state_dim}')
@@ -85,15 +90,24 @@ def _load(path: Path, stem: str, fmt: str, expect_state_dim: int | None, device,
 
 
 def load_critic(path: str | Path, device: str | torch.device | None = None,
-                expect_state_dim: int | None = None) -> Critic | None:
-    """The critic saved in a folder (None when it has no critic.json), in eval mode."""
+                expect_state_dim: int | None = None,
+                identity: dict | None = None) -> Critic | None:
+    """The critic saved in a folder (None when it has no critic.json), in eval mode.
+
+    `identity` refuses one trained for another task or layout (`check_identity`).
+    """
     return _load(Path(path), CRITIC_STEM, CRITIC_FORMAT, expect_state_dim, device,
-                 lambda h: Critic(h['state_dim'], _from_dict(CriticConfig, h['config'])))
+                 lambda h: Critic(h['state_dim'], _from_dict(CriticConfig, h['config'])),
+                 identity)
 
 
 def load_policy(path: str | Path, device: str | torch.device | None = None,
-                expect_state_dim: int | None = None) -> Policy | None:
-    """The policy saved in a folder (None when it has no policy.json), in eval mode."""
+                expect_state_dim: int | None = None,
+                identity: dict | None = None) -> Policy | None:
+    """The policy saved in a folder (None when it has no policy.json), in eval mode.
+
+    `identity` refuses one trained for another task or layout (`check_identity`).
+    """
     return _load(Path(path), POLICY_STEM, POLICY_FORMAT, expect_state_dim, device,
                  lambda h: Policy(h['state_dim'], h['action_low'], h['action_high'],
-                                  _from_dict(PolicyConfig, h['config'])))
+                                  _from_dict(PolicyConfig, h['config'])), identity)

@@ -2,7 +2,7 @@
 
 Two paths share the printing: `--gym-id ENV` learns a world model of any gymnasium env with
 Box spaces from `--budget` steps and compares random actions with the planner (and, with
-`--policy`, the policy alone); `--task push|cliff` compares random, scripted, the learned stack
+`--policy`, the policy alone); `--task TASK` compares random, scripted, the learned stack
 (models/<task>) and the oracle MPC on this project's worlds over the same seeds.
 Each path returns {controller name: ControllerSummary}; `--json` prints one JSON object on the
 last line with success_rate, failure_rate and mean_return (plus intervals) per controller.
@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from hlai_ros.tasks.registry import task_argument
+
 HELP = 'evaluate controllers in closed loop (random vs learned planner) with confidence intervals'
 
 
@@ -20,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `hlai eval`."""
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument('--gym-id', help='a gymnasium env id with Box spaces, e.g. Pendulum-v1')
-    target.add_argument('--task', choices=['push', 'cliff'], help="one of this project's worlds")
+    target.add_argument('--task', type=task_argument,
+                        help="a registered task (hlai_ros.tasks), e.g. one of this project's")
     parser.add_argument('--budget', type=int, default=3000,
                         help='environment steps to learn from (gym path; default: 3000)')
     parser.add_argument('--episodes', type=int, default=5,
@@ -29,11 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-episode-steps', type=int, default=None,
                         help="cap on steps per episode (default: the env's own limit)")
     parser.add_argument('--samples', type=int, default=None,
-                        help='planner samples per iteration (default: 256 gym; task: '
-                             'config/<task>.yaml, mpc_actor.samples)')
+                        help='planner samples per iteration (default: 256 gym; task: the '
+                             'profile, config/<task>.yaml cost_critic planner.samples)')
     parser.add_argument('--horizon', type=int, default=None,
-                        help='planning horizon (default: 15 gym; task: '
-                             'config/<task>.yaml, mpc_actor.horizon)')
+                        help='planning horizon (default: 15 gym; task: the profile, '
+                             'planner.horizon)')
     parser.add_argument('--controllers', nargs='+', default=None,
                         choices=['random', 'scripted', 'learned', 'oracle'],
                         help='task path: controllers to compare (default: all four)')
@@ -46,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="task path: ignore the critic saved next to the world model")
     parser.add_argument('--critic-weight', type=float, default=None,
                         help="task path: weight of the critic's cost-to-go in the planner "
-                             "(default: the task's; cliff: 0)")
+                             "(default: the profile's planner.critic_weight)")
     parser.add_argument('--policy-fraction', type=float, default=None,
                         help="task path: fraction of the planner's samples proposed by the "
-                             "policy (default: the task's; cliff: 0)")
+                             "policy (default: the profile's planner.policy_fraction)")
     parser.add_argument('--no-policy', action='store_true',
                         help="task path: ignore the policy saved next to the world model")
     parser.add_argument('--threads', type=int, default=None,
@@ -91,17 +94,18 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
-    """Evaluate random, scripted, the learned stack and the oracle MPC on push or cliff."""
-    from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig, task_planner
+    """Evaluate random, scripted, the learned stack and the oracle MPC on a task."""
+    from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig
 
+    changes = {'planner.horizon': args.horizon, 'planner.samples': args.samples,
+               'planner.critic_weight': args.critic_weight,
+               'planner.policy_fraction': args.policy_fraction}
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
-                           planner=task_planner(args.task, horizon=args.horizon or None,
-                                                samples=args.samples or None),
+                           profile=tuple((k, v) for k, v in changes.items() if v is not None),
                            device=args.device, use_critic=not args.no_critic,
-                           use_policy=not args.no_policy, critic_weight=args.critic_weight,
-                           policy_fraction=args.policy_fraction)
+                           use_policy=not args.no_policy)
     summaries, _ = compare(config, progress=args.progress,
                            log=None if args.json else lambda m: print(m, flush=True))
     extra = {'task': args.task, 'seed': args.seed, 'episodes': args.episodes}

@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
                               seed=args.seed, **overrides)
     command = 'hlai train ' + ' '.join(shlex.quote(a) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ['train'] else 'hlai train (Python API)'
-    metadata = {'task': args.task, 'state_names': list(task.model_state_names),
+    metadata = {'task': args.task, 'identity': task.identity('state'),
+                'state_names': list(task.model_state_names),
                 'action_low': list(task.action_low), 'action_high': list(task.action_high),
                 'transitions': n_transitions, 'episodes': len(episodes),
                 'data': str(args.data), 'seed': args.seed, 'command': command}
@@ -104,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {'task': args.task, 'out': str(out), 'transitions': n_transitions}
     if args.actor_only:
         from hlai_ros.world_model.checkpoint import load_world_model
-        model = load_world_model(out, expect={'state_dim': task.state_dim,
-                                              'action_dim': task.action_dim})
+        model = load_world_model(out, identity=task.identity('state'))
         previous = json.loads((out / 'world_model.json').read_text()).get('metadata', {})
         metadata = {**previous, 'actor_command': command}
         summary.update({k: previous.get(k) for k in ('val_error', 'best_epoch')},
@@ -152,7 +152,8 @@ def train_actor(args: argparse.Namespace, task, model, runs, out: Path, metadata
     model = model.to('cpu').eval()
     torch.manual_seed(args.seed)
     result = train_task_actor(task, model, runs, config, progress=progress)
-    meta = {'task': args.task, 'seed': args.seed, 'transitions': metadata.get('transitions'),
+    meta = {'task': args.task, 'identity': task.identity('state'), 'seed': args.seed,
+            'transitions': metadata.get('transitions'),
             'command': metadata.get('actor_command', metadata.get('command')),
             'critic_steps': len(result.critic_losses), 'policy_steps': len(result.policy_losses)}
     save_critic(result.critic, out, meta)

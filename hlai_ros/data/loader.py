@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hlai_ros import embodiments
 from hlai_ros.data import messages
 from hlai_ros.data.alignment import (
     AlignmentSettings,
@@ -35,7 +36,7 @@ from hlai_ros.data.cache import EpisodeCache, cache_key
 from hlai_ros.data.episode import Episode, Transitions
 from hlai_ros.data.errors import BagError, TruncatedBagWarning
 from hlai_ros.data.mcap_stream import scan_mcap
-from hlai_ros.data.topics import TopicNames
+from hlai_ros.contract import TopicNames
 
 IMAGE = 'sensor_msgs/msg/Image'
 TWIST = 'geometry_msgs/msg/Twist'
@@ -92,10 +93,9 @@ def _decode(role: str, msg, log_ns: int, task_hint: str | None):
     if role == 'tf_static':
         return None, [(tf.header.frame_id.lstrip('/'), tf.child_frame_id.lstrip('/'),
                        messages.transform_to_matrix(tf.transform)) for tf in msg.transforms]
-    if role in ('arm_command', 'base_command'):
-        task = 'push' if role == 'arm_command' else 'cliff'
+    if role in embodiments.roles('command'):
         stamp = messages.stamp_to_ns(msg.header.stamp) if hasattr(msg, 'header') else None
-        return stamp, messages.command_to_action(msg, task)
+        return stamp, embodiments.by_role(role).decode_command(msg)
     if role == 'episode':
         marker = json.loads(msg.data)
         if not isinstance(marker, dict):
@@ -181,16 +181,12 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
         notes.append(f'{bag}: no usable data before the cut (missing {missing})')
         return Recording(source, task), notes
 
-    has_joint = 'joint_states' in present
-    if task is None:
-        task = 'push' if has_joint else 'cliff'
+    robot = _embodiment(task, present)
     rec = Recording(source, task)
     for role in ('rgb', 'depth', 'camera_info', 'goal'):
         setattr(rec, role, streams.get(role, Stream()))
-    proprio_role = 'joint_states' if (task == 'push' and has_joint) or 'odom' not in present \
-        else 'odom'
+    proprio_role, command_role = robot.proprio_role, robot.command_role
     rec.proprio = streams.get(proprio_role, Stream())
-    command_role = 'arm_command' if task == 'push' else 'base_command'
     rec.commands = streams.get(command_role, Stream())
     to_sensor_time = _headerless_time(streams)
     for role, log_ns, value in headerless:
@@ -207,19 +203,33 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
     return rec, notes
 
 
+def _embodiment(task: str | None, present: set[str]):
+    """The robot of a recording: its task's, or (no task marker) the one whose topics it has."""
+    if task is not None:
+        from hlai_ros.tasks import get_task
+        return get_task(task).embodiment
+    for role in embodiments.roles('command'):
+        robot = embodiments.by_role(role)
+        if role in present and robot.proprio_role in present:
+            return robot
+    for role in embodiments.roles('proprio'):
+        if role in present:
+            return embodiments.by_role(role)
+    return embodiments.by_role(embodiments.roles('command')[0])
+
+
 def _missing(has: set[str], topics: TopicNames, task: str | None) -> list[str]:
     """Return the required topics of which the bag has no channel (`has`: roles present)."""
     missing = [name for role, name in (('rgb', topics.rgb), ('depth', topics.depth),
                                        ('camera_info', topics.camera_info))
                if role not in has]
-    if 'joint_states' not in has and 'odom' not in has:
-        missing.append(f'{topics.joint_states} or {topics.odom}')
-    if task == 'push' and 'arm_command' not in has:
-        missing.append(topics.arm_command)
-    elif task == 'cliff' and 'base_command' not in has:
-        missing.append(topics.base_command)
-    elif task is None and not has & {'arm_command', 'base_command'}:
-        missing.append(f'{topics.arm_command} or {topics.base_command}')
+    proprio, command = embodiments.roles('proprio'), embodiments.roles('command')
+    if task is not None:
+        robot = _embodiment(task, has)
+        proprio, command = (robot.proprio_role,), (robot.command_role,)
+    for wanted in (proprio, command):
+        if not has & set(wanted):
+            missing.append(' or '.join(getattr(topics, role) for role in wanted))
     return missing
 
 

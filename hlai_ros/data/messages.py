@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hlai_ros.data.topics import BASE_FRAME, ODOM_FRAME, WORLD_FRAME
+from hlai_ros.contract import BASE_FRAME, ODOM_FRAME, WORLD_FRAME
 
 
 @lru_cache(maxsize=None)
@@ -231,16 +231,11 @@ def pose_to_goal(msg) -> np.ndarray:
 
 
 # -- commands -----------------------------------------------------------------------------------
-COMMAND_FIELDS = {'push': ('linear.x', 'linear.y'), 'cliff': ('linear.x', 'angular.z')}
-"""Which Twist fields carry each task's action vector, in order."""
-
-
-def _twist(action: np.ndarray, task: str):
-    fields = COMMAND_FIELDS[task]
+def _twist(action: np.ndarray, fields: tuple[str, ...]):
     action = np.asarray(action, dtype=np.float64).reshape(-1)
     if action.shape != (len(fields),):
-        raise ValueError(f'{task} actions have {len(fields)} components {fields}, got '
-                         f'shape {action.shape}')
+        raise ValueError(f'this command carries {len(fields)} components {fields}, got an '
+                         f'action of shape {action.shape}')
     values = {'linear': [0.0, 0.0, 0.0], 'angular': [0.0, 0.0, 0.0]}
     for value, field in zip(action, fields):
         part, axis = field.split('.')
@@ -249,22 +244,21 @@ def _twist(action: np.ndarray, task: str):
                                           angular=_vector3(*values['angular']))
 
 
-def command(action: np.ndarray, task: str, stamp_ns: int, frame_id: str = WORLD_FRAME):
-    """Return the command message of `task`: TwistStamped (push) or Twist (cliff)."""
-    if task not in COMMAND_FIELDS:
-        raise ValueError(f'unknown task {task!r}; choose one of {sorted(COMMAND_FIELDS)}')
-    twist = _twist(action, task)
-    if task == 'push':
+def twist_command(action: np.ndarray, fields: tuple[str, ...], stamp_ns: int, stamped: bool,
+                  frame_id: str = WORLD_FRAME):
+    """Return a Twist (or TwistStamped) whose `fields` (e.g. ``linear.x``) carry `action`."""
+    twist = _twist(action, fields)
+    if stamped:
         return _t('geometry_msgs/msg/TwistStamped')(header=header(stamp_ns, frame_id),
                                                      twist=twist)
     return twist
 
 
-def command_to_action(msg, task: str) -> np.ndarray:
-    """Return the float32 action vector of a Twist or TwistStamped command for `task`."""
+def twist_to_action(msg, fields: tuple[str, ...]) -> np.ndarray:
+    """Return the float32 action vector carried by `fields` of a Twist or TwistStamped."""
     twist = msg.twist if hasattr(msg, 'twist') else msg
     out = []
-    for field in COMMAND_FIELDS[task]:
+    for field in fields:
         part, axis = field.split('.')
         out.append(getattr(getattr(twist, part), axis))
     return np.asarray(out, dtype=np.float32)

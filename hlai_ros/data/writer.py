@@ -21,23 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from hlai_ros.data import messages
-from hlai_ros.data import proprio as proprio_codec
-from hlai_ros.data.topics import (
+from hlai_ros.contract import (
     CAMERA_DEPTH,
     CAMERA_INFO,
     CAMERA_RGB,
     CLOCK,
-    COMMAND_TOPIC,
     EPISODE,
+    episode_topics,
     GOAL,
     GROUND_TRUTH,
-    PROPRIO_TOPIC,
     TF_STATIC,
-    WORLD_FRAME,
     Topic,
-    episode_topics,
+    WORLD_FRAME,
 )
+from hlai_ros.data import messages
 
 FORMAT_VERSION = 1
 """Version of the episode-bag layout written here; stored in every start marker."""
@@ -165,7 +162,8 @@ class EpisodeWriter:
 
     Args:
         path: bag directory to create.
-        task: 'push' or 'cliff' (picks the proprioception and command topics).
+        task: a registered task; its robot (embodiment) picks the proprioception and command
+            topics and codecs.
         camera: the world's nominal camera model (`HlaiWorld.nominal_camera()`).
         proprio_names: labels of the proprioception vector.
         control_hz: control rate, Hz.
@@ -184,10 +182,10 @@ class EpisodeWriter:
         self.dt_ns = int(round(1e9 / control_hz))
         self.control_hz = float(control_hz)
         self.metadata = dict(metadata or {})
-        self._proprio_topic = PROPRIO_TOPIC[task]
-        self._command_topic = COMMAND_TOPIC[task]
+        from hlai_ros.tasks import get_task
+        self.embodiment = get_task(task).embodiment
         self.bag = BagWriter(path, flush_period_s)
-        for topic in episode_topics(task):
+        for topic in episode_topics(self.embodiment):
             self.bag.add_topic(topic, transient_local=topic in (TF_STATIC,))
         tf = messages.transform_stamped(camera.T_world_camera, WORLD_FRAME, camera.frame_id, 0)
         self.bag.write(TF_STATIC.name, 0, messages.tf_message([tf]))
@@ -226,11 +224,8 @@ class EpisodeWriter:
         bag.write(CAMERA_DEPTH.name, t, messages.depth_image(obs['depth'], t, frame))
         bag.write(CAMERA_INFO.name, t, messages.camera_info(
             self.camera.K, self.camera.width, self.camera.height, t, frame))
-        if self.task == 'push':
-            msg = proprio_codec.joint_state_from_vector(self.proprio_names, obs['proprio'], t)
-        else:
-            msg = proprio_codec.odometry_from_vector(self.proprio_names, obs['proprio'], t)
-        bag.write(self._proprio_topic.name, t, msg)
+        bag.write(self.embodiment.proprio.name, t,
+                  self.embodiment.encode_proprio(self.proprio_names, obs['proprio'], t))
         bag.write(GOAL.name, t, messages.pose_stamped(obs['goal'], t))
         if info is not None and 'ground_truth' in info:
             bag.write(GROUND_TRUTH.name, t, messages.string(
@@ -242,7 +237,8 @@ class EpisodeWriter:
         if not self._observed:
             raise RuntimeError('write the observation of a step before its command')
         t = self.stamp_ns
-        self.bag.write(self._command_topic.name, t, messages.command(action, self.task, t))
+        self.bag.write(self.embodiment.command.name, t,
+                       self.embodiment.encode_command(action, t))
         self.tick += 1
         self._observed = False
 

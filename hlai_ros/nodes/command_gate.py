@@ -33,7 +33,7 @@ from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import COMMAND_TOPIC, WORLD_FRAME
+from hlai_ros.contract import COMMAND_TOPIC, WORLD_FRAME
 from hlai_ros.nodes.convert import message_class, state_from_message, to_cdr
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.guard import InputGuard, frame_fault, non_finite

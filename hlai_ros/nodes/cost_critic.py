@@ -40,7 +40,7 @@ import torch
 
 from hlai_ros.actor.checkpoint import load_critic
 from hlai_ros.data import messages
-from hlai_ros.data.topics import GOAL
+from hlai_ros.contract import GOAL
 from hlai_ros.nodes.convert import message_class, state_from_message
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters

@@ -18,7 +18,7 @@ import sys
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from hlai_ros.data.topics import EPISODE, GROUND_TRUTH
+from hlai_ros.contract import EPISODE, GROUND_TRUTH
 from hlai_ros.nodes.convert import episode_marker, message_class
 from hlai_ros.nodes.spin import spin_node
 

@@ -6,7 +6,7 @@ Subscribes to ``/hlai/state`` (perception's labelled state, mapped to a `Percept
 (a start marker resets the planner's warm start) and ``/hlai/estop``. It plans with the same
 core as ``hlai eval``'s learned stack (`hlai_ros.tasks.compare.make_controller`: world model,
 task cost, planner, and the critic and policy when the model folder holds them) and publishes
-the task's command (`hlai_ros.data.topics.COMMAND_TOPIC`, CDR from `hlai_ros.data.messages`),
+the task's command (`hlai_ros.contract.COMMAND_TOPIC`, CDR from `hlai_ros.data.messages`),
 ``/hlai/plan`` (nav_msgs/Path of the planned positions, `Task.position_indices`, ensemble
 mean) and ``/diagnostics`` (plan time, deadline misses, model path, reloads).
 
@@ -50,7 +50,7 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import Trigger
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GOAL, ODOM_FRAME, WORLD_FRAME
+from hlai_ros.contract import COMMAND_TOPIC, EPISODE, GOAL, ODOM_FRAME, WORLD_FRAME
 from hlai_ros.nodes.convert import episode_marker, message_class, state_from_message, to_cdr
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters

@@ -31,7 +31,7 @@ from std_msgs.msg import Float32MultiArray
 
 from hlai_ros.data import messages
 from hlai_ros.data import proprio as proprio_codec
-from hlai_ros.data.topics import (
+from hlai_ros.contract import (
     CAMERA_DEPTH,
     CAMERA_INFO,
     CAMERA_RGB,

@@ -25,7 +25,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import TF_STATIC, Topic, episode_topics
+from hlai_ros.contract import TF_STATIC, Topic, episode_topics
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher

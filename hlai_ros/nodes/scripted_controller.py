@@ -18,7 +18,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, GROUND_TRUTH
+from hlai_ros.contract import COMMAND_TOPIC, EPISODE, GROUND_TRUTH
 from hlai_ros.nodes.convert import episode_marker, message_class, to_cdr
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node

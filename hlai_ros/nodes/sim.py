@@ -33,7 +33,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_srvs.srv import Trigger
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import (
+from hlai_ros.contract import (
     CLOCK,
     COMMAND_TOPIC,
     EPISODE,

@@ -1,7 +1,7 @@
 """The `world_model` node: learns the world model online from live transitions.
 
 Subscribes to ``/hlai/state`` (perception's labelled state), the task's command topic
-(`hlai_ros.data.topics.COMMAND_TOPIC`) and ``/hlai/episode``. Each state is mapped to the
+(`hlai_ros.contract.COMMAND_TOPIC`) and ``/hlai/episode``. Each state is mapped to the
 task's model state (`hlai_ros.tasks.Task.percept_from_state`). A transition ``(s, a, s')`` is
 formed when a state arrives after a previous state of the same episode and a command was
 received between them by the node's clock (`TransitionPairing` gives the exact rule; in
@@ -51,7 +51,7 @@ import torch
 from visualization_msgs.msg import Marker, MarkerArray
 
 from hlai_ros.data import messages
-from hlai_ros.data.topics import COMMAND_TOPIC, EPISODE, WORLD_FRAME
+from hlai_ros.contract import COMMAND_TOPIC, EPISODE, WORLD_FRAME
 from hlai_ros.nodes.convert import episode_marker, message_class, state_from_message
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters

@@ -55,19 +55,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pybullet as p
-import pybullet_data
-from pybullet_utils import bullet_client
 
-from hlai_ros.perception.camera import depth_to_world_points
+from hlai_ros.perception.tabletop import (ARM_JOINTS, ArmKinematics, check_images, CHANNELS,
+                                          colour_mask, coloured_points, top_points)
 from hlai_ros.sim.base import CameraModel
+
+__all__ = ['ARM_JOINTS', 'ArmKinematics', 'PushPerception', 'PushPerceptionConfig',
+           'STATE_NAMES']
 
 STATE_NAMES = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'obj_vx', 'obj_vy', 'goal_x', 'goal_y',
                'ee_vx', 'ee_vy')
 """Names of the state vector: end-effector, box and goal positions (m), box and end-effector
 velocities (m/s)."""
-
-ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
 
 
 @dataclass(frozen=True)
@@ -114,43 +113,6 @@ class PushPerceptionConfig:
             raise ValueError(f'contact_radius must be >= 0, got {self.contact_radius}')
         if not 0.0 <= self.partial_weight <= 1.0:
             raise ValueError(f'partial_weight must be in [0, 1], got {self.partial_weight}')
-
-
-class ArmKinematics:
-    """Forward kinematics of the Panda in its own PyBullet client (no simulation)."""
-
-    def __init__(self, urdf: str, base, ee_link: str):
-        self._client = bullet_client.BulletClient(connection_mode=p.DIRECT)
-        self._client.setAdditionalSearchPath(pybullet_data.getDataPath())
-        self._robot = self._client.loadURDF(urdf, list(base), useFixedBase=True)
-        joints, links = {}, {}
-        for j in range(self._client.getNumJoints(self._robot)):
-            info = self._client.getJointInfo(self._robot, j)
-            joints[info[1].decode()] = j
-            links[info[12].decode()] = j
-        if ee_link not in links:
-            raise ValueError(f'link {ee_link!r} not in {urdf}; links: {sorted(links)}')
-        self._arm = [joints[n] for n in ARM_JOINTS]
-        self._ee = links[ee_link]
-
-    def ee_position(self, q: np.ndarray) -> np.ndarray:
-        """Return the end-effector position (3,), metres, for arm joint angles q (7,), rad."""
-        q = np.asarray(q, dtype=np.float64).reshape(-1)
-        if q.shape != (7,):
-            raise ValueError(f'expected 7 arm joint angles, got shape {q.shape}')
-        for j, angle in zip(self._arm, q):
-            self._client.resetJointState(self._robot, j, float(angle))
-        state = self._client.getLinkState(self._robot, self._ee, computeForwardKinematics=True)
-        return np.array(state[4], dtype=np.float64)
-
-    def close(self) -> None:
-        """Disconnect the private client."""
-        if self._client is not None:
-            try:
-                self._client.disconnect()
-            except p.error:
-                pass
-            self._client = None
 
 
 class PushPerception:
@@ -238,11 +200,7 @@ class PushPerception:
 
     def box_mask(self, rgb: np.ndarray) -> np.ndarray:
         """Return the H x W bool mask of box-coloured pixels in an H x W x 3 uint8 image."""
-        if rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f'rgb must be H x W x 3, got shape {rgb.shape}')
-        c = self.config
-        r, g, b = (rgb[..., k].astype(np.int32) for k in range(3))
-        return (r >= c.min_red) & (r > c.red_ratio * g) & (r > c.red_ratio * b)
+        return colour_mask(rgb, CHANNELS['red'], self.config.min_red, self.config.red_ratio)
 
     def locate_box(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray | None:
         """Return the box centre (x, y), metres, world frame, or None when it is hidden.
@@ -253,16 +211,11 @@ class PushPerception:
         """
         cam, c = self.camera, self.config
         self.partial = None
-        if rgb.shape[:2] != (cam.height, cam.width) or depth.shape != rgb.shape[:2]:
-            raise ValueError(f'rgb {rgb.shape[:2]} and depth {depth.shape} must both be '
-                             f'{cam.height} x {cam.width} (H x W) like the camera model')
-        valid = np.isfinite(depth) & (depth > cam.near) & (depth < 0.999 * cam.far)
-        mask = self.box_mask(rgb) & valid
-        if mask.sum() < c.min_pixels:
+        check_images(rgb, depth, cam)
+        points = coloured_points(self.box_mask(rgb), depth, cam, c.min_pixels)
+        if points is None:
             return None
-        points = depth_to_world_points(depth, cam, mask)
-        z_top = np.percentile(points[:, 2], 90)
-        face = points[points[:, 2] >= z_top - c.top_face_tolerance]
+        face = top_points(points, c.top_face_tolerance)
         count = len(face)
         self._most_pixels = max(self._most_pixels, count)
         if count < c.min_pixels:

@@ -1,28 +1,31 @@
 """PyBullet intuitive-physics worlds as gymnasium environments.
 
-Importing this package registers the worlds under `hlai/Push-v0` and `hlai/Cliff-v0`.
+Each world belongs to a registered task (`hlai_ros.tasks.registry`), which names its entry
+point and time limit and registers it with gymnasium under the task's `env_id` (e.g.
+``hlai/Push-v0``) when the task registry loads: ``import hlai_ros.tasks`` (or any call below)
+before ``gymnasium.make``.
 """
+from __future__ import annotations
+
+import importlib
+
 import gymnasium as gym
 
-ENV_IDS = ('hlai/Push-v0', 'hlai/Cliff-v0')
-TASK_TO_ENV_ID = {'push': 'hlai/Push-v0', 'cliff': 'hlai/Cliff-v0'}
 
-
-def _register():
-    specs = {
-        'hlai/Push-v0': ('hlai_ros.sim.push:PushWorld', 200),
-        'hlai/Cliff-v0': ('hlai_ros.sim.cliff:CliffWorld', 300),
-    }
-    for env_id, (entry_point, steps) in specs.items():
-        if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=steps)
-
-
-_register()
+def world_class(task: str):
+    """The `HlaiWorld` subclass of a registered task."""
+    from hlai_ros.tasks.registry import get_task
+    module, name = get_task(task).world.split(':')
+    return getattr(importlib.import_module(module), name)
 
 
 def make(task: str, **kwargs) -> gym.Env:
-    """Make the world of a task ('push' or 'cliff') with its time limit."""
-    if task not in TASK_TO_ENV_ID:
-        raise ValueError(f'unknown task {task!r}; choose one of {sorted(TASK_TO_ENV_ID)}')
-    return gym.make(TASK_TO_ENV_ID[task], **kwargs)
+    """Make the world of a registered task, with its time limit."""
+    from hlai_ros.tasks.registry import get_task
+    return gym.make(get_task(task).env_id, **kwargs)
+
+
+def env_ids() -> tuple[str, ...]:
+    """Gymnasium ids of every registered task's world."""
+    from hlai_ros.tasks.registry import get_task, task_names
+    return tuple(get_task(t).env_id for t in task_names())

@@ -1,20 +1,7 @@
-"""The configurator's task descriptions: how perception, world model, cost and actor fit."""
+"""Tasks as plugins (`registry`): how perception, world model, cost and actor fit a job."""
 from __future__ import annotations
 
 from hlai_ros.tasks.base import Percept, Task
+from hlai_ros.tasks.registry import check_task, get_task, register_task, task_names
 
-TASK_NAMES = ('push', 'cliff')
-
-
-def get_task(name: str, cost_section: dict | None = None) -> Task:
-    """Return the task description `name` ('push' or 'cliff')."""
-    if name == 'cliff':
-        from hlai_ros.tasks.cliff import CliffTask
-        return CliffTask(cost_section)
-    if name == 'push':
-        from hlai_ros.tasks.push import PushTask
-        return PushTask(cost_section)
-    raise ValueError(f'unknown task {name!r}; choose one of {list(TASK_NAMES)}')
-
-
-__all__ = ['Percept', 'Task', 'get_task', 'TASK_NAMES']
+__all__ = ['Percept', 'Task', 'check_task', 'get_task', 'register_task', 'task_names']

@@ -1,18 +1,34 @@
-"""What the configurator knows about a task: how perception, world model, cost and actor fit.
+"""A task: a job for one robot, and everything the stack needs to know to do it.
 
-A `Task` turns one perception estimate into the state the world model predicts (the *model
-state*) and the cost the planner minimises for the scene at hand. It is the one place where a
-task's state layout is named; the world model, cost terms and planner stay generic.
+A `Task` is written once, in its own module, and registered (`hlai_ros.tasks.registry`).
+It names:
+
+- its world: the gymnasium entry point and time limit (`world`, `max_steps`, `env_id`), on a
+  registered robot (`embodiment_name`);
+- its perception estimator (`make_perception`) and the labelled state it publishes on
+  ``/hlai/state``: `encode` turns an estimate into (labels, values), `decode` turns labels and
+  values back into the `Percept` the stack plans from. They are one inverse pair, and
+  `perceive` is `decode` after `encode`, so the Python loop and the ROS graph see the same;
+- the state the world model predicts (`model_state_names`), where the goal applies
+  (`position_indices`), and the pose of interest for RViz (`pose_labels`);
+- its cost: the terms' structure (`cost_terms`) and the scene's geometry (`scene_terms`); the
+  weights, switches and planner settings are the profile (`hlai_ros.cost.profile`), whose
+  defaults come from config/<task>.yaml (`default_profile`);
+- its scripted baseline (`scripted`) and its oracle's objective (`oracle_objective`,
+  `true_state`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from hlai_ros.contract import OBJECT_POSE, Topic
 from hlai_ros.cost.base import CostContext
 from hlai_ros.cost.composite import Cost, cost_config_from_dict
+from hlai_ros.cost.profile import CostProfile, TermSetting
 from hlai_ros.sim.base import CameraModel
 
 GOAL_NAMES = ('goal_x', 'goal_y')
@@ -30,7 +46,7 @@ class Percept:
     scene: Any = None
     """Static scene the cost needs (platform bounds, obstacles), task specific."""
     estimate: Any = None
-    """The perception estimator's full output, for logging and display."""
+    """The labelled state's values (n,), for logging and display."""
 
 
 def close_estimator(estimator) -> None:
@@ -40,17 +56,52 @@ def close_estimator(estimator) -> None:
 
 
 class Task:
-    """Base of the task descriptions; subclasses fill in the class attributes and methods."""
+    """Base of the task descriptions; a task fills in the class attributes and methods."""
 
     name: str = ''
+    """Registered name (``--task``, ``task:=``, config/<name>.yaml)."""
+    embodiment_name: str = ''
+    """The registered robot it runs on (`hlai_ros.embodiments`)."""
+    env_id: str = ''
+    """Gymnasium id of its world."""
+    world: str = ''
+    """Entry point of its world, ``module:Class`` (an `hlai_ros.sim.base.HlaiWorld`)."""
+    max_steps: int = 200
+    """Time limit of an episode, control steps."""
+    scripted: str = ''
+    """Entry point of its scripted baseline, ``module:Class`` (privileged, reads ground
+    truth; taking ``noise_std`` and ``seed``)."""
     model_state_names: tuple[str, ...] = ()
+    """Labels of the state the world model predicts."""
     position_indices: tuple[int, int] = (0, 1)
     """Model-state indices of the position that must reach the goal."""
-    action_low: tuple[float, ...] = ()
-    action_high: tuple[float, ...] = ()
+    goal_relative_indices: tuple[int, ...] = ()
+    """Model-state entries the critic and policy see relative to the goal (default: the
+    position that must reach the goal)."""
+    pose_topic: Topic = OBJECT_POSE
+    """Where perception publishes the pose of interest (`pose_labels`), for RViz."""
+    pose_labels: tuple[str, ...] = ()
+    """Labels of that pose in the labelled state: x, y[, yaw]."""
+    oracle_objective: str = 'reward'
+    """What the oracle MPC minimises in the simulator: 'reward' (minus the world's reward) or
+    'cost' (this task's cost on the true states, `true_state`)."""
 
-    def __init__(self, cost_section: dict[str, Any] | None = None):
-        self.cost_section = dict(cost_section or self.default_cost())
+    # -- the robot --------------------------------------------------------------------------
+    @cached_property
+    def embodiment(self):
+        """The registered robot the task runs on."""
+        from hlai_ros.embodiments import get_embodiment
+        return get_embodiment(self.embodiment_name)
+
+    @property
+    def action_low(self) -> tuple[float, ...]:
+        """Lower action bounds (the robot's)."""
+        return self.embodiment.action_low
+
+    @property
+    def action_high(self) -> tuple[float, ...]:
+        """Upper action bounds (the robot's)."""
+        return self.embodiment.action_high
 
     @property
     def state_dim(self) -> int:
@@ -60,26 +111,30 @@ class Task:
     @property
     def action_dim(self) -> int:
         """Size of the action."""
-        return len(self.action_low)
+        return self.embodiment.action_dim
 
-    def default_cost(self) -> dict[str, Any]:
-        """The cost section used when config/<task>.yaml gives none."""
-        raise NotImplementedError
+    def identity(self, representation: str = 'state') -> dict[str, Any]:
+        """What a checkpoint trained for this task must carry to be loaded for it."""
+        return {'task': self.name, 'embodiment': self.embodiment_name,
+                'representation': representation,
+                'state_names': list(self.model_state_names),
+                'action_names': list(self.embodiment.action_names)}
 
-    def make_perception(self, camera: CameraModel):
+    # -- perception -------------------------------------------------------------------------
+    def make_perception(self, camera: CameraModel, control_dt: float = 0.1):
         """Return a fresh stateful perception estimator for a calibrated camera."""
         raise NotImplementedError
 
-    def perceive(self, estimator, obs: dict[str, np.ndarray]) -> Percept:
-        """Run the estimator on an observation dict and map it to a `Percept`."""
+    def encode(self, estimate) -> tuple[tuple[str, ...], np.ndarray]:
+        """The labelled state (labels, float32 values (n,)) of one estimator output."""
         raise NotImplementedError
 
-    def percept_from_state(self, names, values) -> Percept:
-        """Map a labelled perception state (``/hlai/state``: names, values (n,)) to a `Percept`.
+    def decode(self, names, values) -> Percept:
+        """Map a labelled state (``/hlai/state``: names, values (n,)) to a `Percept`.
 
         Picks `model_state_names` and the goal (``goal_x``, ``goal_y``, metres) by label, so
         the message may carry more entries, in any order. Tasks whose model state is computed
-        from the perception state (or that carry a scene) override this.
+        from the labelled state (or that carry a scene) override this.
 
         Raises:
             ValueError: names and values differ in length, or a needed label is missing.
@@ -90,6 +145,10 @@ class Task:
         pick = [names.index(n) for n in self.model_state_names]
         goal = [names.index(n) for n in GOAL_NAMES]
         return Percept(values[pick].copy(), values[goal].copy(), None, values)
+
+    def perceive(self, estimator, obs: dict[str, np.ndarray]) -> Percept:
+        """Run the estimator on an observation dict: `decode` after `encode`."""
+        return self.decode(*self.encode(estimator.estimate(obs)))
 
     def labelled_state(self, names, values, wanted) -> tuple[list[str], np.ndarray]:
         """Check a labelled state: return (names as str, float32 values (n,)).
@@ -108,10 +167,7 @@ class Task:
                              f'{sorted(set(wanted))}, got {names}')
         return names, values
 
-    oracle_objective: str = 'reward'
-    """What the oracle MPC minimises in the simulator: 'reward' (minus the world's reward) or
-    'cost' (this task's cost on the true states, `true_state`)."""
-
+    # -- the oracle -------------------------------------------------------------------------
     def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
                    dt: float) -> np.ndarray:
         """The model state (S,) from the simulator's ground truth (for the oracle MPC only).
@@ -119,23 +175,62 @@ class Task:
         Args:
             ground_truth: ``info['ground_truth']`` now.
             previous: the ground truth one control period `dt` (s) earlier, or None.
+            dt: the control period, s.
 
         """
         raise NotImplementedError(f'task {self.name!r} has no true_state; its oracle '
                                   "objective must be 'reward'")
 
+    # -- cost -------------------------------------------------------------------------------
+    def cost_terms(self) -> dict[str, Any]:
+        """The cost's structure: ``{'terms': [names], name: {kind, params...}}``, no weights."""
+        raise NotImplementedError
+
     def scene_terms(self, scene: Any) -> dict[str, dict[str, Any]]:
         """Cost-term parameters that come from the perceived scene (bounds, obstacles)."""
         return {}
 
-    def cost(self, scene: Any = None) -> Cost:
-        """Build the task cost for a scene: config weights + perceived geometry."""
+    def cost_function(self):
+        """The callable of a 'function' cost term, if the task has one (else None)."""
+        return None
+
+    @cached_property
+    def _default_profile(self) -> CostProfile:
+        from hlai_ros.config import load_params
+        terms = {name: TermSetting() for name in self.cost_terms()['terms']}
+        params = load_params(self.name).get('cost_critic', {})
+        return CostProfile(terms).with_params(params)
+
+    def default_profile(self) -> CostProfile:
+        """The profile of config/<task>.yaml (``cost_critic``: weights., enabled., planner.)."""
+        return self._default_profile
+
+    def cost_section(self, scene: Any = None, profile: CostProfile | None = None
+                     ) -> dict[str, Any]:
+        """The cost config section: terms, the profile's weights and switches, the scene."""
+        profile = profile or self.default_profile()
         section = {k: (dict(v) if isinstance(v, dict) else v)
-                   for k, v in self.cost_section.items()}
+                   for k, v in self.cost_terms().items()}
+        for name, setting in profile.terms.items():
+            section.setdefault(name, {}).update(weight=setting.weight, enabled=setting.enabled)
         for name, params in self.scene_terms(scene).items():
             if name in section.get('terms', ()):
                 section.setdefault(name, {}).update(params)
-        return Cost.from_config(cost_config_from_dict(section))
+        return section
+
+    def cost(self, scene: Any = None, profile: CostProfile | None = None,
+             terminal: bool = True) -> Cost:
+        """Build the task cost for a scene under a profile (default: the task's).
+
+        `terminal` False drops the goal's terminal weight (to score recorded steps, which have
+        no horizon end).
+        """
+        section = self.cost_section(scene, profile)
+        if not terminal:
+            for v in section.values():
+                if isinstance(v, dict):
+                    v.pop('terminal_weight', None)
+        return Cost.from_config(cost_config_from_dict(section), function=self.cost_function())
 
     def context(self, percept: Percept) -> CostContext:
         """The cost context of a control step (the goal)."""

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from hlai_ros.contract import ROBOT_POSE
 from hlai_ros.perception.cliff import CliffPerception, CliffScene
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import GOAL_NAMES, Percept, Task
+from hlai_ros.tasks.registry import register_task
 
 PLATFORM_NAMES = ('platform_x_min', 'platform_x_max', 'platform_y_min', 'platform_y_max',
                   'platform_top_z')
@@ -23,26 +25,31 @@ OBSTACLE_FIELDS = ('x', 'y', 'radius', 'height')
 """Per obstacle k, labels ``obstacle<k>_<field>``: centre, enclosing radius, height, metres."""
 
 
+@register_task
 class CliffTask(Task):
-    """Reach the goal without driving off the platform or into an obstacle."""
+    """Reach the goal without driving off the platform or into an obstacle.
+
+    The planner (config/cliff.yaml) gives the critic weight 0: the critic sees the robot's
+    state relative to the goal but not the obstacles, so at weight 1 it outweighed the geodesic
+    goal term and brought back the straight-line local minima (seed 14: stuck at 3.3 m with
+    it, reached the goal without it); it is trained and shipped, and `hlai eval
+    --critic-weight W` uses it. The shipped policy is loaded (the fallback controller) but
+    proposes nothing by default (``planner.policy_fraction: 0``): its effect on success was
+    measured on 2 episodes only; `hlai eval --policy-fraction 0.1` plans with it.
+    """
 
     name = 'cliff'
+    embodiment_name = 'husky'
+    env_id = 'hlai/Cliff-v0'
+    world = 'hlai_ros.sim.cliff:CliffWorld'
+    max_steps = 300
+    scripted = 'hlai_ros.sim.cliff_scripted:CliffScripted'
     model_state_names = ('x', 'y', 'cos_yaw', 'sin_yaw', 'v', 'omega')
     position_indices = (0, 1)
-    action_low = (-0.5, -1.0)
-    action_high = (0.5, 1.0)
-    critic_weight = 0.0
-    """Weight of the critic in the task planner. The critic sees the robot's state relative to
-    the goal but not the obstacles, so at weight 1 it outweighed the geodesic goal term and
-    brought back the straight-line local minima (seed 14: stuck at 3.3 m with it, reached the
-    goal without it); it is trained and shipped, and `hlai eval --critic-weight W` uses it."""
-    policy_fraction = 0.0
-    """Fraction of the planner's samples proposed by the policy. The shipped policy is loaded
-    (the fallback controller) but proposes nothing by default: its effect on success was
-    measured on 2 episodes only (both reached the goal, one 49 steps later), not on the 100 of
-    the shipped figures; `hlai eval --policy-fraction 0.1` plans with it."""
+    pose_topic = ROBOT_POSE
+    pose_labels = ('x', 'y', 'yaw')
 
-    def default_cost(self) -> dict[str, Any]:
+    def cost_terms(self) -> dict[str, Any]:
         """Goal path length around obstacles, fall and collision barriers, effort, uncertainty.
 
         The goal term is the geodesic distance on the perceived scene (a navigation function)
@@ -54,35 +61,36 @@ class CliffTask(Task):
         """
         return {
             'terms': ['goal', 'fall', 'collision', 'effort', 'uncertainty'],
-            'goal': {'kind': 'geodesic_goal', 'weight': 1.0, 'position_indices': [0, 1],
+            'goal': {'kind': 'geodesic_goal', 'position_indices': [0, 1],
                      'terminal_weight': 2.0, 'body_radius': 0.45, 'clearance': 0.08,
                      'edge_margin': 0.15, 'barrier_weight': 750.0, 'heading_indices': [2, 3],
                      'heading_weight': 2.0, 'reach_radius': 0.22, 'reach_bonus': 1.0},
-            'fall': {'kind': 'platform_fall', 'weight': 30.0, 'position_indices': [0, 1],
+            'fall': {'kind': 'platform_fall', 'position_indices': [0, 1],
                      'margin': 0.15, 'sharpness': 30.0, 'ensemble_reduce': 'max'},
-            'collision': {'kind': 'obstacle_collision', 'weight': 30.0,
+            'collision': {'kind': 'obstacle_collision',
                           'position_indices': [0, 1], 'body_radius': 0.45, 'margin': 0.08,
                           'sharpness': 30.0, 'ensemble_reduce': 'max'},
-            'effort': {'weight': 0.01, 'scale': [0.5, 1.0]},
-            'uncertainty': {'weight': 1.0, 'state_indices': [0, 1]},
+            'effort': {'scale': [0.5, 1.0]},
+            'uncertainty': {'state_indices': [0, 1]},
         }
 
-    def make_perception(self, camera: CameraModel) -> CliffPerception:
+    def make_perception(self, camera: CameraModel, control_dt: float = 0.1
+                        ) -> CliffPerception:
         """The depth + odometry estimator of `hlai_ros.perception.cliff`."""
         return CliffPerception(camera)
 
-    def perceive(self, estimator: CliffPerception, obs: dict[str, np.ndarray]) -> Percept:
-        """Odometry -> model state; depth -> platform and obstacles."""
-        est = estimator.estimate(obs)
-        x, y, yaw, v, omega, gx, gy = (float(u) for u in est.state)
-        state = np.array([x, y, math.cos(yaw), math.sin(yaw), v, omega], dtype=np.float32)
-        return Percept(state, np.array([gx, gy], dtype=np.float32), est.scene, est)
+    def encode(self, estimate) -> tuple[tuple[str, ...], np.ndarray]:
+        """Odometry and goal (`CliffPerception.state_names`), then the scene's entries."""
+        scene_names, scene_values = self.scene_entries(estimate.scene)
+        names = tuple(CliffPerception.state_names) + scene_names
+        return names, np.concatenate([np.asarray(estimate.state, dtype=np.float32),
+                                      scene_values])
 
     @staticmethod
     def scene_entries(scene: CliffScene | None) -> tuple[tuple[str, ...], np.ndarray]:
         """Labels and values (n,) of a perceived scene, appended to ``/hlai/state``.
 
-        The inverse of the scene part of `percept_from_state`: ``PLATFORM_NAMES``, then
+        The inverse of the scene part of `decode`: ``PLATFORM_NAMES``, then
         ``obstacle<k>_<field>`` for each obstacle k (``OBSTACLE_FIELDS``); none for no scene.
         """
         if scene is None:
@@ -95,7 +103,7 @@ class CliffTask(Task):
             values += [float(centre[0]), float(centre[1]), float(radius), float(height)]
         return tuple(names), np.asarray(values, dtype=np.float32)
 
-    def percept_from_state(self, names, values) -> Percept:
+    def decode(self, names, values) -> Percept:
         """Map a labelled perception state (``/hlai/state``) to a `Percept`, scene included.
 
         Odometry ``x, y, yaw, v, omega`` and ``goal_x, goal_y`` give the model state (yaw as
@@ -138,7 +146,7 @@ class CliffTask(Task):
         centres = [[float(c[0]), float(c[1])] for c in scene.obstacle_centres]
         radii = [float(r) for r in scene.obstacle_radii]
         out: dict[str, dict[str, Any]] = {'fall': {'bounds': bounds}}
-        if self.cost_section.get('goal', {}).get('kind') == 'geodesic_goal':
+        if self.cost_terms().get('goal', {}).get('kind') == 'geodesic_goal':
             out['goal'] = {'bounds': bounds, 'centres': centres, 'radii': radii}
         if len(scene.obstacle_radii):
             out['collision'] = {'centres': centres, 'radii': radii}

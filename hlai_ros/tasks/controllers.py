@@ -19,9 +19,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.optimizer import OPTIMIZERS, OptimizerConfig
-from hlai_ros.actor.planner import Planner, PlannerConfig
 from hlai_ros.cost.base import CostContext
 from hlai_ros.tasks.base import close_estimator, Percept, Task
 
@@ -64,41 +62,34 @@ class ScriptedController:
 
 
 class LearnedController:
-    """Perception -> world model + cost (+ critic) -> MPC planner (+ policy) -> action."""
+    """Perception -> the learned stack (`hlai_ros.actor.stack.Stack`) -> action."""
 
     name = 'learned'
 
-    def __init__(self, task: Task, model, planner_config: PlannerConfig = PlannerConfig(),
-                 critic=None, policy=None, device: str | torch.device | None = None,
-                 use_planner: bool = True):
-        """critic: terminal cost beyond the horizon; policy: proposals, and the controller
-        itself when `use_planner` is False (the fast fallback)."""
-        self.task = task
-        self.planner = Planner(model, task.cost(None), task.action_low, task.action_high,
-                               planner_config, critic=critic, policy=policy, device=device)
-        self.agent = Agent(self.planner, policy, use_planner=use_planner or policy is None)
+    def __init__(self, stack):
+        self.stack = stack
+        self.task = stack.task
         self.estimator = None
         self.last_percept: Percept | None = None
 
     def reset(self, world, seed: int | None = None) -> None:
         """New episode: a fresh estimator for the calibrated camera, a cold planner."""
         close_estimator(self.estimator)
-        self.estimator = self.task.make_perception(world.nominal_camera())
-        self.agent.reset()
+        self.estimator = self.task.make_perception(world.nominal_camera(), world.dt)
+        self.stack.reset()
 
     def act(self, obs, info=None) -> np.ndarray:
-        """Perceive, re-cost the perceived scene, plan; `info` is never read."""
+        """Perceive, plan; `info` is never read."""
         if self.estimator is None:
             raise RuntimeError('call reset(world) before act()')
         percept = self.task.perceive(self.estimator, obs)
         self.last_percept = percept
-        self.planner.cost = self.task.cost(percept.scene)
-        return self.agent.act(percept.model_state, self.task.context(percept))
+        return self.stack.plan(percept).action
 
     @property
     def last_plan(self):
         """The last PlanResult (planned actions and predicted states)."""
-        return self.agent.last_plan
+        return self.stack.last_plan
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ and would be a mostly-noise target.
 The goal enters the cost, not the state. The table top is the robot's calibrated workspace
 (``sim/push.yaml``, section ``table``), like a table's pose configured on a real cell.
 
-Cost (`PushTask.default_cost`): box-to-goal distance; the hand's way round the box to the
+Cost (`PushTask.cost_terms`; weights in config/push.yaml): box-to-goal distance; the hand's way round the box to the
 *pre-push point* behind it on the goal-box line (`approach_cost`), so that the hand goes round
 the box rather than into its near face; a barrier at the table's edges; effort; ensemble
 disagreement on the box's position.
@@ -24,11 +24,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from hlai_ros.contract import OBJECT_POSE
 from hlai_ros.cost.base import CostContext, check_shapes
-from hlai_ros.cost.composite import Cost, cost_config_from_dict
-from hlai_ros.perception.push import PushPerception
+from hlai_ros.perception.push import PushPerception, PushPerceptionConfig, STATE_NAMES
 from hlai_ros.sim.base import CameraModel
-from hlai_ros.tasks.base import Percept, Task
+from hlai_ros.tasks.registry import register_task
+from hlai_ros.tasks.base import Task
 
 
 def table_bounds() -> list[float]:
@@ -94,31 +95,37 @@ def approach_cost(states: torch.Tensor, goal: torch.Tensor, standoff: float,
     return (standoff + clearance) * angle + radial
 
 
+@register_task
 class PushTask(Task):
     """Push the box to within 3 cm of the goal; never off the table."""
 
     name = 'push'
+    embodiment_name = 'panda'
+    env_id = 'hlai/Push-v0'
+    world = 'hlai_ros.sim.push:PushWorld'
+    max_steps = 200
+    scripted = 'hlai_ros.sim.push_scripted:PushScripted'
     model_state_names = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'ee_vx', 'ee_vy')
     position_indices = (2, 3)
     goal_relative_indices = (0, 1, 2, 3)
     """The critic and the policy see the hand and the box relative to the goal."""
-    action_low = (-0.2, -0.2)
-    action_high = (0.2, 0.2)
+    pose_topic = OBJECT_POSE
+    pose_labels = ('obj_x', 'obj_y')
     approach_standoff = 0.045
     """Box centre to hand centre when pushing, m: the largest box's half width (2.8 cm) plus
     the fingertips' half thickness and clearance (1.6 cm), as the scripted baseline pushes."""
 
-    def default_cost(self) -> dict[str, Any]:
+    def cost_terms(self) -> dict[str, Any]:
         """Box-to-goal distance, the pre-push approach, the table-edge barrier, effort, doubt."""
         return {
             'terms': ['goal', 'approach', 'fall', 'effort', 'uncertainty'],
-            'goal': {'weight': 10.0, 'position_indices': [2, 3], 'terminal_weight': 2.0},
-            'approach': {'kind': 'function', 'weight': 2.0},
-            'fall': {'kind': 'platform_fall', 'weight': 50.0, 'position_indices': [2, 3],
+            'goal': {'position_indices': [2, 3], 'terminal_weight': 2.0},
+            'approach': {'kind': 'function'},
+            'fall': {'kind': 'platform_fall', 'position_indices': [2, 3],
                      'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
                      'ensemble_reduce': 'max'},
-            'effort': {'weight': 0.05, 'scale': [0.2, 0.2]},
-            'uncertainty': {'weight': 10.0, 'state_indices': [2, 3]},
+            'effort': {'scale': [0.2, 0.2]},
+            'uncertainty': {'state_indices': [2, 3]},
         }
 
     oracle_objective = 'cost'
@@ -136,11 +143,9 @@ class PushTask(Task):
             velocity = (ee - np.asarray(previous['ee_position'], dtype=np.float64)[:2]) / dt
         return np.concatenate([ee, box, velocity]).astype(np.float32)
 
-    def cost(self, scene: Any = None) -> Cost:
-        """The task cost; the 'function' term is the pre-push approach (`approach_cost`)."""
-        section = {k: (dict(v) if isinstance(v, dict) else v)
-                   for k, v in self.cost_section.items()}
-        return Cost.from_config(cost_config_from_dict(section), function=self._approach)
+    def cost_function(self):
+        """The 'function' term: the pre-push approach (`approach_cost`)."""
+        return self._approach
 
     def _approach(self, states: torch.Tensor, actions: torch.Tensor,
                   context: CostContext) -> torch.Tensor:
@@ -150,11 +155,10 @@ class PushTask(Task):
             raise ValueError('the push approach cost needs CostContext.goal, got None')
         return approach_cost(states, context.goal, self.approach_standoff)
 
-    def make_perception(self, camera: CameraModel) -> PushPerception:
+    def make_perception(self, camera: CameraModel, control_dt: float = 0.1) -> PushPerception:
         """Forward kinematics + colour/depth box estimator of `hlai_ros.perception.push`."""
-        return PushPerception(camera)
+        return PushPerception(camera, PushPerceptionConfig(control_dt=control_dt))
 
-    def perceive(self, estimator: PushPerception, obs: dict[str, np.ndarray]) -> Percept:
-        """Joint angles + RGB-D -> model state; the goal as given."""
-        state = np.asarray(estimator.estimate(obs), dtype=np.float32)
-        return self.percept_from_state(estimator.state_names, state)
+    def encode(self, estimate) -> tuple[tuple[str, ...], np.ndarray]:
+        """The estimator's vector, labelled `hlai_ros.perception.push.STATE_NAMES`."""
+        return STATE_NAMES, np.asarray(estimate, dtype=np.float32)

@@ -36,6 +36,38 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, truncated, tampered with, or does not match what was expected."""
 
 
+IDENTITY_KEYS = ('task', 'embodiment', 'representation', 'state_names', 'action_names')
+"""What a checkpoint says it was trained for (``metadata['identity']``,
+`hlai_ros.tasks.base.Task.identity`)."""
+
+
+def describe_identity(identity: dict[str, Any]) -> str:
+    """One line naming a checkpoint identity: task, robot, representation, layouts."""
+    return (f"task {identity.get('task')!r} on {identity.get('embodiment')!r}, "
+            f"{identity.get('representation')} representation, state "
+            f"{list(identity.get('state_names') or [])}, actions "
+            f"{list(identity.get('action_names') or [])}")
+
+
+def check_identity(where: Path | str, found: dict[str, Any] | None,
+                   expected: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose identity is missing or differs from `expected`.
+
+    Raises:
+        CheckpointError: naming what the checkpoint is for and what was expected.
+
+    """
+    if not isinstance(found, dict):
+        raise CheckpointError(f'{where} carries no identity (task, embodiment, representation, '
+                              f'state and action names), so it cannot be checked against '
+                              f'{describe_identity(expected)}; retrain it with hlai train')
+    differs = [k for k in IDENTITY_KEYS if found.get(k) != expected.get(k)]
+    if differs:
+        raise CheckpointError(f'{where} was trained for {describe_identity(found)}; it cannot '
+                              f'be loaded for {describe_identity(expected)} (differs in '
+                              f'{", ".join(differs)})')
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write data to path via a temp file in the same directory and os.replace."""
     path = Path(path)
@@ -160,11 +192,14 @@ def _check_state_dict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], 
 
 
 def load_world_model(path: str | Path, device: str | torch.device | None = None,
-                     expect: dict[str, int] | None = None) -> WorldModel:
+                     expect: dict[str, int] | None = None,
+                     identity: dict[str, Any] | None = None) -> WorldModel:
     """Load a world model saved by save_world_model (directory, its JSON, or weights file).
 
-    expect, e.g. {'state_dim': 9, 'action_dim': 2}, checks the model fits its user; a mismatch
-    raises CheckpointError. The model is returned in eval mode on `device` (default: CPU).
+    expect, e.g. {'state_dim': 9, 'action_dim': 2}, checks the model fits its user; `identity`
+    (`hlai_ros.tasks.base.Task.identity`) checks that it was trained for the task, robot and
+    layouts at hand (`check_identity`). A mismatch raises CheckpointError. The model is returned
+    in eval mode on `device` (default: CPU).
     """
     path = Path(path)
     tensors, header = read_checkpoint(path, MODEL_STEM)
@@ -175,6 +210,8 @@ def load_world_model(path: str | Path, device: str | torch.device | None = None,
         config = WorldModelConfig.from_dict(header['config'])
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f'{path} holds an invalid world model config: {err}') from err
+    if identity is not None:
+        check_identity(path, (header.get('metadata') or {}).get('identity'), identity)
     for key, value in (expect or {}).items():
         if getattr(config, key) != value:
             raise CheckpointError(f'{path} has {key}={getattr(config, key)}, expected {value}')

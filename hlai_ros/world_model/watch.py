@@ -25,14 +25,16 @@ class CheckpointWatcher:
         device: Device the loaded model goes to.
         expect: Config fields the model must have, e.g. ``{'state_dim': 6, 'action_dim': 2}``;
             a checkpoint that disagrees is refused (see `load_world_model`).
+        identity: What the model must be trained for (`hlai_ros.tasks.base.Task.identity`);
+            a checkpoint for another task or layout is refused.
 
     """
 
     def __init__(self, path: str | Path, device: str | torch.device | None = None,
-                 expect: dict[str, int] | None = None):
+                 expect: dict[str, int] | None = None, identity: dict | None = None):
         path = Path(path)
         self.index = path / f'{MODEL_STEM}.json' if path.suffix != '.json' else path
-        self.device, self.expect = device, dict(expect or {})
+        self.device, self.expect, self.identity = device, dict(expect or {}), identity
         self.last_error: str = ''
         """Why the last changed checkpoint was refused; empty after a good load."""
         self.loads = 0
@@ -63,7 +65,8 @@ class CheckpointWatcher:
             return None
         self._seen = signature
         try:
-            model = load_world_model(self.index.parent, device=self.device, expect=self.expect)
+            model = load_world_model(self.index.parent, device=self.device, expect=self.expect,
+                                     identity=self.identity)
         except CheckpointError as err:
             self.last_error = str(err)
             return None

@@ -18,8 +18,8 @@ from hlai_ros.data import (
     loader,
     messages,
 )
-from hlai_ros.data import topics as contract
-from hlai_ros.data.topics import episode_topics
+from hlai_ros import contract
+from hlai_ros.contract import episode_topics
 from hlai_ros.data.writer import BagWriter
 
 

@@ -4,7 +4,9 @@ from gymnasium.utils.env_checker import check_env
 import numpy as np
 import pytest
 
-from hlai_ros.sim import ENV_IDS
+from hlai_ros.sim import env_ids
+
+ENV_IDS = env_ids()
 
 
 def test_registry_lists_exactly_the_registered_worlds():
