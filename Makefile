@@ -12,6 +12,7 @@ demo: setup
 	$(VENV)/bin/hlai demo --episodes 3 --out out/demo
 
 test: setup
+	$(VENV)/bin/ruff check hlai_ros test benchmarks launch
 	$(PY) -m pytest -q test
 
 bench: setup

@@ -117,10 +117,10 @@ class Cost:
             if not tc.enabled:
                 continue
             params = dict(tc.params)
-            if tc.kind == 'reward':
-                params.setdefault('model', _resource(resources, 'model', tc.name))
-            if tc.kind == 'function':
-                params.setdefault('function', _resource(resources, 'function', tc.name))
+            if tc.kind == 'reward' and 'model' not in params:
+                params['model'] = _resource(resources, 'model', tc.name)
+            if tc.kind == 'function' and 'function' not in params:
+                params['function'] = _resource(resources, 'function', tc.name)
             try:
                 term = TERM_KINDS[tc.kind](**params)
             except TypeError as err:

@@ -41,7 +41,7 @@ class TermSetting:
     def __post_init__(self):
         if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight)
                 and self.weight >= 0):
-            raise ValueError(f'weight must be a finite number >= 0, got {self.weight!r}')
+            raise ValueError(f'must be a finite number >= 0, got {self.weight!r}')
 
 
 @dataclass(frozen=True)

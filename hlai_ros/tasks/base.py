@@ -183,16 +183,15 @@ class Task:
 
     # -- cost -------------------------------------------------------------------------------
     def cost_terms(self) -> dict[str, Any]:
-        """The cost's structure: ``{'terms': [names], name: {kind, params...}}``, no weights."""
+        """The cost's structure: ``{'terms': [names], name: {kind, params...}}``, no weights.
+
+        A term of kind 'function' carries its callable as its ``function`` parameter.
+        """
         raise NotImplementedError
 
     def scene_terms(self, scene: Any) -> dict[str, dict[str, Any]]:
         """Cost-term parameters that come from the perceived scene (bounds, obstacles)."""
         return {}
-
-    def cost_function(self):
-        """The callable of a 'function' cost term, if the task has one (else None)."""
-        return None
 
     @cached_property
     def _default_profile(self) -> CostProfile:
@@ -230,7 +229,7 @@ class Task:
             for v in section.values():
                 if isinstance(v, dict):
                     v.pop('terminal_weight', None)
-        return Cost.from_config(cost_config_from_dict(section), function=self.cost_function())
+        return Cost.from_config(cost_config_from_dict(section))
 
     def context(self, percept: Percept) -> CostContext:
         """The cost context of a control step (the goal)."""

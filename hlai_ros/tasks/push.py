@@ -120,7 +120,7 @@ class PushTask(Task):
         return {
             'terms': ['goal', 'approach', 'fall', 'effort', 'uncertainty'],
             'goal': {'position_indices': [2, 3], 'terminal_weight': 2.0},
-            'approach': {'kind': 'function'},
+            'approach': {'kind': 'function', 'function': self._approach},
             'fall': {'kind': 'platform_fall', 'position_indices': [2, 3],
                      'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
                      'ensemble_reduce': 'max'},
@@ -142,10 +142,6 @@ class PushTask(Task):
         if previous is not None:
             velocity = (ee - np.asarray(previous['ee_position'], dtype=np.float64)[:2]) / dt
         return np.concatenate([ee, box, velocity]).astype(np.float32)
-
-    def cost_function(self):
-        """The 'function' term: the pre-push approach (`approach_cost`)."""
-        return self._approach
 
     def _approach(self, states: torch.Tensor, actions: torch.Tensor,
                   context: CostContext) -> torch.Tensor:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 BUILTIN = (
     'hlai_ros.tasks.push',
     'hlai_ros.tasks.cliff',
+    'hlai_ros.tasks.roll',
 )
 """Modules of the built-in tasks."""
 ENTRY_POINT_GROUP = 'hlai_ros.plugins'

@@ -1,0 +1,98 @@
+"""The roll task: the Panda stops a rolling ball and brings it to rest on a goal on the table.
+
+Momentum is the intuitive physics here: a ball keeps rolling after the hand leaves it, and a
+ball that rolls off the table is lost. The ball's radius, mass, rolling friction and initial
+velocity are randomised every episode (``sim/roll.yaml``).
+
+Model state: the hand ``ee_x, ee_y`` (m, forward kinematics), the ball ``obj_x, obj_y`` (m,
+colour + depth) and its velocity ``obj_vx, obj_vy`` (m/s, filtered; unlike push's box, a ball
+keeps its velocity, so it is state), and the hand's velocity ``ee_vx, ee_vy`` (m/s).
+
+Cost (`RollTask.cost_terms`; weights in config/roll.yaml): ball-to-goal distance; the hand's
+way round the ball to the pre-push point behind it (push's `approach_cost`); the ball's speed
+(at rest on the goal is success); the table-edge barrier on the ball; effort; disagreement.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from hlai_ros.contract import OBJECT_POSE
+from hlai_ros.cost.base import CostContext, check_shapes
+from hlai_ros.perception.roll import RollPerception, RollPerceptionConfig, STATE_NAMES
+from hlai_ros.sim.base import CameraModel
+from hlai_ros.tasks.base import Task
+from hlai_ros.tasks.push import approach_cost, table_bounds
+from hlai_ros.tasks.registry import register_task
+
+
+@register_task
+class RollTask(Task):
+    """Bring the ball to rest within 3 cm of the goal; never off the table."""
+
+    name = 'roll'
+    embodiment_name = 'panda'
+    env_id = 'hlai/Roll-v0'
+    world = 'hlai_ros.sim.roll:RollWorld'
+    max_steps = 200
+    scripted = 'hlai_ros.sim.roll_scripted:RollScripted'
+    model_state_names = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'obj_vx', 'obj_vy', 'ee_vx', 'ee_vy')
+    position_indices = (2, 3)
+    goal_relative_indices = (0, 1, 2, 3)
+    pose_topic = OBJECT_POSE
+    pose_labels = ('obj_x', 'obj_y')
+    oracle_objective = 'cost'
+    approach_standoff = 0.05
+    """Ball centre to hand centre when pushing, m: the largest ball's radius (3.5 cm) plus
+    the fingertips' half thickness and clearance."""
+
+    def cost_terms(self) -> dict[str, Any]:
+        """Ball-to-goal distance, approach, the ball's speed, edge barrier, effort, doubt."""
+        return {
+            'terms': ['goal', 'approach', 'rest', 'fall', 'effort', 'uncertainty'],
+            'goal': {'position_indices': [2, 3], 'terminal_weight': 2.0},
+            'approach': {'kind': 'function', 'function': self._approach},
+            'rest': {'kind': 'function', 'function': self._speed},
+            'fall': {'kind': 'platform_fall', 'position_indices': [2, 3],
+                     'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
+                     'ensemble_reduce': 'max'},
+            'effort': {'scale': [0.2, 0.2]},
+            'uncertainty': {'state_indices': [2, 3]},
+        }
+
+    def _approach(self, states: torch.Tensor, actions: torch.Tensor,
+                  context: CostContext) -> torch.Tensor:
+        """Approach term: states (E, N, T+1, S) -> (E, N, T), metres."""
+        check_shapes(states, actions)
+        if context.goal is None:
+            raise ValueError('the roll approach cost needs CostContext.goal, got None')
+        return approach_cost(states, context.goal, self.approach_standoff)
+
+    @staticmethod
+    def _speed(states: torch.Tensor, actions: torch.Tensor,
+               context: CostContext) -> torch.Tensor:
+        """The ball's speed (m/s) at steps 1..T: states (E, N, T+1, S) -> (E, N, T)."""
+        check_shapes(states, actions)
+        velocity = states[..., 1:, 4:6]
+        return torch.sqrt(velocity.pow(2).sum(-1) + 1e-6)
+
+    def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
+                   dt: float) -> np.ndarray:
+        """Hand, ball and ball velocity from ground truth; the hand's velocity by differences."""
+        ee = np.asarray(ground_truth['ee_position'], dtype=np.float64)[:2]
+        ball = np.asarray(ground_truth['object_position'], dtype=np.float64)[:2]
+        ball_v = np.asarray(ground_truth['object_velocity'], dtype=np.float64)[:2]
+        velocity = np.zeros(2)
+        if previous is not None:
+            velocity = (ee - np.asarray(previous['ee_position'], dtype=np.float64)[:2]) / dt
+        return np.concatenate([ee, ball, ball_v, velocity]).astype(np.float32)
+
+    def make_perception(self, camera: CameraModel, control_dt: float = 0.1) -> RollPerception:
+        """Forward kinematics + colour/depth ball estimator of `hlai_ros.perception.roll`."""
+        return RollPerception(camera, RollPerceptionConfig(control_dt=control_dt))
+
+    def encode(self, estimate) -> tuple[tuple[str, ...], np.ndarray]:
+        """The estimator's vector, labelled `hlai_ros.perception.roll.STATE_NAMES`."""
+        return STATE_NAMES, np.asarray(estimate, dtype=np.float32)
