@@ -1,7 +1,7 @@
 """`hlai collect` throughput for BENCHMARKS.md: transitions/s and episodes/s, 1 and 2 workers.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python benchmarks/bench_collect.py \
-        [--task push|cliff] [--episodes 8] [--max-steps 50] [--workers 1 2] [--policy mixed]
+        --task TASK [--episodes 8] [--max-steps 50] [--workers 1 2] [--policy mixed]
 
 Runs the real collector (spawned worker processes writing MCAP bags, camera at the task
 config's default resolution) into a temporary directory for each worker count, and prints:
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import tempfile
 import time
-from pathlib import Path
 
 
 def run_once(task: str, episodes: int, workers: int, max_steps: int, policy: str,
@@ -57,8 +57,10 @@ def run_once(task: str, episodes: int, workers: int, max_steps: int, policy: str
 
 def main() -> None:
     """Parse options, run each worker count, print a table."""
+    from hlai_ros.tasks.registry import task_argument
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--task', default='push', choices=['push', 'cliff'])
+    parser.add_argument('--task', type=task_argument, required=True, help='a registered task')
     parser.add_argument('--episodes', type=int, default=8)
     parser.add_argument('--max-steps', type=int, default=50)
     parser.add_argument('--workers', type=int, nargs='+', default=[1, 2])

@@ -1,13 +1,13 @@
 """Time one control step of the learned stack at the task's default settings: perception, plan.
 
 Runs the shipped model of each task in the pure-Python loop (`hlai_ros.tasks.compare.
-make_controller('learned', ...)`, the settings `hlai eval` and the mpc_actor use) for a few
-seeded episodes and times, per control step, the perception estimate and the plan (the agent's
-act: sampling, gradient refinement, critic and policy as the task sets them) separately, in
+learned_stack`: the stack and profile `hlai eval` and the mpc_actor use) for a few seeded
+episodes and times, per control step, the perception estimate and the plan (`Stack.plan`:
+sampling, gradient refinement, critic and policy as the task's profile sets them) separately, in
 wall-clock and process CPU time, with 1 and with 2 torch threads. The first step of each
 episode (warm-up of a new scene's cost) is reported apart.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_plan_latency.py --task cliff push
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_plan_latency.py --task TASK [TASK ...]
 """
 from __future__ import annotations
 
@@ -18,12 +18,15 @@ import numpy as np
 import torch
 
 from hlai_ros.sim import make
-from hlai_ros.tasks.compare import CompareConfig, make_controller
+from hlai_ros.tasks import task_names
+from hlai_ros.tasks.compare import CompareConfig, learned_stack
+from hlai_ros.tasks.controllers import LearnedController
+from hlai_ros.tasks.registry import task_argument
 
 
 def time_steps(task: str, episodes: int, steps: int, seed: int) -> dict[str, np.ndarray]:
     """Return wall and CPU ms of perception and plan over the steps after each first step."""
-    controller = make_controller('learned', CompareConfig(task=task))
+    controller = LearnedController(learned_stack(CompareConfig(task=task)))
     env = make(task)
     out = {'perceive_wall': [], 'plan_wall': [], 'plan_cpu': [], 'first_plan_wall': []}
     try:
@@ -33,10 +36,8 @@ def time_steps(task: str, episodes: int, steps: int, seed: int) -> dict[str, np.
             for t in range(steps):
                 w0 = time.perf_counter()
                 percept = controller.task.perceive(controller.estimator, obs)
-                controller.planner.cost = controller.task.cost(percept.scene)
                 w1, c1 = time.perf_counter(), time.process_time()
-                action = controller.agent.act(percept.model_state,
-                                              controller.task.context(percept))
+                action = controller.stack.plan(percept).action
                 w2, c2 = time.perf_counter(), time.process_time()
                 if t == 0:
                     out['first_plan_wall'].append(1e3 * (w2 - w1))
@@ -55,7 +56,8 @@ def time_steps(task: str, episodes: int, steps: int, seed: int) -> dict[str, np.
 def main() -> None:
     """Print one table row per task and thread count."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--task', nargs='+', choices=['push', 'cliff'], default=['cliff'])
+    parser.add_argument('--task', nargs='+', type=task_argument, default=list(task_names()),
+                        help='registered tasks (default: all)')
     parser.add_argument('--episodes', type=int, default=3, help='seeded episodes per task')
     parser.add_argument('--steps', type=int, default=40, help='control steps per episode')
     parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')

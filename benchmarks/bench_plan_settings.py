@@ -6,20 +6,21 @@ stack with each setting in turn, round after round, so the settings see the same
 their ratios hold. Each setting is HORIZONxSAMPLESxGRADIENT_STEPS (two sampling rounds, the
 task's model and cost; the first plan of each round, from a cold start, is not timed).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_plan_settings.py --task cliff \
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_plan_settings.py --task TASK \
         --threads 2 --settings 12x128x1 16x80x1 16x80x0
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import time
 
 import numpy as np
 import torch
 
 from hlai_ros.sim import make
-from hlai_ros.tasks.compare import CompareConfig, make_controller
+from hlai_ros.tasks.compare import CompareConfig, learned_stack
+from hlai_ros.tasks.controllers import LearnedController
+from hlai_ros.tasks.registry import task_argument
 
 
 def parse_setting(text: str) -> tuple[int, int, int]:
@@ -37,7 +38,7 @@ def parse_setting(text: str) -> tuple[int, int, int]:
 def main() -> None:
     """Print the median and p90 plan time of each setting."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--task', choices=['push', 'cliff'], default='cliff')
+    parser.add_argument('--task', type=task_argument, required=True, help='a registered task')
     parser.add_argument('--threads', type=int, default=1, help='torch threads')
     parser.add_argument('--settings', nargs='+', type=parse_setting,
                         default=[(12, 128, 1), (16, 80, 1), (16, 80, 0)],
@@ -47,27 +48,25 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    controller = make_controller('learned', CompareConfig(task=args.task))
+    controller = LearnedController(learned_stack(CompareConfig(task=args.task)))
     env = make(args.task)
     obs, _ = env.reset(seed=args.seed)
     controller.reset(env.unwrapped, seed=args.seed)
     for _ in range(10):  # a few steps in, so the state is not the resting start
         obs, *_ = env.step(controller.act(obs))
     env.close()
-    percept = controller.last_percept  # the planner's cost is that percept's scene's
-    state, context = percept.model_state, controller.task.context(percept)
-    base = controller.planner
-    planners = {
-        f'{h}x{n}x{g}': base.with_config(horizon=h, gradient_steps=g,
-                                         sampling=replace(base.config.sampling, samples=n))
+    percept = controller.last_percept
+    # one stack per setting: the task's profile with the setting's planner values
+    stacks = {f'{h}x{n}x{g}': learned_stack(CompareConfig(task=args.task, profile=(
+        ('planner.horizon', h), ('planner.samples', n), ('planner.gradient_steps', g))))
         for h, n, g in args.settings}
-    times = {name: [] for name in planners}
+    times = {name: [] for name in stacks}
     for _ in range(args.rounds):
-        for name, planner in planners.items():
-            planner.reset()
-            planner.plan(state, context)  # cold start, untimed
+        for name, stack in stacks.items():
+            stack.reset()
+            stack.plan(percept)  # cold start, untimed
             start = time.perf_counter()
-            planner.plan(state, context)
+            stack.plan(percept)
             times[name].append(1e3 * (time.perf_counter() - start))
     print('| task | horizon x samples x gradient steps | torch threads | plans | plan median ms '
           '| plan p90 ms |\n|---|---|---|---|---|---|')

@@ -1,7 +1,7 @@
 r"""The ROS graph with the learned actor: success, latency, control rate and CPU per node.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python benchmarks/bench_ros.py \\
-        --task cliff --episodes 10 --seconds 20
+        --task TASK --episodes 10 --seconds 20
 
 Three parts, each on the graph of `hlai_ros.graph` started as separate processes (as
 ``hlai run`` does), with the ``mpc_actor`` (``--controller mpc``, default) or the privileged
@@ -32,13 +32,15 @@ import argparse
 import fcntl
 import json
 import os
+from pathlib import Path
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
+
+from hlai_ros.tasks.registry import task_argument
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -111,19 +113,19 @@ def compare_success(task: str, episodes: int, seed: int, controller: str) -> dic
 def measure_graph(task: str, mode: str, controller: str, seconds: float,
                   warmup: float) -> dict:
     """Run the graph in `mode`; return latency, rate, CPU and plan-time figures."""
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
+    import rclpy
     from rclpy.node import Node
     from sensor_msgs.msg import Image
     from std_msgs.msg import Float32MultiArray, String
 
     from hlai_ros.config import load_params
-    from hlai_ros.data.topics import COMMAND_TOPIC
+    from hlai_ros.contract import CAMERA_RGB, DIAGNOSTICS, EPISODE, STATE
     from hlai_ros.graph import GraphOptions, build, params_file
     from hlai_ros.nodes.convert import message_class, stamp_ns
-    from hlai_ros.nodes.perception import POSE_TOPIC
     from hlai_ros.runner import GraphProcesses
+    from hlai_ros.tasks import get_task
 
     rclpy.init()
     probe = Node('bench_probe')
@@ -141,16 +143,16 @@ def measure_graph(task: str, mode: str, controller: str, seconds: float,
             if status.name.startswith('mpc_actor'):
                 actor.update({kv.key: kv.value for kv in status.values})
 
-    probe.create_subscription(Image, '/camera/image_raw', on_image, 100)
-    probe.create_subscription(Float32MultiArray, '/hlai/state',
+    probe.create_subscription(Image, CAMERA_RGB.name, on_image, 100)
+    probe.create_subscription(Float32MultiArray, STATE.name,
                               lambda m: events['state'].append(now()), 100)
     probe.create_subscription(
-        PoseStamped, POSE_TOPIC[task],
+        PoseStamped, get_task(task).pose_topic.name,
         lambda m: arrivals['pose'].__setitem__(stamp_ns(m.header.stamp), now()), 100)
-    probe.create_subscription(String, '/hlai/episode', lambda m: events['start'].append(now())
+    probe.create_subscription(String, EPISODE.name, lambda m: events['start'].append(now())
                               if '"start"' in m.data else None, 100)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 100)
-    command = COMMAND_TOPIC[task]
+    probe.create_subscription(DiagnosticArray, DIAGNOSTICS.name, on_diagnostics, 100)
+    command = get_task(task).embodiment.command
     probe.create_subscription(message_class(command.msgtype), command.name,
                               lambda m: events['command'].append(now()), 100)
 
@@ -223,7 +225,7 @@ def measure_graph(task: str, mode: str, controller: str, seconds: float,
 def main():
     """Compare success, then measure each mode; print the figures and one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--task', choices=['push', 'cliff'], default='cliff')
+    parser.add_argument('--task', type=task_argument, required=True, help='a registered task')
     parser.add_argument('--controller', choices=['mpc', 'scripted'], default='mpc')
     parser.add_argument('--modes', nargs='+', choices=['lockstep', 'realtime'],
                         default=['lockstep', 'realtime'])

@@ -1,8 +1,8 @@
 """Sample efficiency: closed-loop success of the learned stack against training transitions.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST OMP_NUM_THREADS=1 .venv/bin/python \
-        benchmarks/bench_sample_efficiency.py --task cliff --data data/cliff \
-        --sizes 1000 3000 8000 --full-model models/cliff --episodes 20 --out out/efficiency
+        benchmarks/bench_sample_efficiency.py --task TASK --data data/TASK \
+        --sizes 1000 3000 8000 --full-model models/TASK --episodes 20 --out out/efficiency
 
 For each size N, trains a world model on the first N transitions of the recordings (whole
 episodes, `hlai train --max-transitions N`, with its critic and policy unless --no-actor),
@@ -26,7 +26,7 @@ def evaluate(task: str, model_dir: Path, episodes: int, seed: int, actor: bool =
 
     With `actor` False the planner uses neither a critic nor a policy, even where saved.
     """
-    from hlai_ros.tasks.compare import compare, CompareConfig
+    from hlai_ros.tasks.compare import CompareConfig, compare
     summaries, _ = compare(CompareConfig(task=task, episodes=episodes, seed=seed,
                                          controllers=('learned',), model_dir=str(model_dir),
                                          use_critic=actor, use_policy=actor),
@@ -63,9 +63,10 @@ def plot(rows: list[dict], title: str, path: Path) -> None:
 def main() -> None:
     """Train, evaluate and plot."""
     from hlai_ros.cli import main as hlai
+    from hlai_ros.tasks.registry import task_argument
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--task', choices=['push', 'cliff'], required=True)
+    ap.add_argument('--task', type=task_argument, required=True, help='a registered task')
     ap.add_argument('--data', type=Path, required=True)
     ap.add_argument('--sizes', type=int, nargs='+', required=True)
     ap.add_argument('--full-model', type=Path, default=None,

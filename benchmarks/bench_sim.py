@@ -1,7 +1,7 @@
 """Simulator figures for BENCHMARKS.md: physics and env throughput, baseline success rates.
 
     ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST .venv/bin/python benchmarks/bench_sim.py \
-        [--task push|cliff|all] [--episodes 100] [--workers 2]
+        [--task TASK|all] [--episodes 100] [--workers 2]
 
 Prints, per world: physics steps/s (stepSimulation alone, scene loaded), env steps/s with the
 camera at the default resolution and at 640x480, and the scripted and uniform-random policies'
@@ -72,13 +72,17 @@ def episode(job: tuple[str, str, int]) -> tuple[bool, str | None]:
 
 def main() -> None:
     """Print the figures."""
+    from hlai_ros.tasks import task_names
+    from hlai_ros.tasks.registry import task_argument
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--task', choices=['push', 'cliff', 'all'], default='all')
+    ap.add_argument('--task', type=lambda t: t if t == 'all' else task_argument(t),
+                    default='all', help="a registered task or 'all' (default)")
     ap.add_argument('--episodes', type=int, default=100)
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--skip-rates', action='store_true', help='throughput only')
     args = ap.parse_args()
-    tasks = ['push', 'cliff'] if args.task == 'all' else [args.task]
+    tasks = list(task_names()) if args.task == 'all' else [args.task]
     for task in tasks:
         print(f'## {task}')
         print(f'physics steps/s: {physics_rate(task):,.0f}')

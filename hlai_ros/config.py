@@ -13,7 +13,6 @@ import yaml
 from hlai_ros.paths import share_dir
 
 
-
 def load_params(task: str) -> dict[str, dict[str, Any]]:
     """Return {node name: parameters} from config/<task>.yaml (a registered task's)."""
     from hlai_ros.tasks.registry import check_task

@@ -7,28 +7,36 @@ Every node gets the task's parameter file (``config/<task>.yaml``, sections name
 then `NodeSpec.parameters`, which override it.
 
 The node set, in data-flow order (DESIGN.md): ``sim`` (simulation only) -> ``perception`` ->
-[``world_model``, ``cost_critic`` -> ``mpc_actor``: the learning nodes, added here when their
-modules exist] -> command [-> ``command_gate``, the safety layer: always on a robot, and with
+``world_model``, ``cost_critic`` (the configurator: the cost profile) -> ``mpc_actor`` ->
+command [-> ``command_gate``, the safety layer: always on a robot, and with
 the actor in realtime simulation] -> ``sim`` or the robot; ``recorder`` when recording.
 The learned ``mpc_actor`` closes the loop by default; ``scripted_controller`` is a privileged
 baseline that reads ground truth, for comparison in simulation only, never in a robot graph.
 """
 from __future__ import annotations
 
-import importlib.util
-import json
 from dataclasses import dataclass, replace
+import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
-from hlai_ros.config import TASKS
+import yaml
+
+from hlai_ros.contract import ACTOR_COMMAND
+from hlai_ros.cost.profile import ENABLED_PREFIX, PLANNER_PREFIX, PLANNER_SETTINGS, WEIGHT_PREFIX
 from hlai_ros.paths import share_dir
+from hlai_ros.tasks import check_task, get_task, task_names
 
 LEARNING_NODES = ('world_model', 'cost_critic', 'mpc_actor')
-"""Nodes built on the learning core (issue 5, second half); included once their modules
-exist, in this order, between perception and the command."""
-GATE_INPUT = '/hlai/actor_command'
+"""Nodes built on the learning core, in this order, between perception and the command."""
+GATE_INPUT = ACTOR_COMMAND.name
 """The command_gate's input: where the actor's command goes when a gate guards it."""
+PROFILE_NODE = 'cost_critic'
+"""The configurator: its ``weights.*``, ``enabled.*`` and ``planner.*`` parameters are the
+cost profile, which the mpc_actor starts from (``profile_file``) and then follows."""
+PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 CONTROLLERS = ('scripted', 'mpc', 'none')
 """What closes the loop: the privileged scripted baseline, the learned MPC actor, or nothing
 (another process commands the robot)."""
@@ -74,8 +82,8 @@ class NodeSpec:
 class GraphOptions:
     """What to run; the launch arguments and `hlai run` options map onto these."""
 
-    task: str = 'push'
-    """'push' or 'cliff'."""
+    task: str = ''
+    """A registered task (`hlai_ros.tasks.task_names`); required."""
     target: str = 'sim'
     """'sim': the PyBullet world in the loop; 'robot': no simulator, the robot's drivers."""
     controller: str = 'mpc'
@@ -107,8 +115,7 @@ class GraphOptions:
     """Further overrides (node name, parameter, value), applied last (``hlai run --set``)."""
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f'unknown task {self.task!r}; choose one of {list(TASKS)}')
+        check_task(self.task)
         if self.target not in ('sim', 'robot'):
             raise ValueError(f"target must be 'sim' or 'robot', got {self.target!r}")
         if self.controller not in CONTROLLERS:
@@ -128,14 +135,51 @@ class GraphOptions:
 
 def params_file(task: str) -> Path:
     """Return the parameter file of `task` (``config/<task>.yaml``)."""
-    if task not in TASKS:
-        raise ValueError(f'unknown task {task!r}; choose one of {list(TASKS)}')
-    return share_dir() / 'config' / f'{task}.yaml'
+    return share_dir() / 'config' / f'{check_task(task)}.yaml'
 
 
-def node_available(executable: str) -> bool:
-    """Return whether ``hlai_ros.nodes.<executable>`` exists in this installation."""
-    return importlib.util.find_spec(f'hlai_ros.nodes.{executable}') is not None
+def profile_overrides(task: str, node_parameters) -> dict[str, Any]:
+    """The cost-profile settings among ``(node, key, value)`` overrides, checked for `task`.
+
+    They are the configurator's (`PROFILE_NODE`) ``weights.*``, ``enabled.*`` and
+    ``planner.*`` parameters. The same settings given to the ``mpc_actor`` are refused with
+    the name to use instead: the actor has no planner parameters, it plans with the profile.
+
+    Raises:
+        ValueError: a misplaced setting, or one the task's profile rejects (named).
+
+    """
+    out = {}
+    for node, key, value in node_parameters:
+        if node == 'mpc_actor' and (key in PLANNER_SETTINGS or key.startswith(PROFILE_PREFIXES)):
+            name = key if key.startswith(PROFILE_PREFIXES) else PLANNER_PREFIX + key
+            raise ValueError(f'mpc_actor.{key}: the planner settings and cost weights are the '
+                             f'cost profile; set {PROFILE_NODE}.{name} instead')
+        if node == PROFILE_NODE and key.startswith(PROFILE_PREFIXES):
+            out[key] = value
+    if out:
+        get_task(task).default_profile().with_params(out)
+    return out
+
+
+def profile_file(task: str, overrides: dict[str, Any]) -> Path:
+    """Write the task's default profile with `overrides` as a parameter file; return its path.
+
+    The file has the ``cost_critic`` section of ``config/<task>.yaml`` (what the actor's and
+    the cost_critic's ``profile_file`` read), under
+    ``$ROS_HOME/hlai_ros/profiles/<task>-<hash>.yaml``, named by its content.
+    """
+    params = get_task(task).default_profile().with_params(overrides).to_params()
+    text = yaml.safe_dump({PROFILE_NODE: {'ros__parameters': params}}, sort_keys=True)
+    ros_home = os.environ.get('ROS_HOME') or os.path.join(os.path.expanduser('~'), '.ros')
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(ros_home) / 'hlai_ros' / 'profiles' / f'{task}-{digest}.yaml'
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f'.{os.getpid()}.tmp')
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
 
 
 def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
@@ -145,32 +189,33 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
     common = (('task', o.task), ('use_sim_time', sim_time))
     nodes = [NodeSpec('perception', 'perception', 'perception: RGB-D + proprio -> /hlai/state',
                       common)]
-    # -- learning nodes (world_model, cost_critic, mpc_actor): slot in here ----------------
-    for name in LEARNING_NODES:
-        if name == 'mpc_actor' and o.controller != 'mpc':
-            continue
-        if name == 'mpc_actor':
-            # Where the world waits for each command (lockstep simulation) a late plan is
-            # still the answer; elsewhere it is replaced (policy, then zero).
-            waits = o.target == 'sim' and o.mode == 'lockstep'
-            online = (('watch', o.online),) if o.online else ()
-            nodes.append(NodeSpec(name, name, 'actor: /hlai/state -> MPC -> command',
-                                  common + (('model', o.model),
-                                            ('enforce_deadline', not waits)) + online))
-        elif name == 'world_model':
-            # Without an online folder the node predicts (surprise, imagined rollouts) but
-            # does not train: nothing is written, and the run stays reproducible.
-            learn = (('output_dir', o.online), ('learning', True)) if o.online else (
-                ('learning', False),)
-            nodes.append(NodeSpec(name, name, 'world model: surprise, imagination, online '
-                                  'learning', common + learn))
-        elif node_available(name):
-            nodes.append(NodeSpec(name, name, f'learning core: {name}', common))
+    # Profile settings (--set cost_critic.planner.horizon=8) go to the cost_critic as given;
+    # the actor and the cost_critic both start from one file of the whole profile, so that
+    # they agree from the first plan on, before /hlai/cost_profile arrives.
+    overrides = profile_overrides(o.task, o.node_parameters)
+    profile = (('profile_file', str(profile_file(o.task, overrides))),) if overrides else ()
+    # Without an online folder the world_model predicts (surprise, imagined rollouts) but does
+    # not train: nothing is written, and the run stays reproducible.
+    learn = (('output_dir', o.online), ('learning', True)) if o.online else (
+        ('learning', False),)
+    nodes.append(NodeSpec('world_model', 'world_model',
+                          'world model: surprise, imagination, online learning', common + learn))
+    nodes.append(NodeSpec('cost_critic', 'cost_critic',
+                          'configurator: cost profile, /hlai/cost, /hlai/critic',
+                          common + profile))
+    if o.controller == 'mpc':
+        # Where the world waits for each command (lockstep simulation) a late plan is still
+        # the answer; elsewhere it is replaced (policy, then zero).
+        waits = o.target == 'sim' and o.mode == 'lockstep'
+        online = (('watch', o.online),) if o.online else ()
+        nodes.append(NodeSpec('mpc_actor', 'mpc_actor', 'actor: /hlai/state -> MPC -> command',
+                              common + (('model', o.model), ('enforce_deadline', not waits))
+                              + profile + online))
     if o.target == 'robot' or (o.controller == 'mpc' and o.mode == 'realtime'):
         nodes = gated(nodes, o.task, sim_time)
     if o.controller == 'scripted':
         nodes.append(NodeSpec('scripted_controller', 'scripted_controller',
-                              'TEMPORARY privileged baseline: /ground_truth/state -> command',
+                              'privileged baseline: /ground_truth/state -> command',
                               common + (('seed', o.seed),)))
     if o.record:
         nodes.append(recorder_node(o.task, o.record, sim_time))
@@ -207,8 +252,7 @@ def gated(nodes: list[NodeSpec], task: str, use_sim_time: bool) -> list[NodeSpec
     there every command steps the simulator, and the evaluation compares with the
     pure-Python loop, which has no gate.
     """
-    from hlai_ros.contract import COMMAND_TOPIC
-    to_gate = ((COMMAND_TOPIC[task].name, GATE_INPUT),)
+    to_gate = ((get_task(task).embodiment.command.name, GATE_INPUT),)
     nodes = [replace(n, remappings=to_gate + n.remappings) if n.name == 'mpc_actor' else n
              for n in nodes]
     return nodes + [NodeSpec('command_gate', 'command_gate',
@@ -224,7 +268,7 @@ def recorder_node(task: str, output: str, use_sim_time: bool) -> NodeSpec:
 
 # -- launch files ---------------------------------------------------------------------------
 LAUNCH_ARGUMENTS = {
-    'task': ('push', 'push or cliff'),
+    'task': ('', 'the task: one of ' + ', '.join(task_names())),
     'use_sim_time': ('true', 'nodes follow /clock (simulation)'),
     'gui': ('false', 'open the PyBullet GUI'),
     'record': ('', 'bag directory to record into; empty: no recorder'),
@@ -249,7 +293,13 @@ def _flag(text: str) -> bool:
 
 def options_from_launch(values: dict[str, str], target: str = 'sim',
                         remappings: tuple[tuple[str, str], ...] = ()) -> GraphOptions:
-    """Return the `GraphOptions` of launch arguments (strings, as `ros2 launch` gives)."""
+    """Return the `GraphOptions` of launch arguments (strings, as `ros2 launch` gives).
+
+    Raises:
+        ValueError: an unknown or missing task (listing the known ones, `check_task`), or
+            another invalid value.
+
+    """
     get = lambda k: values.get(k, LAUNCH_ARGUMENTS[k][0])  # noqa: E731
     return GraphOptions(task=get('task'), target=target, controller=get('controller'),
                         model=get('model'), online=get('online'),

@@ -19,12 +19,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+from pathlib import Path
 import select
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 from hlai_ros.graph import NodeSpec

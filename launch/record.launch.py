@@ -1,17 +1,18 @@
 """Record a running graph (simulated or real) into a rosbag2 MCAP bag that `hlai train` loads.
 
-    ros2 launch hlai_ros record.launch.py task:=push record:=/data/run1 use_sim_time:=false
+    ros2 launch hlai_ros record.launch.py task:=<task> record:=/data/run1 use_sim_time:=false
 
 The recorder's parameters come from `hlai_ros.graph.recorder_node`, as in `hlai run --record`.
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from hlai_ros.graph import launch_node_arguments, recorder_node
+from hlai_ros.graph import LAUNCH_ARGUMENTS, launch_node_arguments, recorder_node
+from hlai_ros.tasks import check_task
 from launch import LaunchDescription
 
 ARGUMENTS = {
-    'task': ('push', 'push or cliff: which contract topics to record'),
+    'task': LAUNCH_ARGUMENTS['task'],
     'record': ('', 'bag directory to create (required)'),
     'use_sim_time': ('false', 'stamp headerless messages with /clock time'),
 }
@@ -19,6 +20,7 @@ ARGUMENTS = {
 
 def _nodes(context, *args, **kwargs):
     values = dict(context.launch_configurations)
+    check_task(values['task'])
     if not values.get('record'):
         raise ValueError('record:=<bag directory> is required')
     spec = recorder_node(values['task'], values['record'],

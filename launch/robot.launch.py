@@ -1,10 +1,10 @@
 r"""The graph on a physical robot: no simulator, contract topics remapped onto its drivers.
 
-    ros2 launch hlai_ros robot.launch.py task:=cliff image:=/camera/color/image_raw \\
+    ros2 launch hlai_ros robot.launch.py task:=<task> image:=/camera/color/image_raw \\
         depth:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info \\
         command:=/diff_drive_controller/cmd_vel_unstamped
 
-Runs ``perception``, the learned nodes that exist (``world_model``, ``cost_critic``,
+Runs ``perception``, the learned nodes (``world_model``, ``cost_critic``,
 ``mpc_actor`` with ``controller:=mpc``), ``recorder`` with ``record:=DIR``, and always the
 ``command_gate``: the only node that publishes on the robot's command topic. The actor's
 command goes to the gate's input (``/hlai/actor_command``; with ``controller:=none`` another
@@ -17,40 +17,36 @@ can remove them while the graph runs. Nodes use the wall clock (no ``use_sim_tim
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from hlai_ros.data.topics import (
-    CAMERA_DEPTH,
-    CAMERA_INFO,
-    CAMERA_RGB,
-    COMMAND_TOPIC,
-    PROPRIO_TOPIC,
-)
-from hlai_ros.graph import build, launch_node_arguments, node_available, options_from_launch
+from hlai_ros.contract import ACTOR_COMMAND, CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB
+from hlai_ros.graph import LAUNCH_ARGUMENTS, build, launch_node_arguments, options_from_launch
+from hlai_ros.tasks import check_task, get_task
 from launch import LaunchDescription
 
 ARGUMENTS = {
-    'task': ('push', 'push or cliff'),
+    'task': LAUNCH_ARGUMENTS['task'],
     'record': ('', 'bag directory to record into; empty: no recorder'),
     'online': ('', 'online learning folder (world_model writes, mpc_actor hot-reloads); '
                    'empty: off'),
-    'controller': ('mpc' if node_available('mpc_actor') else 'none',
-                   'mpc (the learned actor) or none (another process publishes on '
-                   '/hlai/actor_command); the command_gate runs either way'),
+    'controller': ('mpc', f'mpc (the learned actor) or none (another process publishes on '
+                          f'{ACTOR_COMMAND.name}); the command_gate runs either way'),
     'image': (CAMERA_RGB.name, "the driver's colour image topic (rgb8/bgr8)"),
     'depth': (CAMERA_DEPTH.name, "the driver's depth topic (32FC1 m or 16UC1 mm)"),
     'camera_info': (CAMERA_INFO.name, "the driver's camera_info topic"),
-    'proprio': ('', "joint states (push) or odometry (cliff); empty: the contract's name"),
-    'command': ('', "where the gated commands go (MoveIt Servo twist or the base's cmd_vel); "
-                "empty: the contract's name"),
+    'proprio': ('', "the robot's proprioception topic (joint states or odometry); empty: the "
+                "contract's name for the task's robot"),
+    'command': ('', "where the gated commands go (e.g. MoveIt Servo's twist or a base's "
+                "cmd_vel); empty: the contract's name for the task's robot"),
 }
 
 
 def _nodes(context, *args, **kwargs):
     values = dict(context.launch_configurations)
-    task = values['task']
+    task = check_task(values['task'])
+    robot = get_task(task).embodiment
     remaps = [(CAMERA_RGB.name, values['image']), (CAMERA_DEPTH.name, values['depth']),
               (CAMERA_INFO.name, values['camera_info']),
-              (PROPRIO_TOPIC[task].name, values['proprio'] or PROPRIO_TOPIC[task].name),
-              (COMMAND_TOPIC[task].name, values['command'] or COMMAND_TOPIC[task].name)]
+              (robot.proprio.name, values['proprio'] or robot.proprio.name),
+              (robot.command.name, values['command'] or robot.command.name)]
     remaps = tuple((a, b) for a, b in remaps if a != b)
     options = options_from_launch({'task': task, 'record': values['record'],
                                    'online': values['online'],

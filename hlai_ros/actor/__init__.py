@@ -5,8 +5,13 @@ Critic and policy training (`hlai_ros.actor.training`) and their checkpoints
 """
 from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.imagination import imagine
-from hlai_ros.actor.optimizer import (OPTIMIZERS, CEMOptimizer, MPPIOptimizer, OptimizerConfig,
-                                      OptimizerResult)
+from hlai_ros.actor.optimizer import (
+                                      OPTIMIZERS,
+                                      CEMOptimizer,
+                                      MPPIOptimizer,
+                                      OptimizerConfig,
+                                      OptimizerResult,
+)
 from hlai_ros.actor.planner import Planner, PlannerConfig, PlanResult, planner_config_from_dict
 from hlai_ros.actor.policy import Policy, PolicyConfig, PolicyTrainer
 

@@ -16,7 +16,11 @@ import torch
 from hlai_ros.actor.policy import Policy, PolicyConfig
 from hlai_ros.cost.critic import Critic, CriticConfig
 from hlai_ros.world_model.checkpoint import (
-    check_identity, CheckpointError, read_checkpoint, write_checkpoint)
+    CheckpointError,
+    check_identity,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 CRITIC_STEM, POLICY_STEM = 'critic', 'policy'
 CRITIC_FORMAT, POLICY_FORMAT = 'hlai_critic', 'hlai_policy'

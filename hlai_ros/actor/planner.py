@@ -13,8 +13,8 @@ critic's cost-to-go at the horizon's end.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
+import time
 
 import torch
 

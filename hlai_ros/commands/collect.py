@@ -2,10 +2,11 @@
 
 Example::
 
-    hlai collect --task push --episodes 200 --workers 2 --out data/push --policy mixed
+    hlai collect --task <task> --episodes 200 --workers 2 --out data/<task> --policy mixed
 
 Each worker writes the bag ``OUT/worker_<k>`` with the topics of the running ROS graph
-(hlai_ros/data/topics.py) and episode markers; `hlai_ros.data.load_episodes(OUT)` reads them.
+(`hlai_ros.contract.episode_topics`) and episode markers; `hlai_ros.data.load_episodes(OUT)`
+reads them.
 """
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ HELP = 'record exploration episodes from the simulator as rosbag2 MCAP bags'
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `hlai collect`."""
-    parser.add_argument('--task', required=True, help='world to run: push or cliff')
+    from hlai_ros.tasks import task_names
+    from hlai_ros.tasks.registry import task_argument
+    parser.add_argument('--task', type=task_argument, required=True,
+                        help='the task whose world runs: ' + ', '.join(task_names()))
     parser.add_argument('--episodes', type=int, required=True, help='episodes to record')
     parser.add_argument('--out', type=Path, required=True,
                         help='output directory (one bag per worker inside)')

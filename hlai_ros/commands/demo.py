@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+import sys
 
 HELP = 'run the learned closed loop over the ROS graph on every shipped model, with pictures'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `hlai demo`."""
-    parser.add_argument('--task', choices=['push', 'cliff', 'all'], default='all',
-                        help='which world to run (default: all with a shipped model)')
+    from hlai_ros.tasks import task_names
+    from hlai_ros.tasks.registry import task_argument
+
+    def task_or_all(name: str) -> str:
+        return name if name == 'all' else task_argument(name)
+
+    parser.add_argument('--task', type=task_or_all, default='all',
+                        help='which task to run: all (default: every one with a shipped '
+                             'model) or one of ' + ', '.join(task_names()))
     parser.add_argument('--episodes', type=int, default=3,
                         help='seeded episodes per world (default: 3)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')
@@ -33,17 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def shipped_tasks() -> list[str]:
     """The tasks whose trained model is shipped under models/."""
-    from hlai_ros.tasks.compare import default_model_dir
-    return [t for t in ('push', 'cliff') if (default_model_dir(t) / 'world_model.json').is_file()]
+    from hlai_ros.actor.stack import default_model_dir
+    from hlai_ros.tasks import get_task, task_names
+    return [t for t in task_names()
+            if (default_model_dir(get_task(t)) / 'world_model.json').is_file()]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `hlai run` for each task with a shipped model; return 0 when every run finished."""
     from hlai_ros.commands import run as run_command
+    from hlai_ros.tasks import task_names
 
     if args.episodes < 1:
         raise SystemExit('hlai demo: --episodes must be at least 1')
-    wanted = ['push', 'cliff'] if args.task == 'all' else [args.task]
+    wanted = list(task_names()) if args.task == 'all' else [args.task]
     shipped = shipped_tasks()
     results, status = {}, 0
     for task in wanted:

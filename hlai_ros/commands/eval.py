@@ -95,7 +95,7 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on a task."""
-    from hlai_ros.tasks.compare import CONTROLLERS, compare, CompareConfig
+    from hlai_ros.tasks.compare import CONTROLLERS, CompareConfig, compare
 
     changes = {'planner.horizon': args.horizon, 'planner.samples': args.samples,
                'planner.critic_weight': args.critic_weight,

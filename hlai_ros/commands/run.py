@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 HELP = 'run the closed loop over the ROS graph (simulator, perception, learned actor, ...)'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `hlai run`."""
-    parser.add_argument('--task', choices=['push', 'cliff'], default='push')
+    from hlai_ros.tasks import task_names
+    from hlai_ros.tasks.registry import task_argument
+    parser.add_argument('--task', type=task_argument, required=True,
+                        help='the task: ' + ', '.join(task_names()))
     parser.add_argument('--episodes', type=int, default=3, help='episodes to run (default 3)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')
     parser.add_argument('--controller', choices=['mpc', 'scripted'], default='mpc',
@@ -33,8 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'and the actor hot-reloads each one (default: off)')
     parser.add_argument('--set', action='append', default=[], metavar='NODE.PARAM=VALUE',
                         dest='node_parameters',
-                        help='override a node parameter, e.g. mpc_actor.samples=64 '
-                             '(repeatable; VALUE is JSON, else a string)')
+                        help='override a node parameter, e.g. cost_critic.planner.samples=64 '
+                             '(the cost profile: the actor plans with it too) or '
+                             'mpc_actor.deadline_s=0.2 (repeatable; VALUE is JSON, else a '
+                             'string)')
     parser.add_argument('--out', type=Path, default=Path('out/run'),
                         help='folder for the picture of the first episode (default out/run)')
     parser.add_argument('--mode', choices=['lockstep', 'realtime'], default='lockstep',
@@ -74,8 +79,9 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
         return 2, {}
     model = ''
     if args.controller == 'mpc':
-        from hlai_ros.tasks.compare import default_model_dir
-        folder = args.model or default_model_dir(args.task)
+        from hlai_ros.actor.stack import default_model_dir
+        from hlai_ros.tasks import get_task
+        folder = args.model or default_model_dir(get_task(args.task))
         if not (folder / 'world_model.json').is_file():
             hint = ('Train one' if args.model
                     else f'None is shipped for {args.task} yet; train one')
@@ -138,8 +144,8 @@ def parse_override(text: str) -> tuple[str, str, object]:
     target, sep, value = text.partition('=')
     node, dot, key = target.partition('.')
     if not sep or not dot or not node or not key:
-        raise ValueError(f'--set expects NODE.PARAM=VALUE, e.g. mpc_actor.samples=64, got '
-                         f'{text!r}')
+        raise ValueError(f'--set expects NODE.PARAM=VALUE, e.g. cost_critic.planner.samples=64,'
+                         f' got {text!r}')
     try:
         parsed = json.loads(value)
     except ValueError:
@@ -147,26 +153,36 @@ def parse_override(text: str) -> tuple[str, str, object]:
     return node, key, parsed
 
 
+def workspace_bounds(task) -> list[float] | None:
+    """The fixed bounds (x0, x1, y0, y1) that one of the task's cost terms keeps to, if any.
+
+    A perceived scene's bounds (the ground truth's ``platform_bounds``) come first; this is
+    for tasks whose workspace is fixed (e.g. a table top), where the cost term carries it.
+    """
+    terms = task.cost_terms()
+    return next((list(terms[name]['bounds']) for name in terms['terms']
+                 if isinstance(terms.get(name), dict) and 'bounds' in terms[name]), None)
+
+
 def save_plan_picture(trace: list[dict], outcome: dict, task: str, controller: str,
                       path: Path) -> None:
     """Save a top-down picture of a traced episode: true path, plans, goal, scene (metres)."""
     import matplotlib
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Circle, Rectangle
+    import matplotlib.pyplot as plt
+
+    from hlai_ros.tasks import get_task
 
     truths = [t for t in trace if t['kind'] == 'truth']
     plans = [t for t in trace if t['kind'] == 'plan' and t['points']]
     fig, ax = plt.subplots(figsize=(6, 5.5))
     scene = next((t['scene'] for t in truths if 'scene' in t), {})
-    bounds = scene.get('platform_bounds')
-    if bounds is None and task == 'push':
-        from hlai_ros.tasks.push import table_bounds
-        bounds = table_bounds()
+    bounds = scene.get('platform_bounds') or workspace_bounds(get_task(task))
     if bounds is not None:
         x0, x1, y0, y1 = bounds
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color='0.4', lw=1.5,
-                               label='platform' if task == 'cliff' else 'table'))
+                               label='workspace'))
     for k, (centre, radius) in enumerate(zip(scene.get('obstacle_positions', []),
                                              scene.get('obstacle_radii', []))):
         ax.add_patch(Circle(centre, radius, color='tab:red', alpha=0.4,

@@ -16,12 +16,15 @@ import shlex
 import sys
 import time
 
+from hlai_ros.tasks.registry import task_argument
+
 HELP = "train a task's world model from episode bags (self-supervised, multi-step)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `hlai train`."""
-    parser.add_argument('--task', choices=['push', 'cliff'], required=True)
+    parser.add_argument('--task', type=task_argument, required=True,
+                        help='a registered task (hlai_ros.tasks)')
     parser.add_argument('--data', type=Path, required=True,
                         help='folder of rosbag2 (MCAP) episode bags, searched recursively')
     parser.add_argument('--out', type=Path, default=None,

@@ -1,8 +1,7 @@
 """Cost terms and the critic: what the actor minimises over predicted trajectories."""
 from hlai_ros.cost.base import CostContext, CostTerm, check_shapes
 from hlai_ros.cost.catastrophe import ObstacleCollisionCost, PlatformFallCost
-from hlai_ros.cost.composite import (TERM_KINDS, Cost, CostConfig, TermConfig,
-                                     cost_config_from_dict)
+from hlai_ros.cost.composite import TERM_KINDS, Cost, CostConfig, TermConfig, cost_config_from_dict
 from hlai_ros.cost.critic import Critic, CriticConfig, CriticTrainer, td_lambda_targets
 from hlai_ros.cost.effort import EffortCost, SmoothnessCost
 from hlai_ros.cost.function import FunctionCost

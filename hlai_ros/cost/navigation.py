@@ -64,8 +64,10 @@ def _field(goal: tuple[float, float], bounds: tuple[float, float, float, float],
            body_radius: float, clearance: float, edge_margin: float, sharpness: float,
            barrier_weight: float, resolution: float, padding: float
            ) -> tuple[np.ndarray, tuple[float, float]]:
-    """The geodesic field and its gradient (3, H, W) over the padded bounds, and the field's
-    origin (x0, y0), metres."""
+    """The geodesic field and its gradient (3, H, W) over the padded bounds, and its origin.
+
+    The origin (x0, y0) is in metres.
+    """
     x0, x1, y0, y1 = bounds
     ox, oy = x0 - padding, y0 - padding
     nx = int(math.ceil((x1 - x0 + 2 * padding) / resolution)) + 1

@@ -7,12 +7,12 @@
   message; decoded bags are cached (`cache`);
 - `collection`: the parallel collector behind `hlai collect`.
 """
+from hlai_ros.contract import TopicNames
 from hlai_ros.data.alignment import AlignmentSettings
 from hlai_ros.data.cache import clear_cache, default_cache_dir
 from hlai_ros.data.episode import Episode, Transitions
 from hlai_ros.data.errors import BagError, TruncatedBagWarning
 from hlai_ros.data.loader import load_episodes, load_transitions
-from hlai_ros.contract import TopicNames
 from hlai_ros.data.writer import BagWriter, EpisodeWriter
 
 __all__ = ['AlignmentSettings', 'BagError', 'BagWriter', 'Episode', 'EpisodeWriter',

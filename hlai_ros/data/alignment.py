@@ -22,9 +22,9 @@ The rules, in order (stamps are header stamps; see `Recording` for messages with
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 import json
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 

@@ -10,8 +10,8 @@ Rules:
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
+import re
 
 from hlai_ros.data.errors import BagError
 

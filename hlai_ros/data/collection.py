@@ -11,16 +11,16 @@ Workers ignore SIGINT themselves and also stop if the parent dies.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 import json
 import multiprocessing as mp
 import os
+from pathlib import Path
 import queue as queue_module
 import shutil
 import signal
 import time
 import traceback
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class CollectSettings:
     """What to collect and where."""
 
     task: str
-    """'push' or 'cliff'."""
+    """A registered task (`hlai_ros.tasks.task_names`)."""
     episodes: int
     """Number of episodes over all workers."""
     out: Path
@@ -63,10 +63,8 @@ class CollectSettings:
     """Replace an existing output directory written by `hlai collect`."""
 
     def __post_init__(self):
-        from hlai_ros.sim import TASK_TO_ENV_ID
-        if self.task not in TASK_TO_ENV_ID:
-            raise ValueError(f'unknown task {self.task!r}; choose one of '
-                             f'{sorted(TASK_TO_ENV_ID)}')
+        from hlai_ros.tasks.registry import check_task
+        check_task(self.task)
         if self.episodes < 1:
             raise ValueError(f'episodes must be at least 1, got {self.episodes}')
         if self.workers < 1:
@@ -191,10 +189,12 @@ def worker_main(worker: int, episodes: list[int], settings: CollectSettings, eve
         learned = None
         if settings.policy == 'learned':
             import torch
-            from hlai_ros.tasks.compare import CompareConfig, make_controller
+
+            from hlai_ros.tasks.compare import CompareConfig, learned_stack
+            from hlai_ros.tasks.controllers import LearnedController
             torch.set_num_threads(1)  # one process per core
-            learned = make_controller('learned', CompareConfig(
-                task=settings.task, model_dir=str(settings.model) if settings.model else None))
+            learned = LearnedController(learned_stack(CompareConfig(
+                task=settings.task, model_dir=str(settings.model) if settings.model else None)))
         noise = settings.noise
         if noise is None:
             noise = 0.25 * float(np.min(env.action_space.high))

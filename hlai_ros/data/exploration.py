@@ -18,7 +18,7 @@ class RandomExploration:
     """Uniform actions over the action box, each held for 1..`max_hold` control steps.
 
     Holding an action for a few steps moves the robot further than independent draws do, so
-    the data covers more of the state space (objects pushed, edges reached).
+    the data covers more of the state space (objects moved, edges reached).
     """
 
     def __init__(self, low: np.ndarray, high: np.ndarray, seed: int | None = None,
@@ -70,11 +70,13 @@ def episode_policy(kind: str, task: str, action_space, noise_std: float, seed: i
     Args:
         kind: 'random', 'scripted', 'mixed' (each episode random or scripted, even odds) or
             'learned' (needs `learned`, a `LearnedController`, and the `world` it acts in).
-        task: 'push' or 'cliff'.
+        task: a registered task (its scripted baseline, `Task.scripted`).
         action_space: the world's Box action space.
         noise_std: Gaussian action noise of the scripted or learned controller, action units.
         seed: the collection's seed.
         episode: the episode's index.
+        learned: the `LearnedController` of kind 'learned'.
+        world: the world it acts in (kind 'learned').
 
     """
     if kind not in POLICIES:

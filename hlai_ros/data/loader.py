@@ -15,14 +15,15 @@ at or before it), or, without ``/clock``, shifted by the median image header-min
 """
 from __future__ import annotations
 
-import json
-import warnings
 from dataclasses import dataclass
+import json
 from pathlib import Path
+import warnings
 
 import numpy as np
 
 from hlai_ros import embodiments
+from hlai_ros.contract import TopicNames
 from hlai_ros.data import messages
 from hlai_ros.data.alignment import (
     AlignmentSettings,
@@ -36,7 +37,6 @@ from hlai_ros.data.cache import EpisodeCache, cache_key
 from hlai_ros.data.episode import Episode, Transitions
 from hlai_ros.data.errors import BagError, TruncatedBagWarning
 from hlai_ros.data.mcap_stream import scan_mcap
-from hlai_ros.contract import TopicNames
 
 IMAGE = 'sensor_msgs/msg/Image'
 TWIST = 'geometry_msgs/msg/Twist'

@@ -8,10 +8,10 @@ section's end; the summary after it repeats what was already read.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+import struct
 from typing import Iterator
 
 from mcap.data_stream import ReadDataStream

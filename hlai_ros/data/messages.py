@@ -6,8 +6,8 @@ rosbags messages and rclpy messages alike. Stamps are integer nanoseconds.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
+import math
 
 import numpy as np
 

@@ -15,8 +15,8 @@ fsync, which `flush(fsync=True)` adds.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+import time
 from typing import Any
 
 import numpy as np
@@ -27,12 +27,12 @@ from hlai_ros.contract import (
     CAMERA_RGB,
     CLOCK,
     EPISODE,
-    episode_topics,
     GOAL,
     GROUND_TRUTH,
     TF_STATIC,
-    Topic,
     WORLD_FRAME,
+    Topic,
+    episode_topics,
 )
 from hlai_ros.data import messages
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hlai_ros.contract import Topic, WORLD_FRAME
+from hlai_ros.contract import WORLD_FRAME, Topic
 from hlai_ros.data import messages
 from hlai_ros.data import proprio as proprio_codec
 

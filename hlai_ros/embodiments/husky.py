@@ -5,7 +5,7 @@ Proprioception: ``nav_msgs/Odometry`` (pose in ``odom``, twist in ``base_link``)
 and ``angular.z`` (rad/s, ±1.0) drive it (``sim/cliff.yaml`` ``action``). The safety gate
 watches its pose ``x, y, yaw`` in ``odom``.
 """
-from hlai_ros.contract import BASE_COMMAND, ODOM, ODOM_FRAME, WORLD_FRAME
+from hlai_ros.contract import BASE_COMMAND, BASE_FRAME, ODOM, ODOM_FRAME, WORLD_FRAME
 from hlai_ros.embodiments import register
 from hlai_ros.embodiments.base import Embodiment
 
@@ -16,4 +16,4 @@ HUSKY = register(Embodiment(
     proprio=ODOM, proprio_role='odom', proprio_codec='odometry',
     proprio_names=('x', 'y', 'yaw', 'v', 'omega'),
     state_frame=ODOM_FRAME, goal_frames=('', WORLD_FRAME, ODOM_FRAME), kinematics='unicycle',
-    pose_labels=('x', 'y', 'yaw'), max_acceleration=(1.0, 2.0)))
+    pose_labels=('x', 'y', 'yaw'), max_acceleration=(1.0, 2.0), command_frame=BASE_FRAME))

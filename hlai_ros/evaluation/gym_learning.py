@@ -8,8 +8,8 @@ policy, when trained) over seeded episodes, side by side.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
+import time
 from typing import Any, Callable
 
 import gymnasium as gym

@@ -1,8 +1,8 @@
 """Running a controller in a gymnasium env for seeded episodes, recording what happened."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
+import time
 from typing import Protocol
 
 import gymnasium as gym

@@ -1,8 +1,8 @@
 """Confidence intervals for closed-loop results: means of returns and rates of outcomes."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 from typing import Sequence
 
 # two-sided 95% Student t quantiles for small samples (df 1..30); the normal 1.96 beyond

@@ -40,6 +40,18 @@ def has_message(msgtype: str) -> bool:
     return True
 
 
+def qos_profile(qos):
+    """Return the rclpy QoSProfile of a contract `hlai_ros.contract.QoS`.
+
+    Reliable, keep last `depth`; transient local when latched.
+    """
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    durability = DurabilityPolicy.TRANSIENT_LOCAL if qos.latched else DurabilityPolicy.VOLATILE
+    return QoSProfile(depth=qos.depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE, durability=durability)
+
+
 def to_cdr(msg, msgtype: str) -> bytes:
     """Serialise a typestore message (`hlai_ros.data.messages`) to CDR bytes to publish."""
     return bytes(messages.typestore().serialize_cdr(msg, msgtype))

@@ -18,7 +18,7 @@ import sys
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from hlai_ros.contract import EPISODE, GROUND_TRUTH
+from hlai_ros.contract import EPISODE, GROUND_TRUTH, PLAN
 from hlai_ros.nodes.convert import episode_marker, message_class
 from hlai_ros.nodes.spin import spin_node
 
@@ -27,7 +27,7 @@ LINE_PREFIX = 'EPISODE '
 TRACE_PREFIX = 'TRACE '
 """Prefix of the traced first episode's lines."""
 POSITION_KEYS = ('base_position', 'object_position')
-"""Ground-truth keys of the position that must reach the goal (cliff, push)."""
+"""Ground-truth keys of the position that must reach the goal (a mobile base's, an object's)."""
 
 
 def _round(values, digits: int = 4) -> list:
@@ -44,7 +44,7 @@ class EpisodeMonitorNode(Node):
         self._scene_sent = False
         self.create_subscription(String, EPISODE.name, self._on_episode, 100)
         self.create_subscription(String, GROUND_TRUTH.name, self._on_truth, 10)
-        self.create_subscription(message_class('nav_msgs/msg/Path'), '/hlai/plan',
+        self.create_subscription(message_class(PLAN.msgtype), PLAN.name,
                                  self._on_plan, 10)
 
     def _write(self, prefix: str, payload: dict) -> None:

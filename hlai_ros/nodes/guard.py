@@ -18,10 +18,10 @@ rosbags messages alike: `non_finite` (NaN/Inf in any numeric field), `image_faul
 from __future__ import annotations
 
 import array
-import math
-import time
 from collections import Counter
 from dataclasses import fields, is_dataclass
+import math
+import time
 from typing import Callable
 
 import numpy as np
@@ -58,6 +58,7 @@ def non_finite(msg, ignore: tuple[str, ...] = (), _prefix: str = '') -> str:
         ignore: field paths (``'effort'``, ``'twist.covariance'``) allowed to be non-finite.
 
     Byte arrays (image data) are not read: NaN pixels of a depth image mean "no return".
+
     """
     bad = _non_finite_paths(msg, ignore, _prefix)
     return f'non-finite: NaN or Inf in {", ".join(bad)}' if bad else ''

@@ -11,10 +11,10 @@ Nav2 does. Accepted changes replace `NodeParameters.config` and call the node's 
 from __future__ import annotations
 
 import ast
-import inspect
-import textwrap
 from dataclasses import MISSING, fields, replace
 from functools import lru_cache
+import inspect
+import textwrap
 from typing import Any, Callable
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult

@@ -17,28 +17,37 @@ messages (``/cmd_vel``, markers, ground truth) share the sensors' time base.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+import json
 
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
+from hlai_ros import contract
+from hlai_ros.contract import CAMERA_EXTRINSICS, EPISODE, TF_STATIC, Topic, episode_topics
 from hlai_ros.data import messages
-from hlai_ros.contract import TF_STATIC, Topic, episode_topics
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.guard import BYTES_PER_PIXEL, InputGuard, image_fault, non_finite
 from hlai_ros.nodes.params import NodeParameters
-from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.tasks import check_task, get_task, task_names
 
-KNOWN_TYPES = {t.name: t.msgtype for task in ('push', 'cliff') for t in episode_topics(task)}
-KNOWN_TYPES.update({'/hlai/state': 'std_msgs/msg/Float32MultiArray',
-                    '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray'})
+STACK_TOPICS = (contract.STATE, contract.PLAN, contract.IMAGINED, contract.COST,
+                contract.CRITIC, contract.SURPRISE, contract.ESTOP, contract.PROFILE,
+                contract.OBJECT_POSE, contract.ROBOT_POSE, CAMERA_EXTRINSICS,
+                contract.DIAGNOSTICS)
+"""The learned stack's own topics, whose types are known up front too."""
+KNOWN_TYPES = {t.name: t.msgtype for t in STACK_TOPICS}
+KNOWN_TYPES.update({t.name: t.msgtype for name in task_names()
+                    for t in episode_topics(get_task(name).embodiment)})
+"""Types of every registered task's contract topics and of the stack's."""
 IMAGE = 'sensor_msgs/msg/Image'
-LATCHED_TOPICS = (TF_STATIC.name, CAMERA_EXTRINSICS.name, '/goal_pose')
+LATCHED_TOPICS = (TF_STATIC.name, contract.GOAL.name,
+                  *(t.name for t in STACK_TOPICS if t.qos.latched))
+"""Topics recorded transient-local: /tf_static (static by nature) and the latched ones."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +56,8 @@ class RecorderConfig:
 
     output: str = field(default='', metadata={'read_only': True})
     """Bag directory to create (must not exist)."""
-    task: str = field(default='push', metadata={'read_only': True})
-    """Task whose contract topics are recorded when `topics` is empty."""
+    task: str = field(default='', metadata={'read_only': True})
+    """Registered task whose contract topics are recorded (required when `topics` is empty)."""
     topics: tuple[str, ...] = field(default=(), metadata={'read_only': True})
     """Topics to record; empty: every topic `hlai collect` writes for `task`."""
     flush_period_s: float = field(default=0.5, metadata={'read_only': True})
@@ -57,8 +66,8 @@ class RecorderConfig:
     def __post_init__(self):
         if not self.output:
             raise ValueError('output must name the bag directory to create')
-        if self.task not in ('push', 'cliff'):
-            raise ValueError(f"task must be 'push' or 'cliff', got {self.task!r}")
+        if self.task or not self.topics:
+            check_task(self.task)
         if not self.flush_period_s > 0:
             raise ValueError(f'flush_period_s must be > 0, got {self.flush_period_s}')
         bad = [t for t in self.topics if not t.startswith('/')]
@@ -74,14 +83,14 @@ class RecorderNode(Node):
         cfg = NodeParameters(self, RecorderConfig).config
         self.bag = BagWriter(cfg.output, cfg.flush_period_s)
         self.guard = InputGuard(self)
-        wanted = list(cfg.topics) or [t.name for t in episode_topics(cfg.task)]
+        wanted = list(cfg.topics) or [t.name for t in episode_topics(
+            get_task(cfg.task).embodiment)]
         if TF_STATIC.name in wanted and not has_message(TF_STATIC.msgtype):
             wanted[wanted.index(TF_STATIC.name)] = CAMERA_EXTRINSICS.name
         self._pending = []
         self._recorded = {}
         for name in wanted:
-            msgtype = KNOWN_TYPES.get(name) or (
-                CAMERA_EXTRINSICS.msgtype if name == CAMERA_EXTRINSICS.name else None)
+            msgtype = KNOWN_TYPES.get(name)
             if msgtype is None:
                 self._pending.append(name)
             else:
@@ -131,7 +140,7 @@ class RecorderNode(Node):
         header = getattr(msg, 'header', None)
         if header is not None:
             stamp = messages.stamp_to_ns(header.stamp)
-        elif name == '/hlai/episode' and '"stamp_ns"' in msg.data:
+        elif name == EPISODE.name and '"stamp_ns"' in msg.data:
             stamp = int(json.loads(msg.data).get('stamp_ns', 0))
         else:
             stamp = self.get_clock().now().nanoseconds

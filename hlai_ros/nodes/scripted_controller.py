@@ -4,40 +4,39 @@ TEMPORARY, until the learned ``mpc_actor`` exists: it closes the loop of ``hlai 
 graph can be run and tested end to end. Like the scripted baseline of the pure-Python loop, it
 reads privileged ground truth (``/ground_truth/state``), which a deployed controller never may;
 it is never part of ``robot.launch.py``. Each new ground-truth message gets one command on the
-task's command topic (TwistStamped for push, Twist for cliff), the repeated one of a lockstep
+robot's command topic (its embodiment's), the repeated one of a lockstep
 observation that the sim republished included (its first command or ground truth was lost).
 A start marker on ``/hlai/episode`` resets the controller.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+import json
 
 import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from hlai_ros.data import messages
-from hlai_ros.contract import COMMAND_TOPIC, EPISODE, GROUND_TRUTH
+from hlai_ros.contract import EPISODE, GROUND_TRUTH
 from hlai_ros.nodes.convert import episode_marker, message_class, to_cdr
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.tasks import check_task, get_task
 
 
 @dataclass(frozen=True)
 class ScriptedControllerConfig:
     """Parameters of the `scripted_controller` node."""
 
-    task: str = field(default='push', metadata={'read_only': True})
-    """World whose scripted controller runs: 'push' or 'cliff'."""
+    task: str = field(default='', metadata={'read_only': True})
+    """Registered task whose scripted controller runs (`hlai_ros.tasks`; required)."""
     noise_std: float = field(default=0.0, metadata={'read_only': True})
     """Gaussian action noise, action units."""
     seed: int = field(default=0, metadata={'read_only': True})
     """Seed of the action noise."""
 
     def __post_init__(self):
-        if self.task not in ('push', 'cliff'):
-            raise ValueError(f"task must be 'push' or 'cliff', got {self.task!r}")
+        check_task(self.task)
         if not self.noise_std >= 0:
             raise ValueError(f'noise_std must be >= 0, got {self.noise_std}')
 
@@ -50,9 +49,9 @@ class ScriptedControllerNode(Node):
         from hlai_ros.sim.scripted import make_scripted
 
         cfg = NodeParameters(self, ScriptedControllerConfig).config
-        self.task = cfg.task
+        self.body = get_task(cfg.task).embodiment
         self.controller = make_scripted(cfg.task, noise_std=cfg.noise_std, seed=cfg.seed)
-        self.command = COMMAND_TOPIC[cfg.task]
+        self.command = self.body.command
         # The episode subscription is created first: with both ready, the executor serves it
         # first, so a new episode's reset comes before its first ground truth.
         self.create_subscription(String, EPISODE.name, self._on_episode, 100)
@@ -82,7 +81,7 @@ class ScriptedControllerNode(Node):
                                       throttle_duration_sec=5.0)
             return
         stamp = self.get_clock().now().nanoseconds
-        self.pub.publish(to_cdr(messages.command(action, self.task, max(stamp, 0)),
+        self.pub.publish(to_cdr(self.body.encode_command(action, max(stamp, 0)),
                                 self.command.msgtype))
 
 

@@ -56,8 +56,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hlai_ros.perception.tabletop import (ARM_JOINTS, ArmKinematics, check_images, CHANNELS,
-                                          colour_mask, coloured_points, top_points)
+from hlai_ros.perception.tabletop import (
+    ARM_JOINTS,
+    CHANNELS,
+    ArmKinematics,
+    check_images,
+    colour_mask,
+    coloured_points,
+    top_points,
+)
 from hlai_ros.sim.base import CameraModel
 
 __all__ = ['ARM_JOINTS', 'ArmKinematics', 'PushPerception', 'PushPerceptionConfig',

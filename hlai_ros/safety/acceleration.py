@@ -14,6 +14,7 @@ class AccelerationLimiter:
     The limiter remembers the last command it let out. A stop (e-stop, watchdog, workspace
     edge) bypasses it through `reset`: stopping at once is always the safe choice, as in
     twist_mux and ros2_control timeouts.
+
     """
 
     def __init__(self, max_acceleration):

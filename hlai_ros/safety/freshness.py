@@ -1,8 +1,8 @@
 """Freshness of message stamps: stale, from the future, or out of order."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 FRESH, UNSTAMPED, STALE, FUTURE, OUT_OF_ORDER = (
     'fresh', 'unstamped', 'stale', 'future', 'out of order')
@@ -37,6 +37,7 @@ class StampCheck:
     A stamp of 0 (never set) is UNSTAMPED: the caller decides (e.g. a Twist-like command
     uses its arrival time). Only accepted stamps advance the order, so one stamp from the
     far future cannot lock out every later message.
+
     """
 
     def __init__(self, limits: FreshnessLimits = FreshnessLimits()):

@@ -14,8 +14,8 @@ Stops (1, 2, 5) bypass the acceleration limit: stopping at once is the safe choi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 
@@ -87,6 +87,7 @@ class SafetyGate:
         estop: an `EStopLatch` to share (default: a new one).
 
     Times are seconds on the caller's monotonic (wall) clock.
+
     """
 
     def __init__(self, limits: SafetyLimits, estop: EStopLatch | None = None):

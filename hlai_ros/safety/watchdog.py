@@ -13,6 +13,7 @@ class Watchdog:
     Times are seconds on one monotonic clock chosen by the caller (a node uses the wall clock,
     so a paused simulation or a stopped /clock cannot keep an old command alive). Never fed
     counts as expired.
+
     """
 
     def __init__(self, timeout_s: float):

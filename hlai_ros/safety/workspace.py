@@ -28,8 +28,11 @@ class WorkspaceBox:
                              f'{list(self.lower)}, upper {list(self.upper)}')
 
     def leaving(self, position: np.ndarray, velocity: np.ndarray, dt_s: float) -> np.ndarray:
-        """Return a (2,) bool mask: the axes along which `velocity` (m/s) takes `position` (m)
-        outside the box within `dt_s` seconds while pointing outward."""
+        """Return a (2,) bool mask of the axes along which the box is left within `dt_s`.
+
+        An axis is set where `velocity` (m/s) takes `position` (m) outside the box within
+        `dt_s` seconds while pointing outward.
+        """
         p = np.asarray(position, float).reshape(-1)[:2]
         v = np.asarray(velocity, float).reshape(-1)[:2]
         ahead = p + v * float(dt_s)
@@ -54,6 +57,7 @@ class WorkspaceBox:
 
         A 'unicycle' cannot stop one axis alone: its forward speed goes to zero, its turning
         stays (turning in place never leaves the box).
+
         """
         out = np.asarray(action, dtype=np.float64).reshape(-1).copy()
         p = np.asarray(position, dtype=np.float64).reshape(-1)

@@ -46,7 +46,7 @@ import pybullet_data
 import yaml
 
 from hlai_ros.paths import sim_asset
-from hlai_ros.sim.base import _CameraSpec, HlaiWorld, WorldConfig
+from hlai_ros.sim.base import HlaiWorld, WorldConfig, _CameraSpec
 
 
 @lru_cache(maxsize=None)

@@ -40,7 +40,7 @@ import pybullet_data
 import yaml
 
 from hlai_ros.paths import sim_asset
-from hlai_ros.sim.base import _CameraSpec, HlaiWorld, WorldConfig
+from hlai_ros.sim.base import HlaiWorld, WorldConfig, _CameraSpec
 
 ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
 """Names of the Panda's seven arm joints, base to hand."""

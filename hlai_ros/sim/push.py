@@ -38,9 +38,16 @@ from typing import Any
 
 import numpy as np
 
-from hlai_ros.sim.panda import (ARM_JOINTS, camera_spec_from_scene, FINGER_JOINTS,
-                                light_panda_urdf, load_scene_file, nominal, PandaTableConfig,
-                                PandaTableWorld)
+from hlai_ros.sim.panda import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    PandaTableConfig,
+    PandaTableWorld,
+    camera_spec_from_scene,
+    light_panda_urdf,
+    load_scene_file,
+    nominal,
+)
 
 __all__ = ['ARM_JOINTS', 'FINGER_JOINTS', 'PushConfig', 'PushWorld', 'light_panda_urdf',
            'load_scene']

@@ -38,8 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from hlai_ros.sim.panda import (camera_spec_from_scene, load_scene_file, nominal,
-                                PandaTableConfig, PandaTableWorld)
+from hlai_ros.sim.panda import (
+    PandaTableConfig,
+    PandaTableWorld,
+    camera_spec_from_scene,
+    load_scene_file,
+    nominal,
+)
 
 GRAVITY = 9.81
 """Gravity (m/s^2), as set by `HlaiWorld.reset`."""

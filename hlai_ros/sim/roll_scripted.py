@@ -22,7 +22,14 @@ Measured over 100 seeded episodes (seeds 0..99, default `RollConfig` with the ca
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/roll_scripted.py --episodes 100
 
-- scripted (no noise): see the numbers in ``benchmarks/roll_scripted.py``'s docstring.
+- scripted (no noise): success 80% (95% Wilson interval [71%, 87%]), falls 17%, time limit
+  3%; successes take 55 steps on average;
+- uniform random actions (``--random``): success 1%, falls 9%, time limit 90%.
+
+Most falls come from pushes that go astray: the closed fingers are a box, not a disc, and a
+ball leaves a face along its normal whatever the hand's direction (`contact_offset` models the
+corners only roughly), or a large ball squeezed under the fingertips shoots off faster than the
+hand. A better pushing model is the obvious next step.
 """
 from __future__ import annotations
 

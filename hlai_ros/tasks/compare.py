@@ -10,8 +10,13 @@ from dataclasses import dataclass
 from hlai_ros.evaluation.statistics import ControllerSummary, summarise
 from hlai_ros.tasks import get_task
 from hlai_ros.tasks.controllers import (
-    LearnedController, OracleConfig, OracleController, RandomController, ScriptedController)
-from hlai_ros.tasks.evaluate import evaluate, Outcome
+    LearnedController,
+    OracleConfig,
+    OracleController,
+    RandomController,
+    ScriptedController,
+)
+from hlai_ros.tasks.evaluate import Outcome, evaluate
 
 CONTROLLERS = ('random', 'scripted', 'learned', 'oracle')
 

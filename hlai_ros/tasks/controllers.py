@@ -21,7 +21,7 @@ import torch
 
 from hlai_ros.actor.optimizer import OPTIMIZERS, OptimizerConfig
 from hlai_ros.cost.base import CostContext
-from hlai_ros.tasks.base import close_estimator, Percept, Task
+from hlai_ros.tasks.base import Percept, Task, close_estimator
 
 
 class RandomController:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hlai_ros.tasks.base import close_estimator, Task
+from hlai_ros.tasks.base import Task, close_estimator
 from hlai_ros.world_model.dataset import Episode as ModelEpisode
 
 
@@ -110,11 +110,7 @@ def run_step_costs(task: Task, run: TaskRun, failure_cost: float = 0.0) -> np.nd
     import torch
 
     from hlai_ros.cost.base import CostContext
-    section = {k: (dict(v) if isinstance(v, dict) else v) for k, v in task.cost_section.items()}
-    for v in section.values():
-        if isinstance(v, dict):
-            v.pop('terminal_weight', None)
-    cost = type(task)(section).cost(run.scene)
+    cost = task.cost(run.scene, terminal=False)
     states = torch.as_tensor(run.states).view(1, 1, *run.states.shape)
     actions = torch.as_tensor(run.actions).unsqueeze(0)
     with torch.no_grad():
@@ -138,7 +134,7 @@ def goal_relative_indices(task: Task) -> tuple[int, ...]:
     A task may name them (`goal_relative_indices`, e.g. both the hand and the object of a push);
     by default they are the position that must reach the goal.
     """
-    return tuple(getattr(task, 'goal_relative_indices', None) or task.position_indices)
+    return tuple(task.goal_relative_indices or task.position_indices)
 
 
 def train_task_actor(task: Task, model, runs: Sequence[TaskRun], config=None,

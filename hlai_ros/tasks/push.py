@@ -12,10 +12,10 @@ and would be a mostly-noise target.
 The goal enters the cost, not the state. The table top is the robot's calibrated workspace
 (``sim/push.yaml``, section ``table``), like a table's pose configured on a real cell.
 
-Cost (`PushTask.cost_terms`; weights in config/push.yaml): box-to-goal distance; the hand's way round the box to the
-*pre-push point* behind it on the goal-box line (`approach_cost`), so that the hand goes round
-the box rather than into its near face; a barrier at the table's edges; effort; ensemble
-disagreement on the box's position.
+Cost (`PushTask.cost_terms`; weights in config/push.yaml): box-to-goal distance; the hand's
+way round the box to the *pre-push point* behind it on the goal-box line (`approach_cost`), so
+that the hand goes round the box rather than into its near face; a barrier at the table's
+edges; effort; ensemble disagreement on the box's position.
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ import torch
 
 from hlai_ros.contract import OBJECT_POSE
 from hlai_ros.cost.base import CostContext, check_shapes
-from hlai_ros.perception.push import PushPerception, PushPerceptionConfig, STATE_NAMES
+from hlai_ros.perception.push import STATE_NAMES, PushPerception, PushPerceptionConfig
 from hlai_ros.sim.base import CameraModel
-from hlai_ros.tasks.registry import register_task
 from hlai_ros.tasks.base import Task
+from hlai_ros.tasks.registry import register_task
 
 
 def table_bounds() -> list[float]:

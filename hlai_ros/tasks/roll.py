@@ -21,7 +21,7 @@ import torch
 
 from hlai_ros.contract import OBJECT_POSE
 from hlai_ros.cost.base import CostContext, check_shapes
-from hlai_ros.perception.roll import RollPerception, RollPerceptionConfig, STATE_NAMES
+from hlai_ros.perception.roll import STATE_NAMES, RollPerception, RollPerceptionConfig
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import Task
 from hlai_ros.tasks.push import approach_cost, table_bounds

@@ -9,10 +9,10 @@ from hlai_ros.world_model.checkpoint import CheckpointError, load_world_model, s
 from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.dataset import Episode
 from hlai_ros.world_model.horizon import horizon_errors, plot_horizon_errors
-from hlai_ros.world_model.model import default_device, WorldModel
+from hlai_ros.world_model.model import WorldModel, default_device
 from hlai_ros.world_model.online import OnlineLearner
 from hlai_ros.world_model.protocol import Dynamics
-from hlai_ros.world_model.train import train_world_model, TrainingHistory
+from hlai_ros.world_model.train import TrainingHistory, train_world_model
 
 __all__ = ['CheckpointError', 'Dynamics', 'Episode', 'OnlineLearner', 'TrainingHistory',
            'WorldModel', 'WorldModelConfig', 'default_device', 'horizon_errors',

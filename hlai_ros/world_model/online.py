@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
-from hlai_ros.world_model.dataset import Episode, transitions, Windows
+from hlai_ros.world_model.dataset import Episode, Windows, transitions
 from hlai_ros.world_model.model import WorldModel
 from hlai_ros.world_model.objective import window_loss
 
@@ -127,7 +127,7 @@ class OnlineLearner:
 
     def _draw(self, store: _TransitionStore, n: int
               ) -> tuple[Windows, tuple[torch.Tensor, ...]] | None:
-        """n transitions per member as one-step windows, and context sets (E, n, C, ...)."""
+        """N transitions per member as one-step windows, and context sets (E, n, C, ...)."""
         if n == 0 or store.size == 0:
             return None
         e, dev = self.model.ensemble_size, self.model.device

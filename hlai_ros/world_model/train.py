@@ -15,11 +15,20 @@ import torch
 from tqdm.auto import tqdm
 
 from hlai_ros.world_model.checkpoint import (
-    load_training_state, load_world_model, save_training_state, save_world_model)
+    load_training_state,
+    load_world_model,
+    save_training_state,
+    save_world_model,
+)
 from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.dataset import (
-    as_episodes, episodes_fingerprint, make_windows, split_episodes, transitions)
-from hlai_ros.world_model.model import default_device, WorldModel
+    as_episodes,
+    episodes_fingerprint,
+    make_windows,
+    split_episodes,
+    transitions,
+)
+from hlai_ros.world_model.model import WorldModel, default_device
 from hlai_ros.world_model.objective import multistep_error, window_loss
 
 BUDGET_FIELDS = ('max_epochs', 'time_budget_s', 'patience', 'checkpoint_every')

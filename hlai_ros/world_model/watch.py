@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from hlai_ros.world_model.checkpoint import CheckpointError, load_world_model, MODEL_STEM
+from hlai_ros.world_model.checkpoint import MODEL_STEM, CheckpointError, load_world_model
 from hlai_ros.world_model.model import WorldModel
 
 

@@ -2,18 +2,22 @@
 import numpy as np
 import pytest
 import torch
+from toy_dynamics import DoubleIntegrator
 
 from hlai_ros.actor.checkpoint import load_critic, load_policy, save_critic, save_policy
-from hlai_ros.actor.planner import Planner, PlannerConfig
 from hlai_ros.actor.optimizer import OptimizerConfig
+from hlai_ros.actor.planner import Planner, PlannerConfig
 from hlai_ros.actor.policy import Policy, PolicyConfig
 from hlai_ros.actor.training import (
-    ActorTrainingConfig, train_critic_and_policy, ValueTrajectory, windows)
+    ActorTrainingConfig,
+    ValueTrajectory,
+    train_critic_and_policy,
+    windows,
+)
 from hlai_ros.cost import Cost, CostContext, GoalCost
 from hlai_ros.cost.critic import Critic, CriticConfig
 from hlai_ros.cost.goal import relative_to_goal
 from hlai_ros.world_model.checkpoint import CheckpointError
-from toy_dynamics import DoubleIntegrator
 
 torch.set_num_threads(1)
 

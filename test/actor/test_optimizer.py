@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from hlai_ros.actor.optimizer import (CEMOptimizer, MPPIOptimizer, OptimizerConfig,
-                                      coloured_noise)
+from hlai_ros.actor.optimizer import CEMOptimizer, MPPIOptimizer, OptimizerConfig, coloured_noise
 
 torch.set_num_threads(1)
 T, A = 6, 2

@@ -5,8 +5,14 @@ import pytest
 import torch
 from toy_dynamics import DoubleIntegrator
 
-from hlai_ros.actor import (Agent, OptimizerConfig, Planner, PlannerConfig, Policy,
-                            planner_config_from_dict)
+from hlai_ros.actor import (
+    Agent,
+    OptimizerConfig,
+    Planner,
+    PlannerConfig,
+    Policy,
+    planner_config_from_dict,
+)
 from hlai_ros.cost import Cost, CostContext, EffortCost, GoalCost
 
 torch.set_num_threads(1)

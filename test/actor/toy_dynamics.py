@@ -21,7 +21,7 @@ class DoubleIntegrator:
         self.gain = 1.0 + spread * torch.arange(ensemble_size, dtype=torch.float32)
 
     def next(self, s, a, z):
-        """s (E, N, 4), a (E, N, 2), z (E, N, 1) -> (E, N, 4)."""
+        """S (E, N, 4), a (E, N, 2), z (E, N, 1) -> (E, N, 4)."""
         g = self.gain.view(-1, 1, 1)
         v = s[..., 2:] + self.dt * g * a
         return torch.cat([s[..., :2] + self.dt * v, v], -1)
@@ -43,5 +43,5 @@ class DoubleIntegrator:
         return torch.stack(out, 2)
 
     def reward(self, s, a):
-        """s (E, N, 4), a (E, N, 2) -> (E, N)."""
+        """S (E, N, 4), a (E, N, 2) -> (E, N)."""
         return -s[..., :2].pow(2).sum(-1) - 0.01 * a.pow(2).sum(-1)

@@ -3,9 +3,19 @@ import pytest
 import torch
 from toy_dynamics import DoubleIntegrator
 
-from hlai_ros.cost import (Cost, CostContext, EffortCost, FunctionCost, GoalCost,
-                           ObstacleCollisionCost, PlatformFallCost, RewardCost, SmoothnessCost,
-                           UncertaintyCost, cost_config_from_dict)
+from hlai_ros.cost import (
+    Cost,
+    CostContext,
+    EffortCost,
+    FunctionCost,
+    GoalCost,
+    ObstacleCollisionCost,
+    PlatformFallCost,
+    RewardCost,
+    SmoothnessCost,
+    UncertaintyCost,
+    cost_config_from_dict,
+)
 from hlai_ros.world_model.protocol import Dynamics
 
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ import torch
 
 from hlai_ros.cost import CostContext
 from hlai_ros.cost.composite import Cost, cost_config_from_dict
-from hlai_ros.cost.navigation import distance_field, GeodesicGoalCost
+from hlai_ros.cost.navigation import GeodesicGoalCost, distance_field
 
 torch.set_num_threads(1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from toy_bags import write_toy_bag, WrittenBag
+from toy_bags import WrittenBag, write_toy_bag
 
 
 @pytest.fixture

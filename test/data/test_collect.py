@@ -1,26 +1,27 @@
 """`hlai collect` end to end with a tiny budget: collect, then load and read back."""
 import json
 import os
+from pathlib import Path
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from mcap.reader import make_reader
 import numpy as np
 import pytest
-from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
 from hlai_ros.cli import main
+from hlai_ros.contract import episode_topics
 from hlai_ros.data import load_episodes
-from hlai_ros.data.topics import episode_topics
+from hlai_ros.tasks import get_task
 
 
 def _contract(task):
-    return {(t.name, t.msgtype) for t in episode_topics(task)}
+    return {(t.name, t.msgtype) for t in episode_topics(get_task(task).embodiment)}
 
 
 def test_collect_then_load_in_process_with_two_workers(tmp_path, capsys):
@@ -129,7 +130,6 @@ def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
 @pytest.mark.parametrize('argv, message', [
     (['--task', 'push', '--episodes', '0'], 'episodes must be at least 1'),
     (['--task', 'push', '--episodes', '2', '--workers', '0'], 'workers must be at least 1'),
-    (['--task', 'walk', '--episodes', '2'], "unknown task 'walk'"),
     (['--task', 'push', '--episodes', '2', '--policy', 'greedy'], "unknown policy 'greedy'"),
     (['--task', 'push', '--episodes', '2', '--max-steps', '0'], 'max_steps must be at least'),
     (['--task', 'push', '--episodes', '2', '--policy', 'learned', '--model', '/nonexistent'],
@@ -140,6 +140,14 @@ def test_ctrl_c_leaves_closed_loadable_bags(tmp_path):
 def test_bad_arguments_get_a_clear_error(tmp_path, argv, message):
     with pytest.raises(SystemExit, match=message):
         main(['collect', '--out', str(tmp_path / 'out')] + argv)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_an_unknown_task_lists_the_known_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(['collect', '--out', str(tmp_path / 'out'), '--task', 'walk', '--episodes', '2'])
+    err = capsys.readouterr().err
+    assert "unknown task 'walk'; known tasks:" in err and 'cliff' in err
     assert not (tmp_path / 'out').exists()
 
 
@@ -163,6 +171,7 @@ def test_existing_output_needs_overwrite_and_foreign_files_are_never_deleted(tmp
 
 def test_collect_with_the_learned_stack_records_its_actions(tmp_path, capsys):
     import torch
+
     from hlai_ros.config import world_config
     from hlai_ros.sim import make
     from hlai_ros.tasks.compare import CompareConfig, make_controller

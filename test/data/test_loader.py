@@ -1,13 +1,15 @@
 """The loader: exact round trip, other readers, alignment of live recordings, cache, errors."""
 from pathlib import Path
 
+from mcap.reader import make_reader
 import numpy as np
 import pytest
-from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from hlai_ros import contract
+from hlai_ros.contract import episode_topics
 from hlai_ros.data import (
     AlignmentSettings,
     BagError,
@@ -18,9 +20,8 @@ from hlai_ros.data import (
     loader,
     messages,
 )
-from hlai_ros import contract
-from hlai_ros.contract import episode_topics
 from hlai_ros.data.writer import BagWriter
+from hlai_ros.embodiments import get_embodiment
 
 
 def test_round_trip_returns_exactly_what_was_written(toy_bag, cache_dir):
@@ -125,7 +126,7 @@ def _write_live_recording(path: Path, log_offset_ns: int, with_clock: bool) -> d
         records.append((t + 5_000_000, contract.CAMERA_INFO.name,
                         messages.camera_info(K, 5, 4, t, contract.CAMERA_FRAME)))
         records.append((t + 30_000_000, contract.BASE_COMMAND.name,
-                        messages.command([k, -k], 'cliff', 0)))
+                        get_embodiment('husky').encode_command([k, -k], 0)))
     for j in range(50):  # odometry at 50 Hz, x = its stamp in seconds
         t = 10**9 - 50_000_000 + j * 20_000_000
         records.append((t + 1_000_000, contract.ODOM.name, messages.odometry_base(
@@ -181,7 +182,7 @@ def test_remapped_topics_load_with_a_topic_map(tmp_path):
         bag.write(names.depth, t, messages.depth_image(np.ones((4, 5)), t, 'c'))
         bag.write(names.camera_info, t, messages.camera_info(K, 5, 4, t, 'c'))
         bag.write(names.odom, t, messages.odometry_base(t, k, 0, 0, 0, 0))
-        bag.write(names.base_command, t, messages.command([k, 0], 'cliff', t))
+        bag.write(names.base_command, t, get_embodiment('husky').encode_command([k, 0], t))
     bag.close()
     with pytest.raises(BagError, match='missing required topics'):
         load_episodes(path, cache=False)

@@ -65,15 +65,17 @@ def test_camera_info_and_static_transform_round_trip():
         np.testing.assert_allclose(messages.transform_to_matrix(back.transform), T, atol=1e-9)
 
 
-def test_commands_carry_each_task_action():
-    push = _cdr(messages.command([0.1, -0.2], 'push', 5, 'world'),
+def test_commands_carry_the_action_in_the_named_twist_fields():
+    arm = ('linear.x', 'linear.y')
+    push = _cdr(messages.twist_command([0.1, -0.2], arm, 5, True, 'world'),
                 'geometry_msgs/msg/TwistStamped')
     assert (push.twist.linear.x, push.twist.linear.y) == pytest.approx((0.1, -0.2))
-    np.testing.assert_allclose(messages.command_to_action(push, 'push'), [0.1, -0.2], rtol=1e-6)
-    cliff = _cdr(messages.command([0.5, 0.3], 'cliff', 5), 'geometry_msgs/msg/Twist')
+    np.testing.assert_allclose(messages.twist_to_action(push, arm), [0.1, -0.2], rtol=1e-6)
+    base = ('linear.x', 'angular.z')
+    cliff = _cdr(messages.twist_command([0.5, 0.3], base, 5, False), 'geometry_msgs/msg/Twist')
     assert (cliff.linear.x, cliff.angular.z) == pytest.approx((0.5, 0.3))
     with pytest.raises(ValueError, match='2 components'):
-        messages.command([1.0, 2.0, 3.0], 'cliff', 0)
+        messages.twist_command([1.0, 2.0, 3.0], base, 0, False)
 
 
 def test_joint_state_codec_keeps_the_labelled_order():

@@ -1,10 +1,10 @@
 """Bags cut short by a crash load up to their last whole message."""
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """A tiny HlaiWorld for data-path tests: two 'joints' integrating the action, a box to see."""
 from __future__ import annotations
 
-import numpy as np
 from gymnasium import spaces
+import numpy as np
 
 from hlai_ros.sim.base import HlaiWorld, WorldConfig
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -54,8 +54,11 @@ def rclpy_context():
 
 @pytest.fixture
 def probe(rclpy_context):
-    """Yield a node in the test process with `spin_until(condition, timeout)`, `spin_for(s)`
-    and `publish_goal(x, y)` (a latched /goal_pose)."""
+    """Yield a node in the test process that can spin and publish a goal.
+
+    It has `spin_until(condition, timeout)`, `spin_for(s)` and `publish_goal(x, y)` (a latched
+    /goal_pose).
+    """
     from rclpy.node import Node
 
     node = Node(f'probe_{os.getpid()}')
@@ -94,8 +97,11 @@ def probe(rclpy_context):
 
 @pytest.fixture
 def set_parameter(probe):
-    """Return ``set(node, name, value)``: one parameter through the node's set_parameters
-    service; returns its rcl_interfaces/SetParametersResult (successful, reason)."""
+    """Return ``set(node, name, value)``: one parameter through the node's service.
+
+    It calls set_parameters and returns its rcl_interfaces/SetParametersResult (successful,
+    reason).
+    """
     from rcl_interfaces.srv import SetParameters
     from rclpy.parameter import Parameter
 

@@ -53,14 +53,20 @@ def main() -> None:
     log = open(args.record, 'a', buffering=1)
     log.write(json.dumps({'kind': 'start', 'pose': pose.tolist()}) + '\n')
 
-    import rclpy
     from geometry_msgs.msg import Twist
+    import rclpy
     from rclpy.qos import DurabilityPolicy, QoSProfile
 
+    from hlai_ros.contract import (
+        CAMERA_DEPTH,
+        CAMERA_EXTRINSICS,
+        CAMERA_INFO,
+        CAMERA_RGB,
+        ODOM,
+        TF_STATIC,
+    )
     from hlai_ros.data import messages
-    from hlai_ros.data.topics import CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB, ODOM, TF_STATIC
     from hlai_ros.nodes.convert import has_message, message_class, to_cdr
-    from hlai_ros.nodes.sim import CAMERA_EXTRINSICS
 
     rclpy.init()
     node = rclpy.create_node('standin_driver')

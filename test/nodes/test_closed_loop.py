@@ -1,27 +1,29 @@
-"""The learned closed loop over DDS: `hlai run` with the mpc_actor against the pure-Python
-evaluation on the same seeds; its recording trains a model that the running actor reloads."""
+"""The learned closed loop over DDS: `hlai run` against the pure-Python loop, and retraining.
+
+`hlai run` with the mpc_actor runs the same seeds as the pure-Python evaluation; its recording
+trains a model that the running actor reloads.
+"""
 import json
 import os
 import shutil
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
+import numpy as np
+import pytest
 from std_msgs.msg import Float32MultiArray
-
 from test_mpc_actor import actor_status, cliff_state
+import torch
 
 pytestmark = pytest.mark.ros
 
 SEEDS = (1, 2, 3)
 """Seeded cliff episodes the shipped model reaches in 44-71 steps with the small planner below
 (in the pure-Python loop when this was written; others time out after 300 steps)."""
-PLANNER = {'horizon': 8, 'samples': 32, 'iterations': 1}
-"""A planner small enough for a loaded 2-core test machine (the defaults are 12 x 128 x 2)."""
+PLANNER = {'planner.horizon': 8, 'planner.samples': 32, 'planner.iterations': 1}
+"""A planner small enough for a loaded 2-core test machine (cost profile settings)."""
 TOLERANCE = 1 / 3
 """The graph's success rate may differ from the Python loop's by at most one episode in three
 (perception runs on images that crossed DDS, so float rounding may differ; lockstep makes the
@@ -38,7 +40,7 @@ def mpc_run(tmp_path_factory):
     """One recorded `hlai run` of the learned loop over SEEDS: (summary, its folder)."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')  # this session's ROS_DOMAIN_ID (conftest)
     folder = tmp_path_factory.mktemp('mpc_run')
-    sets = [a for k, v in PLANNER.items() for a in ('--set', f'mpc_actor.{k}={v}')]
+    sets = [a for k, v in PLANNER.items() for a in ('--set', f'cost_critic.{k}={v}')]
     # the world_model node still runs (predictions, surprise) but does not train: the actor
     # plans with the fixed model here, and online updates would only compete for the CPU
     sets += ['--set', 'world_model.learning=false']
@@ -51,7 +53,6 @@ def mpc_run(tmp_path_factory):
 
 
 def test_learned_graph_reaches_the_goal_like_the_python_loop(mpc_run):
-    from hlai_ros.nodes.mpc_actor import MpcActorConfig, planner_config
     from hlai_ros.tasks.compare import CompareConfig, make_controller
     from hlai_ros.tasks.evaluate import evaluate
 
@@ -60,9 +61,8 @@ def test_learned_graph_reaches_the_goal_like_the_python_loop(mpc_run):
     assert [o['seed'] for o in summary['outcomes']] == list(SEEDS)
     assert summary['success_rate'] >= 2 / 3, summary['outcomes']
     torch.set_num_threads(1)
-    planner = planner_config(MpcActorConfig(task='cliff', **PLANNER))
-    controller = make_controller('learned', CompareConfig(task='cliff', planner=planner,
-                                                          device='cpu'))
+    controller = make_controller('learned', CompareConfig(
+        task='cliff', profile=tuple(PLANNER.items()), device='cpu'))
     python = evaluate('cliff', controller, SEEDS, progress=False)
     python_rate = float(np.mean([o.success for o in python]))
     assert abs(summary['success_rate'] - python_rate) <= TOLERANCE, (
@@ -72,17 +72,23 @@ def test_learned_graph_reaches_the_goal_like_the_python_loop(mpc_run):
 
 
 def test_recorded_run_trains_a_model_that_the_running_actor_reloads(mpc_run, probe,
-                                                                    start_node, tmp_path):
+                                                                    start_node, tmp_path,
+                                                                    monkeypatch):
+    from hlai_ros.actor.stack import default_model_dir
+    from hlai_ros.graph import profile_file
     from hlai_ros.paths import model_dir
-    from hlai_ros.tasks.compare import default_model_dir
+    from hlai_ros.tasks import get_task
 
     summary, _ = mpc_run
     model = tmp_path / 'model'
-    shutil.copytree(default_model_dir('cliff'), model)
-    assert model_dir() in default_model_dir('cliff').parents
+    shipped = default_model_dir(get_task('cliff'))
+    shutil.copytree(shipped, model)
+    assert model_dir() in shipped.parents
+    monkeypatch.setenv('ROS_HOME', str(tmp_path))
+    profile = profile_file('cliff', {'planner.horizon': 6, 'planner.samples': 16,
+                                     'planner.iterations': 1})
     start_node('mpc_actor', 'cliff', f'model:={model}', 'reload_period_s:=0.3',
-               'use_sim_time:=false', 'enforce_deadline:=false', 'horizon:=6', 'samples:=16',
-               'iterations:=1')
+               'use_sim_time:=false', 'enforce_deadline:=false', f'profile_file:={profile}')
     diag, cmds = [], []
     probe.create_subscription(DiagnosticArray, '/diagnostics', diag.append, 50)
     probe.create_subscription(Twist, '/cmd_vel', cmds.append, 50)

@@ -1,45 +1,57 @@
-"""The cost_critic node in a real process: cost toward the goal, runtime weights, critic."""
-import math
+"""The cost_critic node (the configurator) in a real process: cost, profile, critic."""
+import json
 
 import pytest
 
-from hlai_ros.nodes.cost_critic import check_weight, profile_weights
+from hlai_ros.actor.supervision import read_profile
+from hlai_ros.tasks import get_task
 
 pytestmark = pytest.mark.ros
 CLIFF_STATE = ('x', 'y', 'yaw', 'v', 'omega', 'goal_x', 'goal_y')
 
 
-def test_profile_weights_fill_defaults_and_refuse_bad_values(tmp_path):
-    terms = {'goal': 1.0, 'fall': 30.0}
+def test_read_profile_fills_defaults_and_refuses_bad_values(tmp_path):
+    base = get_task('cliff').default_profile()
     path = tmp_path / 'profile.yaml'
-    path.write_text('cost_critic:\n  ros__parameters:\n    weights.goal: 0.5\n')
-    assert profile_weights(path, terms, terms) == {'goal': 0.5, 'fall': 30.0}
-    path.write_text('cost_critic:\n  ros__parameters:\n    weights: {fall: -2.0}\n')
-    with pytest.raises(ValueError, match='weights.fall must be a finite number >= 0'):
-        profile_weights(path, terms, terms)
+    path.write_text('cost_critic:\n  ros__parameters:\n    weights.goal: 0.5\n'
+                    '    planner.horizon: 6\n    model_path: ""\n')
+    profile = read_profile(path, base)
+    assert profile.terms['goal'].weight == 0.5 and profile.planner.horizon == 6
+    assert profile.terms['fall'] == base.terms['fall']
+    path.write_text('cost_critic:\n  ros__parameters:\n    weights.fall: -2.0\n')
+    with pytest.raises(ValueError, match='weights.fall.*finite number >= 0'):
+        read_profile(path, base)
+    path.write_text('cost_critic:\n  ros__parameters:\n    weights.reach: 1.0\n')
+    with pytest.raises(ValueError, match='no cost term'):
+        read_profile(path, base)
+    path.write_text('cost_critic:\n  ros__parameters:\n    weights.goal: .nan\n')
+    with pytest.raises(ValueError, match='weights.goal'):
+        read_profile(path, base)
     path.write_text('sim:\n  ros__parameters: {}\n')
     with pytest.raises(ValueError, match='cost_critic'):
-        profile_weights(path, terms, terms)
-    assert 'no cost term' in check_weight('reach', 1.0, terms)
-    assert check_weight('goal', math.nan, terms)
+        read_profile(path, base)
 
 
 def test_cost_critic_node_cost_falls_toward_the_goal_and_follows_the_configurator(
         probe, start_node, tmp_path, set_parameter):
-    import torch
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseStamped
     from rclpy.qos import DurabilityPolicy, QoSProfile
-    from std_msgs.msg import Float32, Float32MultiArray
+    from std_msgs.msg import Float32, Float32MultiArray, String
     from std_srvs.srv import Trigger
+    import torch
 
     from hlai_ros.actor.checkpoint import save_critic
     from hlai_ros.cost.critic import Critic
     from hlai_ros.nodes.convert import state_message
 
+    identity = {'identity': get_task('cliff').identity('state')}
+
     models = tmp_path / 'models'  # no critic yet
     models.mkdir()
-    got = {'cost': [], 'critic': [], 'diag': []}
+    got = {'cost': [], 'critic': [], 'diag': [], 'profile': []}
+    probe.create_subscription(String, '/hlai/cost_profile', got['profile'].append, QoSProfile(
+        depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     probe.create_subscription(Float32, '/hlai/cost', got['cost'].append, 50)
     probe.create_subscription(Float32, '/hlai/critic', got['critic'].append, 50)
     probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
@@ -73,9 +85,17 @@ def test_cost_critic_node_cost_falls_toward_the_goal_and_follows_the_configurato
 
     base = cost_of(0.0)
     bad = set_param('weights.goal', -1.0)
-    assert not bad.successful and 'weights.goal must be a finite number >= 0' in bad.reason
+    assert not bad.successful and 'weights.goal' in bad.reason
+    assert 'finite number >= 0' in bad.reason, bad.reason
     assert cost_of(0.0) == pytest.approx(base, rel=1e-6)
+    probe.spin_until(lambda: got['profile'], 10, 'the latched profile')
+    assert json.loads(got['profile'][-1].data)['weights.goal'] == 1.0  # config/cliff.yaml
     assert set_param('weights.goal', 3.0).successful
+    probe.spin_until(lambda: json.loads(got['profile'][-1].data)['weights.goal'] == 3.0, 10,
+                     'the new profile published')
+    assert not set_param('planner.samples', 1).successful  # checked as a whole profile
+    assert set_param('enabled.fall', False).successful
+    assert not json.loads(got['profile'][-1].data)['enabled.fall']
     assert cost_of(0.0) == pytest.approx(3.0 * base, rel=0.02)  # goal term dominates here
 
     # a cost profile file + ~/reload switch the weights back; a critic appears on reload
@@ -83,10 +103,14 @@ def test_cost_critic_node_cost_falls_toward_the_goal_and_follows_the_configurato
     profile.write_text('cost_critic:\n  ros__parameters:\n    weights.goal: 0.5\n')
     assert not set_param('profile_file', str(tmp_path / 'missing.yaml')).successful
     assert set_param('profile_file', str(profile)).successful
-    critic = Critic(6)
-    save_critic(critic, models)
+    save_critic(Critic(6), models)  # no identity: refused on reload, and said so
     reload = probe.create_client(Trigger, '/cost_critic/reload')
     assert reload.wait_for_service(timeout_sec=10)
+    future = reload.call_async(Trigger.Request())
+    probe.spin_until(future.done, 10, 'the reload service')
+    assert 'critic in' in future.result().message and 'not loaded' in future.result().message
+    critic = Critic(6)
+    save_critic(critic, models, identity)
     future = reload.call_async(Trigger.Request())
     probe.spin_until(future.done, 10, 'the reload service')
     assert future.result().success, future.result().message

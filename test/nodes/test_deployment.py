@@ -9,12 +9,12 @@ changed while it runs.
 """
 import importlib.util
 import json
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,8 +220,8 @@ def test_gate_on_a_standin_robot(tmp_path, probe, ros_env):
 
 def test_gate_in_lockstep_invents_no_command_until_the_controller_is_gone(probe):
     """In lockstep every command steps the simulator: silence alone must not produce one."""
-    import rclpy
     from geometry_msgs.msg import Twist
+    import rclpy
     from rclpy.parameter import Parameter
 
     from hlai_ros.nodes.command_gate import CommandGateNode
@@ -266,8 +266,8 @@ def test_gate_in_lockstep_invents_no_command_until_the_controller_is_gone(probe)
 
 def test_gate_for_the_arm_checks_frames_and_stamps_and_clips_the_twist(probe):
     """Push: MoveIt Servo style TwistStamped in, stamped and clipped out, workspace on ee."""
-    import rclpy
     from geometry_msgs.msg import TwistStamped
+    import rclpy
     from rclpy.parameter import Parameter
     from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 

@@ -7,11 +7,11 @@ refused with a clear error) and test/world_model/test_watch.py (a node keeps its
 new checkpoint is bad).
 """
 import json
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,9 +190,11 @@ def test_recorder_killed_with_sigkill_loses_at_most_the_last_second(tmp_path, pr
 
 
 def _read_cut_mcap(bag, topic):
-    """Decode `topic` from a bag's MCAP with the `mcap` package's stream reader (not ours),
-    up to where the file was cut. (rosbags needs the footer and metadata.yaml that a killed
-    writer never wrote; `ros2 bag reindex` is ROS's repair for that.)"""
+    """Decode `topic` from a bag's MCAP up to where the file was cut.
+
+    With the `mcap` package's stream reader (not ours): rosbags needs the footer and
+    metadata.yaml that a killed writer never wrote; `ros2 bag reindex` is ROS's repair for that.
+    """
     from mcap.exceptions import EndOfFile
     from mcap.records import Channel, Message
     from mcap.stream_reader import StreamReader
@@ -212,18 +214,21 @@ def _read_cut_mcap(bag, topic):
 
 
 def test_kill_9_of_the_learning_nodes_on_the_robot_graph(tmp_path, probe, ros_env):
-    """The learned robot graph (perception, world_model, cost_critic, mpc_actor, gate) on the
-    stand-in driver: kill -9 of the actor zeroes the robot's commands within the gate's
-    timeout; kill -9 of world_model or cost_critic leaves the actor planning; each restarted
-    node reports again on /diagnostics without a restart of the others."""
+    """Kill -9 of the learning nodes of the robot graph on the stand-in driver.
+
+    The learned robot graph: perception, world_model, cost_critic, mpc_actor, gate. Kill -9 of
+    the actor zeroes the robot's commands within the gate's timeout; kill -9 of world_model or
+    cost_critic leaves the actor planning; each restarted node reports again on /diagnostics
+    without a restart of the others.
+    """
     from diagnostic_msgs.msg import DiagnosticArray
 
     record = tmp_path / 'driver.jsonl'
     procs = Processes(tmp_path, ros_env)
     procs.start('driver', [sys.executable, str(HERE / 'standin_driver.py'), '--record',
                            str(record)])
-    small = (('mpc_actor', 'samples', 32), ('mpc_actor', 'iterations', 1),
-             ('mpc_actor', 'horizon', 8), ('mpc_actor', 'enforce_deadline', False))
+    small = (('cost_critic', 'planner.samples', 32), ('cost_critic', 'planner.iterations', 1),
+             ('cost_critic', 'planner.horizon', 8), ('mpc_actor', 'enforce_deadline', False))
     specs = build(GraphOptions(task='cliff', target='robot', controller='mpc',
                                use_sim_time=False, node_parameters=small))
     names = [s.name for s in specs]

@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 pytestmark = pytest.mark.ros
 FUZZ_S = 20.0

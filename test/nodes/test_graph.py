@@ -1,9 +1,9 @@
 """The graph description and its two consumers: the launch files and `hlai run` agree."""
 import importlib.util
 import json
+from pathlib import Path
 import sys
 import types
-from pathlib import Path
 
 import pytest
 
@@ -119,16 +119,34 @@ def test_record_and_robot_launch_files(launch_module):
 
 def test_graph_refuses_what_cannot_run():
     with pytest.raises(ValueError, match='ground truth'):
-        GraphOptions(target='robot', controller='scripted')
+        GraphOptions(task='cliff', target='robot', controller='scripted')
     with pytest.raises(ValueError, match='not in the graph'):
-        build(GraphOptions(controller='scripted', node_parameters=(('mpc_actor', 'horizon', 4),)))
+        build(GraphOptions(task='cliff', controller='scripted',
+                           node_parameters=(('mpc_actor', 'deadline_s', 0.2),)))
     with pytest.raises(ValueError, match='unknown task'):
         GraphOptions(task='juggle')
 
 
+def test_an_unknown_task_lists_the_known_ones_everywhere(launch_module, capsys):
+    from hlai_ros.cli import main
+    from hlai_ros.tasks import check_task
+
+    with pytest.raises(ValueError) as expected:
+        check_task('juggle')
+    message = str(expected.value)
+    assert 'push' in message and 'cliff' in message
+    for launch_file in ('sim.launch.py', 'robot.launch.py', 'record.launch.py'):
+        with pytest.raises(ValueError) as got:
+            launch_module(launch_file, task='juggle', record='/tmp/b')
+        assert str(got.value) == message, launch_file
+    with pytest.raises(SystemExit):
+        main(['run', '--task', 'juggle'])
+    assert message in capsys.readouterr().err
+
+
 def test_every_graph_node_has_a_module_and_a_console_script():
     setup = (Path(__file__).resolve().parents[2] / 'setup.py').read_text()
-    for spec in build(GraphOptions(record='/tmp/x')):
+    for spec in build(GraphOptions(task='cliff', record='/tmp/x')):
         assert importlib.util.find_spec(spec.module) is not None
         assert f"'{spec.executable}'" in setup
 
@@ -144,9 +162,40 @@ def test_actor_settings_follow_the_mode():
                 for n in build(GraphOptions(task='cliff', mode='realtime'))}
     assert realtime['mpc_actor']['enforce_deadline'] is True
     overridden = build(GraphOptions(task='cliff', node_parameters=(
-        ('mpc_actor', 'samples', 32), ('sim', 'max_steps', 50))))
+        ('mpc_actor', 'deadline_s', 0.2), ('sim', 'max_steps', 50))))
     params = {n.name: dict(n.parameters) for n in overridden}
-    assert params['mpc_actor']['samples'] == 32 and params['sim']['max_steps'] == 50
+    assert params['mpc_actor']['deadline_s'] == 0.2 and params['sim']['max_steps'] == 50
+    assert 'profile_file' not in params['mpc_actor']  # the task's own profile
+
+
+def test_profile_settings_reach_both_the_configurator_and_the_actor(tmp_path, monkeypatch):
+    import yaml
+
+    from hlai_ros.tasks import get_task
+
+    monkeypatch.setenv('ROS_HOME', str(tmp_path))
+    overrides = (('cost_critic', 'planner.horizon', 8), ('cost_critic', 'weights.goal', 2.0))
+    params = {n.name: dict(n.parameters)
+              for n in build(GraphOptions(task='cliff', node_parameters=overrides))}
+    assert params['cost_critic']['planner.horizon'] == 8  # as given, to the configurator
+    path = params['mpc_actor']['profile_file']
+    assert params['cost_critic']['profile_file'] == path  # one start profile for both
+    written = yaml.safe_load(Path(path).read_text())['cost_critic']['ros__parameters']
+    expected = get_task('cliff').default_profile().with_params(
+        {'planner.horizon': 8, 'weights.goal': 2.0}).to_params()
+    assert written == expected and written['planner.samples'] > 0
+    # a scripted graph has no actor, the configurator still gets its profile
+    scripted = {n.name: dict(n.parameters) for n in build(GraphOptions(
+        task='cliff', controller='scripted', node_parameters=overrides))}
+    assert scripted['cost_critic']['profile_file'] == path
+    with pytest.raises(ValueError, match='set cost_critic.planner.horizon instead'):
+        build(GraphOptions(task='cliff', node_parameters=(('mpc_actor', 'horizon', 8),)))
+    with pytest.raises(ValueError, match='horizon must be a whole number'):
+        build(GraphOptions(task='cliff', node_parameters=(
+            ('cost_critic', 'planner.horizon', 2.5),)))
+    with pytest.raises(ValueError, match="no cost term 'juggle'"):
+        build(GraphOptions(task='cliff', node_parameters=(
+            ('cost_critic', 'weights.juggle', 1.0),)))
 
 
 def test_online_learning_feeds_the_actor_checkpoints(launch_module):
@@ -162,4 +211,4 @@ def test_online_learning_feeds_the_actor_checkpoints(launch_module):
     actor = next(n for n in nodes if n['name'] == 'mpc_actor')
     assert actor['parameters'][1]['watch'] == '/tmp/online'
     with pytest.raises(ValueError, match='online learning feeds the mpc_actor'):
-        GraphOptions(controller='scripted', online='/tmp/online')
+        GraphOptions(task='cliff', controller='scripted', online='/tmp/online')

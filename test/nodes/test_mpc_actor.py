@@ -1,21 +1,24 @@
-"""The mpc_actor node in a real process over DDS: contract, e-stop, bad input, stale state,
-and the simulator holding zero velocity once the actor dies."""
+"""The mpc_actor node in a real process over DDS.
+
+Contract, e-stop, bad input, stale state, profiles, and the simulator holding zero velocity
+once the actor dies.
+"""
 import json
 import os
 import signal
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry, Path
+import numpy as np
+import pytest
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import Trigger
+import torch
 
 from hlai_ros.nodes.convert import stamp_ns, state_message
 from hlai_ros.perception.cliff import STATE_NAMES, CliffScene
@@ -23,8 +26,17 @@ from hlai_ros.tasks.cliff import CliffTask
 
 pytestmark = pytest.mark.ros
 
-SMALL = ('horizon:=6', 'samples:=16', 'iterations:=1', 'torch_threads:=1')
+SMALL_PROFILE = ('cost_critic:\n  ros__parameters:\n    planner.horizon: 6\n'
+                 '    planner.samples: 16\n    planner.iterations: 1\n')
 """A small planner: these tests check the node's behaviour, not the plan's quality."""
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Parameters of an actor with a small planner: its profile_file, one torch thread."""
+    path = tmp_path / 'small_profile.yaml'
+    path.write_text(SMALL_PROFILE)
+    return (f'profile_file:={path}', 'torch_threads:=1')
 
 
 def cliff_state(x=0.0, y=0.0, yaw=0.0, goal=(1.0, 0.0)):
@@ -48,7 +60,8 @@ def actor_status(diagnostics, node: str = 'mpc_actor') -> dict:
 PRIVATE = '/mpc_actor_test'
 """Namespace the contract test's actor talks on, so that no other node of the session's
 domain (a test's process still shutting down) can answer or command in its place."""
-TOPICS = ('/hlai/state', '/cmd_vel', '/hlai/plan', '/hlai/estop', '/hlai/episode', '/goal_pose')
+TOPICS = ('/hlai/state', '/cmd_vel', '/hlai/plan', '/hlai/estop', '/hlai/episode', '/goal_pose',
+          '/hlai/cost_profile')
 
 
 @pytest.fixture
@@ -82,9 +95,11 @@ def private_actor(tmp_path):
 
 
 def test_actor_answers_states_keeps_the_contract_latches_estop_and_stops_on_stale_state(
-        probe, private_actor):
+        probe, private_actor, small):
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+
     # enforce_deadline off: on a loaded test machine a plan may take longer than 100 ms
-    actor = private_actor(*SMALL, 'use_sim_time:=false', 'state_timeout_s:=2.0',
+    actor = private_actor(*small, 'use_sim_time:=false', 'state_timeout_s:=2.0',
                           'reload_period_s:=0.0', 'enforce_deadline:=false')
     got = {'cmd': [], 'plan': [], 'diag': []}
     probe.create_subscription(Twist, PRIVATE + '/cmd_vel', got['cmd'].append, 50)
@@ -167,8 +182,30 @@ def test_actor_answers_states_keeps_the_contract_latches_estop_and_stops_on_stal
         probe.spin_until(future.done, 20, 'the parameter service')
         return future.result().results
 
-    (refused,) = set_parameters(('samples', 1))
-    assert not refused.successful and 'samples >= 2' in refused.reason, refused
+    (refused,) = set_parameters(('deadline_s', -1.0))
+    assert not refused.successful and 'deadline_s must be a finite' in refused.reason, refused
+    (gone,) = set_parameters(('samples', 16))  # planner settings are the profile's now
+    assert not gone.successful
+
+    # Profiles on /hlai/cost_profile: a bad one is refused and counted, the plan unchanged;
+    # a good one is applied from the next plan on (here a shorter horizon).
+    profile_pub = probe.create_publisher(String, PRIVATE + '/hlai/cost_profile', QoSProfile(
+        depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    probe.spin_until(lambda: profile_pub.get_subscription_count() > 0, 10, 'the profile sub')
+    profile_pub.publish(String(data=json.dumps({'planner.samples': 1})))
+    probe.spin_until(lambda: status().get('profile_refusals') == '1', 10, 'a refused profile')
+    assert 'samples >= 2' in status()['profile_error'], status()
+    assert json.loads(status()['profile'])['planner.horizon'] == 6
+    answer(cliff_state(x=0.1), 'a command after the refused profile')
+    probe.spin_until(lambda: len(got['plan'][-1].poses) == 6 + 1, 10, 'the old horizon')
+    profile_pub.publish(String(data=json.dumps({'planner.horizon': 4})))
+    probe.spin_until(lambda: json.loads(status().get('profile', '{}')).get('planner.horizon')
+                     == 4, 10, 'the new profile in diagnostics')
+    assert status()['profile_error'] == '' and status()['profile_refusals'] == '1'
+    n = len(got['plan'])
+    answer(cliff_state(x=0.1), 'a command with the new profile')
+    probe.spin_until(lambda: len(got['plan']) > n, 10, 'a plan with the new profile')
+    assert len(got['plan'][-1].poses) == 4 + 1
     assert all(r.successful for r in set_parameters(('deadline_s', 1e-6),
                                                     ('enforce_deadline', True)))
     probe.spin_until(lambda: 'policy' in status(), 10, 'a status')
@@ -190,11 +227,11 @@ def test_actor_answers_states_keeps_the_contract_latches_estop_and_stops_on_stal
     assert actor.poll() is None
 
 
-def test_simulator_holds_zero_velocity_when_the_actor_dies(probe, start_node):
+def test_simulator_holds_zero_velocity_when_the_actor_dies(probe, start_node, small):
     start_node('sim', 'cliff', 'mode:=realtime', 'seed:=3',
                'wait_for_nodes:=["perception", "mpc_actor"]', 'command_timeout_s:=0.5')
     start_node('perception', 'cliff', 'use_sim_time:=true')
-    actor = start_node('mpc_actor', 'cliff', *SMALL, 'use_sim_time:=true',
+    actor = start_node('mpc_actor', 'cliff', *small, 'use_sim_time:=true',
                        'reload_period_s:=0.0')
     odom, cmds = [], []
     probe.create_subscription(Odometry, '/odom', odom.append, 50)
@@ -215,7 +252,7 @@ def test_simulator_holds_zero_velocity_when_the_actor_dies(probe, start_node):
 
 
 def test_push_actor_sends_stamped_world_frame_twists_within_bounds(probe, start_node,
-                                                                   tmp_path):
+                                                                   tmp_path, small):
     from geometry_msgs.msg import TwistStamped
 
     from hlai_ros.perception.push import STATE_NAMES as PUSH_NAMES
@@ -224,12 +261,12 @@ def test_push_actor_sends_stamped_world_frame_twists_within_bounds(probe, start_
     from hlai_ros.world_model.config import WorldModelConfig
     from hlai_ros.world_model.model import WorldModel
 
-    task = get_task('push')  # no push model is shipped: an untrained one checks the contract
+    task = get_task('push')  # a small untrained model (with the task's identity) is enough
     torch.manual_seed(0)
     save_world_model(WorldModel(WorldModelConfig(
         state_dim=task.state_dim, action_dim=task.action_dim, latent_dim=2, ensemble_size=2,
-        hidden_sizes=(16, 16))), tmp_path / 'push')
-    start_node('mpc_actor', 'push', f'model:={tmp_path / "push"}', *SMALL,
+        hidden_sizes=(16, 16))), tmp_path / 'push', {'identity': task.identity('state')})
+    start_node('mpc_actor', 'push', f'model:={tmp_path / "push"}', *small,
                'use_sim_time:=false', 'enforce_deadline:=false', 'reload_period_s:=0.0')
     cmds, plans = [], []
     probe.create_subscription(TwistStamped, '/servo_node/delta_twist_cmds', cmds.append, 50)

@@ -24,7 +24,7 @@ def test_stamp_matcher_matches_each_frame_once_in_order():
 
 def test_episode_session_stamps_markers_and_seeds():
     from hlai_ros.config import world_config
-    from hlai_ros.nodes.episodes import EpisodeSession
+    from hlai_ros.sim.session import EpisodeSession
 
     session = EpisodeSession('cliff', world_config('cliff', render_camera=False), seed=7,
                              episodes=2, max_steps=3)

@@ -1,18 +1,18 @@
 """`hlai run` end to end: the closed loop over DDS, recording, composition, clean Ctrl-C."""
 import json
+from pathlib import Path
 import select
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.ros
 
-SMALL_ACTOR = ('--set', 'mpc_actor.horizon=8', '--set', 'mpc_actor.samples=32', '--set',
-               'mpc_actor.iterations=1')
+SMALL_ACTOR = ('--set', 'cost_critic.planner.horizon=8', '--set',
+               'cost_critic.planner.samples=32', '--set', 'cost_critic.planner.iterations=1')
 """A small planner for the learned actor: these tests check the runner, not the plans."""
 
 
@@ -63,6 +63,9 @@ def test_run_without_a_trained_model_says_what_to_do(tmp_path, ros_env):
     assert 'no trained push model' in result.stderr and 'hlai train' in result.stderr
     result = _hlai(ros_env, 'run', '--task', 'cliff', '--set', 'mpc_actor.horizon', timeout=60)
     assert result.returncode == 2 and 'NODE.PARAM=VALUE' in result.stderr
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--set', 'mpc_actor.horizon=8',
+                   timeout=60)
+    assert result.returncode == 2 and 'set cost_critic.planner.horizon' in result.stderr
 
 
 def test_run_composed_with_recording_loads_for_training(tmp_path, ros_env):

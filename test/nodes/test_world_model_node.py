@@ -6,31 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from hlai_ros.nodes.world_model import TransitionPairing
 from hlai_ros.paths import model_dir
 
 pytestmark = pytest.mark.ros
 CLIFF_STATE = ('x', 'y', 'yaw', 'v', 'omega', 'goal_x', 'goal_y')
 GOAL = (1.0, 0.5)
-
-
-def test_pairing_forms_transitions_within_an_episode_only():
-    pairing = TransitionPairing()
-    s0, s1, s2, s3 = (np.full(2, k, np.float32) for k in range(4))
-    assert pairing.on_state(s0, 100) is None
-    pairing.on_command(np.ones(1), 150)
-    s, a, s_next = pairing.on_state(s1, 200)
-    assert s.tolist() == s0.tolist() and a.tolist() == [1.0] and s_next.tolist() == s1.tolist()
-    assert pairing.on_state(s2, 300) is None  # no command since s1: unknown action
-    pairing.on_command(np.zeros(1), 300)
-    assert pairing.on_state(s2, 300) is None  # a republished state: the command is kept
-    # lockstep race: the answer to s3 arrives before s3 itself, at s3's (simulated) time
-    pairing.on_command(np.full(1, 3.0), 400)
-    s, a, s_next = pairing.on_state(s3, 400)
-    assert s.tolist() == s2.tolist() and a.tolist() == [0.0]  # the answer to s2, not to s3
-    pairing.reset()
-    assert pairing.on_state(s0, 500) is None  # no transition across an episode boundary
-    assert pairing.last_command is None
 
 
 def _cliff_states(n: int, action):
@@ -57,11 +37,13 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
     from visualization_msgs.msg import Marker, MarkerArray
 
     from hlai_ros.nodes.convert import state_message
-    from hlai_ros.world_model.checkpoint import load_world_model
+    from hlai_ros.tasks import get_task
+    from hlai_ros.world_model.checkpoint import CheckpointError, load_world_model
     from hlai_ros.world_model.watch import CheckpointWatcher
 
     out = tmp_path / 'online'
-    watcher = CheckpointWatcher(out, expect={'state_dim': 6, 'action_dim': 2})
+    watcher = CheckpointWatcher(out, expect={'state_dim': 6, 'action_dim': 2},
+                                identity=get_task('cliff').identity('state'))
     got = {'surprise': [], 'imagined': [], 'diag': []}
     probe.create_subscription(Float32, '/hlai/surprise', got['surprise'].append, 50)
     probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 50)
@@ -123,6 +105,10 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
     assert any(not torch.equal(a, b) for a, b in zip(learned.state_dict().values(),
                                                         start.state_dict().values()))
     assert load_world_model(out).config == start.config
+    # the online checkpoint keeps the start model's identity: refused for another task
+    assert learned.checkpoint_metadata['identity'] == start.checkpoint_metadata['identity']
+    with pytest.raises(CheckpointError, match='cannot be loaded'):
+        load_world_model(out, identity=get_task('push').identity('state'))
     probe.spin_until(lambda: any(kv.key == 'checkpoint_dir' and kv.value == str(out)
                                  for d in got['diag'] for s in d.status for kv in s.values),
                      10, 'diagnostics naming the checkpoint directory')

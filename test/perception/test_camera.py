@@ -4,7 +4,7 @@ import pybullet_data
 import pytest
 
 from hlai_ros.perception.camera import depth_to_world_points, project_to_pixels
-from hlai_ros.sim.base import _CameraSpec, HlaiWorld
+from hlai_ros.sim.base import HlaiWorld, _CameraSpec
 
 
 class _PlaneWorld(HlaiWorld):

@@ -11,7 +11,7 @@ centre bound is the worst case measured plus a margin, still under one pixel.
 import numpy as np
 import pytest
 
-from hlai_ros.perception.cliff import CliffPerception, scene_errors, STATE_NAMES
+from hlai_ros.perception.cliff import STATE_NAMES, CliffPerception, scene_errors
 from hlai_ros.sim.cliff import CliffConfig, CliffWorld
 from hlai_ros.sim.cliff_scripted import CliffScripted
 

@@ -8,7 +8,7 @@ allow about three times those figures, so they catch a broken estimator, not pix
 import numpy as np
 import pytest
 
-from hlai_ros.perception.push import PushPerception, PushPerceptionConfig, STATE_NAMES
+from hlai_ros.perception.push import STATE_NAMES, PushPerception, PushPerceptionConfig
 from hlai_ros.sim.push import PushWorld
 from hlai_ros.sim.push_scripted import PushScripted
 

@@ -56,7 +56,7 @@ def _percept(task):
 
 
 def test_reconfigure_changes_the_plan(cliff_stack):
-    task, percept = cliff_stack.task, _percept(cliff_stack.task)
+    percept = _percept(cliff_stack.task)
     cliff_stack.reset()
     before = cliff_stack.plan(percept).action
     assert cliff_stack.reconfigure(cliff_stack.profile.with_params({'weights.goal': 0.0}))

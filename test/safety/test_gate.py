@@ -1,8 +1,8 @@
 """The safety gate: e-stop, watchdog, velocity, acceleration and workspace in order."""
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 from hlai_ros.safety import SafetyGate, SafetyLimits
 from hlai_ros.safety.gate import ACCELERATION, ESTOP, NO_POSITION, OK, TIMEOUT, VELOCITY, WORKSPACE

@@ -1,8 +1,8 @@
 """Velocity and acceleration limits: bounds hold for any input, NaN never passes."""
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 from hlai_ros.safety import AccelerationLimiter, limit_velocity
 

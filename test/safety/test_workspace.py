@@ -1,8 +1,8 @@
 """Workspace limits: outward motion that would leave the box is cut to zero."""
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 from hlai_ros.safety import WorkspaceBox
 

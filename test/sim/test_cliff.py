@@ -4,9 +4,9 @@ from gymnasium.utils.env_checker import check_env
 import numpy as np
 import pytest
 
-import hlai_ros.sim  # noqa: F401 - registers the worlds
 from hlai_ros.sim.cliff import CliffConfig, CliffWorld
 from hlai_ros.sim.cliff_scripted import CliffScripted
+import hlai_ros.tasks  # noqa: F401 - registers the tasks and their worlds
 
 FORWARD = np.array([0.5, 0.0], dtype=np.float32)
 # nominal platform (randomize_scene=False): x in [-2.5, 2.5], y in [-2.05, 2.05]

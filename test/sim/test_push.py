@@ -4,9 +4,9 @@ from gymnasium.utils.env_checker import check_env
 import numpy as np
 import pytest
 
-import hlai_ros.sim  # noqa: F401 - registers the worlds
 from hlai_ros.sim.push import PushConfig, PushWorld
 from hlai_ros.sim.push_scripted import PushScripted
+import hlai_ros.tasks  # noqa: F401 - registers the tasks and their worlds
 
 
 @pytest.fixture

@@ -11,26 +11,26 @@ from hlai_ros.tasks.push import approach_cost
 torch.set_num_threads(1)
 
 
-def test_percept_from_state_picks_model_state_and_goal_by_name():
+def test_decode_picks_model_state_and_goal_by_name():
     task = get_task('push')
     values = np.arange(len(STATE_NAMES), dtype=np.float32)
-    percept = task.percept_from_state(STATE_NAMES, values)
+    percept = task.decode(STATE_NAMES, values)
     assert percept.model_state.shape == (task.state_dim,)
     expected = [STATE_NAMES.index(n) for n in task.model_state_names]
     np.testing.assert_array_equal(percept.model_state, values[expected])
     np.testing.assert_array_equal(percept.goal, values[[STATE_NAMES.index('goal_x'),
                                                         STATE_NAMES.index('goal_y')]])
     shuffled = list(reversed(STATE_NAMES))
-    again = task.percept_from_state(shuffled, values[::-1])
+    again = task.decode(shuffled, values[::-1])
     np.testing.assert_array_equal(again.model_state, percept.model_state)
 
 
-def test_percept_from_state_rejects_missing_names_and_length_mismatch():
+def test_decode_rejects_missing_names_and_length_mismatch():
     task = get_task('push')
     with pytest.raises(ValueError, match='lacks'):
-        task.percept_from_state(('ee_x', 'ee_y', 'goal_x', 'goal_y'), np.zeros(4))
+        task.decode(('ee_x', 'ee_y', 'goal_x', 'goal_y'), np.zeros(4))
     with pytest.raises(ValueError, match='state names'):
-        task.percept_from_state(STATE_NAMES, np.zeros(3))
+        task.decode(STATE_NAMES, np.zeros(3))
 
 
 def test_box_velocity_is_not_in_the_model_state_but_the_hand_velocity_is():

@@ -3,16 +3,20 @@ import numpy as np
 import pytest
 import torch
 
+from hlai_ros.actor.optimizer import OptimizerConfig
+from hlai_ros.actor.stack import Stack
 from hlai_ros.config import world_config
 from hlai_ros.sim import make
 from hlai_ros.tasks import get_task
 from hlai_ros.tasks.controllers import (
-    LearnedController, OracleConfig, OracleController, RandomController)
+    LearnedController,
+    OracleConfig,
+    OracleController,
+    RandomController,
+)
 from hlai_ros.tasks.evaluate import run_episode
-from hlai_ros.tasks.push import approach_cost
 from hlai_ros.tasks.pipeline import perceive_episode
-from hlai_ros.actor.optimizer import OptimizerConfig
-from hlai_ros.actor.planner import PlannerConfig
+from hlai_ros.tasks.push import approach_cost
 from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.model import WorldModel
 
@@ -134,9 +138,10 @@ def test_learned_controller_plans_within_bounds_from_observations_only(task_env)
     task, env = task_env
     model = WorldModel(WorldModelConfig(state_dim=task.state_dim, action_dim=task.action_dim,
                                         ensemble_size=2, hidden_sizes=(16,)))
-    config = PlannerConfig(horizon=4, sampling=OptimizerConfig(samples=16, iterations=1),
-                           gradient_steps=1)
-    controller = LearnedController(task, model, config)
+    profile = task.default_profile().with_params(
+        {'planner.horizon': 4, 'planner.samples': 16, 'planner.iterations': 1,
+         'planner.gradient_steps': 1})
+    controller = LearnedController(Stack(task, model, profile=profile))
     obs, _ = env.reset(seed=0)
     controller.reset(env.unwrapped)
     for _ in range(3):
@@ -227,21 +232,16 @@ def test_push_oracle_plans_the_task_cost_in_the_simulator_and_reaches_the_box():
     assert to_push(info['ground_truth']) < start - 0.08
 
 
-def test_task_planner_reads_the_actor_settings_of_the_task_config():
+def test_default_profile_reads_the_planner_settings_of_the_task_config():
     from hlai_ros.config import load_params
-    from hlai_ros.nodes.mpc_actor import MpcActorConfig, planner_config
-    from hlai_ros.tasks.compare import task_planner
     for name in ('push', 'cliff'):
-        actor = load_params(name)['mpc_actor']
-        planner = task_planner(name)
-        assert planner.horizon == actor['horizon']
-        assert planner.sampling.samples == actor['samples']
-        assert planner.sampling.iterations == actor['iterations']
-        assert planner.gradient_steps == actor['gradient_steps']
-        # the node's planner from the same parameters is the same planner
-        same = MpcActorConfig(task=name, **{k: actor[k] for k in (
-            'horizon', 'samples', 'iterations', 'gradient_steps')})
-        assert planner_config(same) == planner
-    assert task_planner('push', horizon=5, samples=None).horizon == 5
-    with pytest.raises(ValueError, match='unknown planner settings'):
-        task_planner('push', horizont=5)
+        section = load_params(name)['cost_critic']
+        profile = get_task(name).default_profile()
+        planner = profile.planner
+        assert planner.horizon == section['planner.horizon']
+        assert planner.sampling.samples == section['planner.samples']
+        assert planner.sampling.iterations == section['planner.iterations']
+        assert planner.gradient_steps == section['planner.gradient_steps']
+        assert profile.with_params(profile.to_params()) == profile
+    with pytest.raises(ValueError, match='planner.horizont'):
+        get_task('push').default_profile().with_params({'planner.horizont': 5})

@@ -6,7 +6,10 @@ import torch
 from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.gym_episodes import collect_random_episodes
 from hlai_ros.world_model.horizon import (
-    constant_velocity_forecast, horizon_errors, plot_horizon_errors)
+    constant_velocity_forecast,
+    horizon_errors,
+    plot_horizon_errors,
+)
 from hlai_ros.world_model.model import WorldModel
 from hlai_ros.world_model.train import train_world_model
 

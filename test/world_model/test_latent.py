@@ -1,12 +1,11 @@
 """The latent z carries what the state leaves undetermined: here, a hidden per-episode mass."""
+from point_mass import point_mass_episodes
 import torch
 
 from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.dataset import as_episodes, make_windows
 from hlai_ros.world_model.objective import multistep_error
 from hlai_ros.world_model.train import train_world_model
-
-from point_mass import point_mass_episodes
 
 
 def _config(latent_dim):

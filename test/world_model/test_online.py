@@ -1,6 +1,7 @@
 """Online learning: new dynamics are learnt, and replay keeps the old ones from being forgotten."""
 import copy
 
+from point_mass import point_mass_episodes
 import pytest
 import torch
 
@@ -9,8 +10,6 @@ from hlai_ros.world_model.dataset import make_windows
 from hlai_ros.world_model.objective import multistep_error
 from hlai_ros.world_model.online import OnlineLearner, rehearsal_transitions
 from hlai_ros.world_model.train import train_world_model
-
-from point_mass import point_mass_episodes
 
 # The old world: the mass near x = 0 with light damping. The shifted world: a sticky region
 # around x = 6 (damping 3 instead of 0.5) that the robot had never visited.

@@ -1,15 +1,14 @@
 """Training: validation error drops, best model saved, interrupted training resumes exactly."""
+from point_mass import point_mass_episodes
 import pytest
 import torch
 
 from hlai_ros.world_model import train as train_module
 from hlai_ros.world_model.checkpoint import load_world_model
-from hlai_ros.world_model.dataset import make_windows, split_episodes, transitions, as_episodes
+from hlai_ros.world_model.dataset import as_episodes, make_windows, split_episodes, transitions
 from hlai_ros.world_model.model import WorldModel
 from hlai_ros.world_model.objective import multistep_error
 from hlai_ros.world_model.train import train_world_model
-
-from point_mass import point_mass_episodes
 
 
 def _val_windows(episodes, config):
