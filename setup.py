@@ -38,8 +38,6 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': ['hlai = hlai_ros.cli:main'] + [
-            f'{n} = hlai_ros.nodes.{n}:main' for n in NODES
-            if os.path.exists(os.path.join('hlai_ros', 'nodes', n + '.py'))
-        ],
+            f'{n} = hlai_ros.nodes.{n}:main' for n in NODES],
     },
 )

@@ -182,6 +182,8 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
         return Recording(source, task), notes
 
     robot = _embodiment(task, present)
+    if task is None:
+        task = _only_task_of(robot)
     rec = Recording(source, task)
     for role in ('rgb', 'depth', 'camera_info', 'goal'):
         setattr(rec, role, streams.get(role, Stream()))
@@ -216,6 +218,13 @@ def _embodiment(task: str | None, present: set[str]):
         if role in present:
             return embodiments.by_role(role)
     return embodiments.by_role(embodiments.roles('command')[0])
+
+
+def _only_task_of(robot) -> str | None:
+    """The task of a recording without markers: the robot's one registered task, else None."""
+    from hlai_ros.tasks import get_task, task_names
+    tasks = [t for t in task_names() if get_task(t).embodiment_name == robot.name]
+    return tasks[0] if len(tasks) == 1 else None
 
 
 def _missing(has: set[str], topics: TopicNames, task: str | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Guarding subscriber callbacks against bad input (issue 6): refuse, warn, report, go on.
+"""Guarding subscriber callbacks against bad input: refuse, warn, report, go on.
 
 `InputGuard.wrap(topic, callback, *checks)` returns the callback a subscription is given:
 each check (message -> '' or a fault text ``'<kind>: <detail>'``) runs in order; the first

@@ -235,8 +235,11 @@ class MpcActorNode(Node):
         """Swap in a new world model between two plans; a refused one leaves the old."""
         report = supervision.reload_model(self.stack, self.watcher, self.stats)
         if report:
-            log = self.get_logger()
-            (log.error if self.stats.reload_error else log.info)(f'{self.watch_dir}: {report}')
+            # one call site per severity: rclpy refuses a severity change at a call site
+            if self.stats.reload_error:
+                self.get_logger().error(f'{self.watch_dir}: {report}')
+            else:
+                self.get_logger().info(f'{self.watch_dir}: {report}')
             self._publish_diagnostics(force=True)
 
 

@@ -1,7 +1,7 @@
 """The `scripted_controller` node: the world's scripted controller as a privileged baseline.
 
-TEMPORARY, until the learned ``mpc_actor`` exists: it closes the loop of ``hlai run`` so the
-graph can be run and tested end to end. Like the scripted baseline of the pure-Python loop, it
+The baseline controller of ``hlai run --controller scripted``: the graph run and tested end to
+end without a learned model. Like the scripted baseline of the pure-Python loop, it
 reads privileged ground truth (``/ground_truth/state``), which a deployed controller never may;
 it is never part of ``robot.launch.py``. Each new ground-truth message gets one command on the
 robot's command topic (its embodiment's), the repeated one of a lockstep

@@ -1,10 +1,12 @@
 """`hlai train` end to end with a tiny budget: world model, critic and policy from fresh bags."""
 import json
 
+import numpy as np
 import torch
 
 from hlai_ros.actor.checkpoint import load_critic, load_policy
 from hlai_ros.cli import main
+from hlai_ros.tasks.base import Percept
 from hlai_ros.tasks.compare import CompareConfig, make_controller
 from hlai_ros.world_model.checkpoint import load_world_model
 
@@ -37,14 +39,16 @@ def test_train_writes_model_critic_policy_and_card_then_eval_loads_them(tmp_path
     assert sorted(p.name for p in out.glob('world_model-*.safetensors')) == weights
 
     controller = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out)))
-    assert controller.planner.critic is not None and controller.planner.policy is not None
-    assert controller.planner.config.critic_weight == 0.0  # the cliff task's own settings
-    assert controller.planner.config.policy_fraction == 0.0
-    assert controller.agent.policy is not None  # still the fallback
-    weighted = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
-                                                        critic_weight=0.5, policy_fraction=0.2))
-    assert weighted.planner.config.critic_weight == 0.5
-    assert weighted.planner.config.policy_fraction == 0.2
+    assert controller.stack.critic is not None and controller.stack.policy is not None
+    assert controller.stack.profile.planner.critic_weight == 0.0  # the cliff task's own settings
+    assert controller.stack.profile.planner.policy_fraction == 0.0
+    percept = Percept(np.array([0, 0, 1, 0, 0, 0], np.float32), np.array([1, 0], np.float32))
+    assert controller.stack.fallback(percept) is not None  # the policy is still the fallback
+    weighted = make_controller('learned', CompareConfig(
+        task='cliff', model_dir=str(out),
+        profile=(('planner.critic_weight', 0.5), ('planner.policy_fraction', 0.2))))
+    assert weighted.stack.planner.config.critic_weight == 0.5
+    assert weighted.stack.planner.config.policy_fraction == 0.2
     plain = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
                                                      use_critic=False, use_policy=False))
-    assert plain.planner.critic is None and plain.planner.policy is None
+    assert plain.stack.critic is None and plain.stack.policy is None

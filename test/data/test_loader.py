@@ -22,6 +22,7 @@ from hlai_ros.data import (
 )
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.embodiments import get_embodiment
+from hlai_ros.tasks import get_task
 
 
 def test_round_trip_returns_exactly_what_was_written(toy_bag, cache_dir):
@@ -60,7 +61,7 @@ def test_transitions_pair_each_observation_with_the_next(toy_bag, cache_dir):
 
 
 def test_independent_readers_see_the_contract_topics_and_types(toy_bag):
-    want = {(t.name, t.msgtype) for t in episode_topics('push')}
+    want = {(t.name, t.msgtype) for t in episode_topics(get_task('push').embodiment)}
     with Reader(toy_bag.path) as reader:
         assert {(c.topic, c.msgtype) for c in reader.connections} == want
     store = get_typestore(Stores.ROS2_KILTED)

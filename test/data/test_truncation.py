@@ -116,7 +116,8 @@ def test_writer_killed_with_sigkill_keeps_everything_flushed(tmp_path):
 
 
 def test_flush_makes_written_messages_readable_while_the_bag_is_open(tmp_path):
-    from hlai_ros.data import messages, topics
+    from hlai_ros import contract as topics
+    from hlai_ros.data import messages
     bag = BagWriter(tmp_path / 'open', flush_period_s=3600.0)
     bag.add_topic(topics.CLOCK)
     for k in range(5):

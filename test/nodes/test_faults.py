@@ -1,4 +1,4 @@
-"""Faults in real processes (issue 6): kill -9 of nodes, a recorder killed with SIGKILL.
+"""Faults in real processes: kill -9 of nodes, a recorder killed with SIGKILL.
 
 Interrupted training and checkpoint faults are tested where the code lives:
 test/world_model/test_train.py (resume after an interruption gives the uninterrupted run),

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the running nodes' subscribers (issue 6, bad input).
+"""Property-based fuzzing of the running nodes' subscribers (bad input).
 
 Starts sim (cliff, lockstep), perception, command_gate, recorder, world_model, cost_critic,
 mpc_actor and the scripted controller as real processes, then publishes hypothesis-generated
