@@ -7,7 +7,7 @@ Regenerate it with ``python -m hlai_ros.nodes.parameter_docs > docs/parameters.m
 """
 from __future__ import annotations
 
-from dataclasses import fields, MISSING
+from dataclasses import MISSING, fields  # noqa: I001
 import importlib
 
 NODES = (
@@ -22,8 +22,8 @@ NODES = (
 )
 """(node, config dataclass) in graph order."""
 
-PROFILE_NOTE = '''The cost profile (`hlai_ros/cost/profile.py`) is the `cost_critic` node's too: one
-parameter `weights.<term>` (float, >= 0) and `enabled.<term>` (bool) per cost term of the task,
+PROFILE_NOTE = '''The cost profile (`hlai_ros/cost/profile.py`) is the `cost_critic` node's too:
+one parameter `weights.<term>` (float, >= 0) and `enabled.<term>` (bool) per cost term of the task,
 and `planner.horizon`, `planner.samples`, `planner.iterations`, `planner.gradient_steps`,
 `planner.critic_weight`, `planner.policy_fraction`; their values are the task's
 config/<task>.yaml (section `cost_critic`), and the node publishes the profile in effect on
