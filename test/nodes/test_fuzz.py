@@ -182,6 +182,11 @@ def test_fuzzed_messages_do_not_stop_any_node(tmp_path, probe, ros_env):
     from hlai_ros.graph import params_file
 
     base = ['--ros-args', '--params-file', str(params_file('cliff')), '-p', 'task:=cliff']
+    # a small planner for the actor (its start profile) and the configurator that publishes it
+    small = ('planner.horizon', 8), ('planner.samples', 32), ('planner.iterations', 1)
+    profile = tmp_path / 'small_profile.yaml'
+    profile.write_text('cost_critic:\n  ros__parameters:\n'
+                       + ''.join(f'    {k}: {v}\n' for k, v in small))
     nodes = {
         'sim': base + ['-p', 'republish_period_s:=0.5', '-p', 'seed:=4'],
         'perception': base + ['-p', 'use_sim_time:=true'],
@@ -190,9 +195,9 @@ def test_fuzzed_messages_do_not_stop_any_node(tmp_path, probe, ros_env):
         # the learned nodes: fuzzed on /hlai/state, /goal_pose, /hlai/episode, /hlai/estop and
         # the command topic; the actor's own commands kept away from the lockstep sim
         'world_model': base + ['-p', f'output_dir:={tmp_path / "online"}'],
-        'cost_critic': base,
-        'mpc_actor': base + ['-r', '/cmd_vel:=/fuzz/actor_cmd_vel', '-p', 'samples:=32',
-                             '-p', 'horizon:=8', '-p', 'iterations:=1'],
+        'cost_critic': base + [a for k, v in small for a in ('-p', f'{k}:={v}')],
+        'mpc_actor': base + ['-r', '/cmd_vel:=/fuzz/actor_cmd_vel',
+                             '-p', f'profile_file:={profile}'],
         # the privileged baseline: fuzzed on /hlai/episode and /ground_truth/state
         'scripted_controller': base + ['-r', '/cmd_vel:=/fuzz/scripted_cmd_vel'],
     }
