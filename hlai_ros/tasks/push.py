@@ -148,7 +148,7 @@ class PushTask(Task):
         """Approach term: states (E, N, T+1, S), actions (N, T, A) -> (E, N, T), metres."""
         check_shapes(states, actions)
         if context.goal is None:
-            raise ValueError('the push approach cost needs CostContext.goal, got None')
+            raise ValueError(f'the {self.name} approach cost needs CostContext.goal, got None')
         return approach_cost(states, context.goal, self.approach_standoff)
 
     def make_perception(self, camera: CameraModel, control_dt: float = 0.1) -> PushPerception:

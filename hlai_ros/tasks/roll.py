@@ -24,7 +24,7 @@ from hlai_ros.cost.base import CostContext, check_shapes
 from hlai_ros.perception.roll import STATE_NAMES, RollPerception, RollPerceptionConfig
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import Task
-from hlai_ros.tasks.push import approach_cost, table_bounds
+from hlai_ros.tasks.push import PushTask, table_bounds
 from hlai_ros.tasks.registry import register_task
 
 
@@ -62,13 +62,8 @@ class RollTask(Task):
             'uncertainty': {'state_indices': [2, 3]},
         }
 
-    def _approach(self, states: torch.Tensor, actions: torch.Tensor,
-                  context: CostContext) -> torch.Tensor:
-        """Approach term: states (E, N, T+1, S) -> (E, N, T), metres."""
-        check_shapes(states, actions)
-        if context.goal is None:
-            raise ValueError('the roll approach cost needs CostContext.goal, got None')
-        return approach_cost(states, context.goal, self.approach_standoff)
+    _approach = PushTask._approach
+    """Approach term (push's, with this task's `approach_standoff`)."""
 
     @staticmethod
     def _speed(states: torch.Tensor, actions: torch.Tensor,
