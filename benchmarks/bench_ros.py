@@ -102,7 +102,7 @@ def compare_success(task: str, episodes: int, seed: int, controller: str) -> dic
                   'steps': [o['steps'] for o in graph['outcomes']]},
         'python': {'success_rate': float(np.mean(p_ok)),
                    'interval95': list(rate_interval(sum(p_ok), len(p_ok)))[1:],
-                   'failure_rate': float(np.mean([o.failure is not None for o in python])),
+                   'failure_rate': float(np.mean([o.failure_reason is not None for o in python])),
                    'wall_s': round(python_s, 1), 'steps': [o.steps for o in python]},
         'same_outcome': float(np.mean([a == b for a, b in zip(g_ok, p_ok)])),
         'same_steps': float(np.mean([o['steps'] == p.steps

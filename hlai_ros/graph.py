@@ -16,16 +16,18 @@ baseline that reads ground truth, for comparison in simulation only, never in a 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hlai_ros.contract import ACTOR_COMMAND
-from hlai_ros.cost.profile import ENABLED_PREFIX, PLANNER_PREFIX, PLANNER_SETTINGS, WEIGHT_PREFIX
+from hlai_ros.cost.profile import (
+    PLANNER_PREFIX,
+    PLANNER_SETTINGS,
+    PROFILE_PREFIXES,
+    PROFILE_SECTION,
+    profile_file,
+)
 from hlai_ros.paths import share_dir
 from hlai_ros.tasks import check_task, get_task, task_names
 
@@ -33,10 +35,9 @@ LEARNING_NODES = ('world_model', 'cost_critic', 'mpc_actor')
 """Nodes built on the learning core, in this order, between perception and the command."""
 GATE_INPUT = ACTOR_COMMAND.name
 """The command_gate's input: where the actor's command goes when a gate guards it."""
-PROFILE_NODE = 'cost_critic'
+PROFILE_NODE = PROFILE_SECTION
 """The configurator: its ``weights.*``, ``enabled.*`` and ``planner.*`` parameters are the
 cost profile, which the mpc_actor starts from (``profile_file``) and then follows."""
-PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 CONTROLLERS = ('scripted', 'mpc', 'none')
 """What closes the loop: the privileged scripted baseline, the learned MPC actor, or nothing
 (another process commands the robot)."""
@@ -160,26 +161,6 @@ def profile_overrides(task: str, node_parameters) -> dict[str, Any]:
     if out:
         get_task(task).default_profile().with_params(out)
     return out
-
-
-def profile_file(task: str, overrides: dict[str, Any]) -> Path:
-    """Write the task's default profile with `overrides` as a parameter file; return its path.
-
-    The file has the ``cost_critic`` section of ``config/<task>.yaml`` (what the actor's and
-    the cost_critic's ``profile_file`` read), under
-    ``$ROS_HOME/hlai_ros/profiles/<task>-<hash>.yaml``, named by its content.
-    """
-    params = get_task(task).default_profile().with_params(overrides).to_params()
-    text = yaml.safe_dump({PROFILE_NODE: {'ros__parameters': params}}, sort_keys=True)
-    ros_home = os.environ.get('ROS_HOME') or os.path.join(os.path.expanduser('~'), '.ros')
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    path = Path(ros_home) / 'hlai_ros' / 'profiles' / f'{task}-{digest}.yaml'
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f'.{os.getpid()}.tmp')
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return path
 
 
 def build(options: GraphOptions) -> tuple[NodeSpec, ...]:

@@ -10,20 +10,22 @@ makes about a plan live here, so they are testable without a graph:
   policy's action, or None for zero) when the deadline is enforced;
 - `apply_profile`, `reload_model`: a published profile, a new world model, checked and
   applied to the stack, or refused (counted, with the reason) keeping what is in effect;
-- `check_percept`: refuse a state or goal that is not finite;
-- `read_profile`: a parameter file's ``cost_critic`` section as a `CostProfile`
-  (what the actor starts with and the configurator's ``~/reload`` applies);
-- `profile_digest`: a short name of a profile, to compare what two nodes apply.
+- `check_percept`, `goal_fault`: refuse a state or goal that is not finite, a goal in a
+  frame the robot does not take goals in;
+- `build`: the task, its `Stack` and the hot reload's `CheckpointWatcher` for an `ActorConfig`;
+- `status`: the diagnostics' level ('ok', 'warn', 'error'), message and values.
+
+Profile files (`read_profile`, `profile_digest`) are `hlai_ros.cost.profile`'s.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-import hashlib
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+import time
 
 import numpy as np
 
-from hlai_ros.cost.profile import CostProfile
+from hlai_ros.cost.profile import CostProfile, profile_digest, read_profile
 
 
 @dataclass(frozen=True)
@@ -115,29 +117,168 @@ class ActorStats:
         return out
 
 
+class StateWatch:
+    """The actor's watchdog on its input: a state older than a timeout (node clock) is stale.
+
+    Never a state: nothing to command yet (a lockstep simulator waits for a real answer).
+    """
+
+    def __init__(self):
+        self.last_ns: int | None = None
+        """Arrival of the last state, ns (None: none yet)."""
+        self.stale = False
+
+    def fresh(self, now_ns: int) -> None:
+        """A state arrived at `now_ns`."""
+        self.last_ns, self.stale = now_ns, False
+
+    def check(self, now_ns: int, timeout_s: float) -> float | None:
+        """Mark the state stale once older than `timeout_s`.
+
+        Returns its age (s) when it just became stale, else None.
+        """
+        if self.last_ns is None:
+            return None
+        age_s = (now_ns - self.last_ns) * 1e-9
+        if age_s <= timeout_s:
+            return None
+        was, self.stale = self.stale, True
+        return None if was else age_s
+
+
+class HotReload:
+    """The hot reload's schedule: the `CheckpointWatcher` of `folder`, polled every period."""
+
+    def __init__(self, watcher, folder: Path, now_s: float):
+        self.watcher, self.folder = watcher, folder
+        self.last_check_s = now_s
+        """When the folder was last checked (wall clock), s."""
+
+    def due(self, now_s: float, period_s: float) -> bool:
+        """Whether to check now (period 0: never); a True restarts the period."""
+        if period_s > 0 and now_s - self.last_check_s >= period_s:
+            self.last_check_s = now_s
+            return True
+        return False
+
+
+def command(action, action_dim: int, stats: ActorStats) -> np.ndarray:
+    """`action` (A,), or zero velocity for None (counted as a zero command)."""
+    if action is None:
+        action = np.zeros(action_dim, np.float32)
+        stats.zero_commands += 1
+    return action
+
+
 def check_percept(percept) -> None:
     """Raise ValueError when the percept's state or goal is not finite."""
     if not (np.all(np.isfinite(percept.model_state)) and np.all(np.isfinite(percept.goal))):
         raise ValueError('state or goal is not finite')
 
 
+def read_percept(task, names, values, goal=None):
+    """The `Percept` of a labelled state (`Task.decode`), its goal replaced by `goal` if given.
+
+    Raises:
+        ValueError: the state cannot be read, or its state or goal is not finite.
+
+    """
+    percept = task.decode(names, values)
+    check_percept(percept)
+    return percept if goal is None else replace(percept, goal=goal)
+
+
+def plan_positions(task, stack, percept, actions) -> list[tuple[float, float]]:
+    """The positions (`Task.position_indices`) of the plan's predicted states, ensemble mean."""
+    states = stack.predict(percept, actions)
+    i, j = task.position_indices
+    return list(zip(states[:, i].tolist(), states[:, j].tolist()))
+
+
+def describe(stack) -> str:
+    """What the actor plans with: model folder, device, critic, policy, profile digest."""
+    return (f'model {stack.folder} on {stack.device}, critic {stack.critic is not None}, '
+            f'policy {stack.policy is not None}; profile {profile_digest(stack.profile)}')
+
+
+def goal_fault(goal: np.ndarray, frame: str, goal_frames) -> str:
+    """Why a goal (x, y) in `frame` is ignored, or '': not finite, or in a foreign frame."""
+    if frame not in goal_frames or not np.all(np.isfinite(goal)):
+        return (f'goal {goal} in frame {frame!r} ignored; expected finite x, y in one of '
+                f'{goal_frames}')
+    return ''
+
+
+def build(cfg: ActorConfig):
+    """Return (task, stack, hot reload) for `cfg`.
+
+    The `Stack` plans on the model folder with the start profile; the `HotReload` watches the
+    folder that is hot-reloaded (`cfg.watch`, else the model's), its period starting now.
+
+    Raises:
+        ValueError: cuda was asked for but torch sees none; a bad profile file.
+        CheckpointError: the model is refused (broken, or for another task).
+
+    """
+    import torch
+
+    from hlai_ros.actor.stack import Stack
+    from hlai_ros.tasks import get_task
+    from hlai_ros.world_model.watch import CheckpointWatcher
+
+    torch.set_num_threads(cfg.torch_threads)
+    if cfg.device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    task = get_task(cfg.task)
+    profile = task.default_profile()
+    if cfg.profile_file:
+        profile = read_profile(Path(cfg.profile_file).expanduser(), profile)
+    stack = Stack.from_folder(task, cfg.model or None,
+                              None if cfg.device == 'auto' else cfg.device, profile)
+    watch_dir = Path(cfg.watch).expanduser() if cfg.watch else stack.folder
+    watcher = CheckpointWatcher(watch_dir, stack.device, {
+        'state_dim': task.state_dim, 'action_dim': task.action_dim},
+        identity=task.identity('state'))
+    return task, stack, HotReload(watcher, watch_dir, time.monotonic())
+
+
+def status(cfg: ActorConfig, stack, stats: ActorStats, watch_dir, estop: bool,
+           stale: bool) -> tuple[str, str, dict]:
+    """The actor's diagnostics: (level 'ok' | 'warn' | 'error', message, values)."""
+    values = dict(stats.values(), model=str(stack.folder), watch=str(watch_dir),
+                  device=str(stack.device), critic=stack.critic is not None,
+                  policy=stack.policy is not None, deadline_ms=round(1e3 * cfg.budget_s, 1),
+                  estop=estop, stale=stale, profile_digest=profile_digest(stack.profile),
+                  profile=stack.profile.to_json())
+    if estop:
+        return 'error', 'e-stop engaged: zero commands', values
+    if stale:
+        return 'warn', f'state older than {cfg.timeout_s:.2f} s: zero commands', values
+    if stats.reload_error or stats.profile_error:
+        return 'warn', stats.reload_error or stats.profile_error, values
+    return 'ok', 'planning', values
+
+
 def act(stack, percept, stats: ActorStats, budget_s: float, enforce_deadline: bool):
     """Plan `percept` with `stack`; return (action (A,) or None for zero, plan, late).
 
     A plan longer than `budget_s` (wall clock) is late and counted; with `enforce_deadline`
-    its action becomes `stack.fallback` (the policy's, or None without a policy).
+    its action becomes `stack.fallback` (the policy's, or None without a policy), and `late`
+    says so (a warning); else `late` is ''.
     """
     plan = stack.plan(percept)
     stats.plans += 1
     stats.plan_ms = 1e3 * plan.seconds
     stats.plan_ms_max = max(stats.plan_ms_max, stats.plan_ms)
     if plan.seconds <= budget_s:
-        return plan.action, plan, False
+        return plan.action, plan, ''
     stats.deadline_misses += 1
     if not enforce_deadline:
-        return plan.action, plan, False
+        return plan.action, plan, ''
     stats.fallbacks += 1
-    return stack.fallback(percept), plan, True
+    action = stack.fallback(percept)
+    return action, plan, (f'plan took {stats.plan_ms:.0f} ms > deadline {1e3 * budget_s:.0f} '
+                          f'ms: {"policy action" if action is not None else "zero"}')
 
 
 def apply_profile(stack, text: str, stats: ActorStats) -> str:
@@ -171,33 +312,3 @@ def reload_model(stack, watcher, stats: ActorStats) -> str | None:
     stats.reload_error = error
     return (f'new checkpoint refused, keeping the old model: {error}' if error
             else f'reloaded the world model (reload {stats.reloads})')
-
-
-def read_profile(path: str | Path, base: CostProfile) -> CostProfile:
-    """`base` with the ``cost_critic`` section of a parameter file applied.
-
-    Raises:
-        ValueError: the file is unreadable, has no ``cost_critic: ros__parameters:`` section,
-            or a setting is invalid (the message names the file and the parameter).
-
-    """
-    import yaml
-
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f'cannot read the cost profile {path}: {exc}') from None
-    node = raw.get('cost_critic') if isinstance(raw, dict) else None
-    section = node.get('ros__parameters') if isinstance(node, dict) else None
-    if not isinstance(section, dict):
-        raise ValueError(f'{path}: expected a parameter file with a cost_critic: '
-                         'ros__parameters: section')
-    try:
-        return base.with_params(section)
-    except ValueError as exc:
-        raise ValueError(f'{path}: {exc}') from None
-
-
-def profile_digest(profile: CostProfile) -> str:
-    """A short hash of a profile's JSON: equal for the profiles two nodes apply alike."""
-    return hashlib.sha256(profile.to_json().encode()).hexdigest()[:12]

@@ -10,12 +10,19 @@ A task's default profile comes from config/<task>.yaml, section ``cost_critic``,
 parameters: ``weights.<term>``, ``enabled.<term>`` and ``planner.<setting>`` (see
 `PLANNER_SETTINGS`). A term the file leaves out keeps its weight in the task's cost; a planner
 setting it leaves out keeps `hlai_ros.actor.planner.PlannerConfig`'s default.
+
+Profile files: `read_profile` reads a parameter file's ``cost_critic`` section as a profile
+(what the actor starts with and the configurator's ``~/reload`` applies), `profile_file`
+writes one, and `profile_digest` names a profile shortly, to compare what two nodes apply.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+import hashlib
 import json
 import math
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from hlai_ros.actor.planner import PlannerConfig
@@ -23,10 +30,14 @@ from hlai_ros.actor.planner import PlannerConfig
 WEIGHT_PREFIX = 'weights.'
 ENABLED_PREFIX = 'enabled.'
 PLANNER_PREFIX = 'planner.'
+PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
+"""A parameter whose name starts with one of these is a profile setting."""
 PLANNER_SETTINGS = ('horizon', 'samples', 'iterations', 'gradient_steps', 'critic_weight',
                     'policy_fraction')
 """Planner settings a profile carries (the sampling ones live in `OptimizerConfig`)."""
 _SAMPLING = ('samples', 'iterations')
+PROFILE_SECTION = 'cost_critic'
+"""The section of a parameter file that holds a profile (the configurator node's)."""
 
 
 @dataclass(frozen=True)
@@ -142,3 +153,70 @@ def _planner(base: PlannerConfig, values: Mapping[str, float]) -> PlannerConfig:
                    gradient_steps=int(values['gradient_steps']),
                    critic_weight=float(values['critic_weight']),
                    policy_fraction=float(values['policy_fraction']))
+
+
+def profile_changes(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile settings among parameters (name -> value), the others left out."""
+    return {k: v for k, v in params.items() if k.startswith(PROFILE_PREFIXES)}
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """A profile's parameters (`CostProfile.to_params`) as ``'goal=1, horizon=12, ...'``.
+
+    The weights and planner settings are named; the on/off switches are left out.
+    """
+    return ', '.join(f'{k.split(".", 1)[1]}={v:g}' for k, v in params.items()
+                     if not k.startswith(ENABLED_PREFIX))
+
+
+def read_profile(path: str | Path, base: CostProfile) -> CostProfile:
+    """`base` with the ``cost_critic`` section of a parameter file applied.
+
+    Raises:
+        ValueError: the file is unreadable, has no ``cost_critic: ros__parameters:`` section,
+            or a setting is invalid (the message names the file and the parameter).
+
+    """
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f'cannot read the cost profile {path}: {exc}') from None
+    node = raw.get(PROFILE_SECTION) if isinstance(raw, dict) else None
+    section = node.get('ros__parameters') if isinstance(node, dict) else None
+    if not isinstance(section, dict):
+        raise ValueError(f'{path}: expected a parameter file with a {PROFILE_SECTION}: '
+                         'ros__parameters: section')
+    try:
+        return base.with_params(section)
+    except ValueError as exc:
+        raise ValueError(f'{path}: {exc}') from None
+
+
+def profile_digest(profile: CostProfile) -> str:
+    """A short hash of a profile's JSON: equal for the profiles two nodes apply alike."""
+    return hashlib.sha256(profile.to_json().encode()).hexdigest()[:12]
+
+
+def profile_file(task: str, overrides: Mapping[str, Any]) -> Path:
+    """Write the task's default profile with `overrides` as a parameter file; return its path.
+
+    The file has the ``cost_critic`` section of ``config/<task>.yaml`` (what the actor's and
+    the cost_critic's ``profile_file`` read), under
+    ``$ROS_HOME/hlai_ros/profiles/<task>-<hash>.yaml``, named by its content.
+    """
+    import yaml
+
+    from hlai_ros.tasks import get_task
+    params = get_task(task).default_profile().with_params(dict(overrides)).to_params()
+    text = yaml.safe_dump({PROFILE_SECTION: {'ros__parameters': params}}, sort_keys=True)
+    ros_home = os.environ.get('ROS_HOME') or os.path.join(os.path.expanduser('~'), '.ros')
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(ros_home) / 'hlai_ros' / 'profiles' / f'{task}-{digest}.yaml'
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f'.{os.getpid()}.tmp')
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path

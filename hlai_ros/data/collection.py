@@ -131,9 +131,13 @@ def run_episode(env, policy, writer, episode: int, seed: int, max_steps: int | N
                 should_stop, marker: dict | None = None) -> dict:
     """Run one episode, writing every step; return its outcome.
 
+    The loop is `hlai_ros.evaluation.rollouts.run_episode` (actions clipped to the action
+    space); this writes the start marker and every observation and command to the bag, and
+    the end marker with the outcome.
+
     Args:
         env: the world (with its time limit).
-        policy: has `reset()` and `act(obs, info) -> action`.
+        policy: a `hlai_ros.evaluation.rollouts.Controller` (`episode_policy`).
         writer: an `EpisodeWriter`.
         episode: the episode's index.
         seed: the world's seed for this episode.
@@ -142,31 +146,25 @@ def run_episode(env, policy, writer, episode: int, seed: int, max_steps: int | N
         marker: extra items for the start marker.
 
     """
-    obs, info = env.reset(seed=seed)
-    policy.reset()
-    writer.start_episode(episode, seed, **(marker or {}))
-    writer.observation(obs, info)
-    total, steps, done, truncated, interrupted = 0.0, 0, False, False, False
-    while not done:
-        if should_stop():
-            interrupted = True
-            break
-        action = np.asarray(policy.act(obs, info), dtype=np.float32)
-        action = np.clip(action, env.action_space.low, env.action_space.high)
-        writer.action(action)
-        obs, reward, terminated, truncated, info = env.step(action)
+    from hlai_ros.evaluation.rollouts import run_episode as run_rollout
+
+    def on_reset(obs, info):
+        writer.start_episode(episode, seed, **(marker or {}))
         writer.observation(obs, info)
-        total += float(reward)
-        steps += 1
-        if max_steps is not None and steps >= max_steps and not terminated:
-            truncated = True
-        done = terminated or truncated
-    outcome = {'episode': episode, 'seed': seed, 'success': bool(info['is_success']),
-               'failure': info['failure'], 'return': total, 'steps': steps,
-               'truncated': bool(truncated and not info['is_success'] and not info['failure'])}
-    if interrupted:
+
+    def on_step(action, obs, reward, info):
+        writer.action(action)
+        writer.observation(obs, info)
+
+    record = run_rollout(env, policy, seed, max_steps, clip=True, on_reset=on_reset,
+                         on_step=on_step, should_stop=should_stop)
+    success, failure = bool(record.success), record.failure_reason
+    outcome = {'episode': episode, 'seed': seed, 'success': success, 'failure': failure,
+               'return': record.episode_return, 'steps': record.steps,
+               'truncated': bool(record.truncated and not success and not failure)}
+    if record.interrupted:
         outcome['interrupted'] = True
-    writer.end_episode(outcome['success'], outcome['failure'], total, steps,
+    writer.end_episode(success, failure, record.episode_return, record.steps,
                        **{k: outcome[k] for k in ('truncated', 'interrupted') if k in outcome})
     return outcome
 

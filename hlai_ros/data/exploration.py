@@ -1,6 +1,7 @@
 """Exploration policies for data collection: random, scripted with noise, a mix, or learned.
 
-A policy has `reset()` and `act(obs, info) -> action`, like the scripted controllers. The
+A policy is a `hlai_ros.evaluation.rollouts.Controller`: `reset(world, seed)` and
+`act(obs, info) -> action`, run by `hlai_ros.evaluation.rollouts.run_episode`. The
 scripted ones read ground truth: they only choose where data is collected; the bags hold what
 a real robot would see, and the training data never reads the ground truth topics. The learned
 one is the learned stack itself (perception, world model, planner) with action noise: its data
@@ -32,8 +33,8 @@ class RandomExploration:
         self._action = None
         self._left = 0
 
-    def reset(self) -> None:
-        """Start a new episode."""
+    def reset(self, world=None, seed: int | None = None) -> None:
+        """Start a new episode (the stream runs on: it is the episode's own)."""
         self._left = 0
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
@@ -53,7 +54,7 @@ class LearnedExploration:
         self.noise_std = float(noise_std)
         self._rng = np.random.default_rng(seed)
 
-    def reset(self) -> None:
+    def reset(self, world=None, seed: int | None = None) -> None:
         """Start a new episode: a fresh estimator for the world's calibrated camera."""
         self.controller.reset(self.world)
 
@@ -92,5 +93,6 @@ def episode_policy(kind: str, task: str, action_space, noise_std: float, seed: i
         return LearnedExploration(learned, world, noise_std, policy_seed), 'learned'
     if kind == 'random':
         return RandomExploration(action_space.low, action_space.high, policy_seed), 'random'
-    from hlai_ros.sim.scripted import make_scripted
-    return make_scripted(task, noise_std=noise_std, seed=policy_seed), 'scripted'
+    from hlai_ros.tasks import get_task
+    from hlai_ros.tasks.controllers import ScriptedController
+    return ScriptedController(get_task(task), seed=policy_seed, noise_std=noise_std), 'scripted'

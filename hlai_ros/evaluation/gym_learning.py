@@ -84,6 +84,21 @@ class GymResults:
                 'controllers': {k: v.to_dict() for k, v in self.controllers.items()}}
 
 
+class AgentController:
+    """An `Agent` as a `Controller` on a gymnasium env's observation vectors."""
+
+    def __init__(self, agent: Agent):
+        self.agent = agent
+
+    def reset(self, world=None, seed: int | None = None) -> None:
+        """New episode: the agent forgets its warm start."""
+        self.agent.reset()
+
+    def act(self, obs, info: dict | None = None) -> np.ndarray:
+        """The agent's action for the observation as a float32 state."""
+        return self.agent.act(np.asarray(obs, dtype=np.float32))
+
+
 def _box(space: gym.Space, what: str) -> gym.spaces.Box:
     if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
         raise ValueError(f'{what} space must be a 1-D gymnasium Box, got {space}')
@@ -156,12 +171,14 @@ def learn_and_evaluate(env_id: str, budget_steps: int, seed: int = 0,
             cap = target - used
             if config.max_episode_steps is not None:
                 cap = min(cap, config.max_episode_steps)
-            rec = run_episode(env, controller, seed=seed + len(records), max_steps=cap)
+            rec = run_episode(env, controller, seed=seed + len(records), max_steps=cap,
+                              record_observations=True)
             records.append(rec)
             used += len(rec.actions)
             bar.update(len(rec.actions))
 
-    collect(RandomController(act_space, seed), max(1, int(config.random_fraction * budget_steps)))
+    collect(RandomController.for_space(act_space, seed),
+            max(1, int(config.random_fraction * budget_steps)))
     log(f'explored {used} random steps')
     train_seconds = 0.0
     per_round = (budget_steps - used) // max(config.rounds, 1)
@@ -170,7 +187,8 @@ def learn_and_evaluate(env_id: str, budget_steps: int, seed: int = 0,
         model = _train_model(records, obs_dim, act_dim, reward_head, config, seed + r, device)
         train_seconds += time.perf_counter() - start
         steps = per_round if r < config.rounds - 1 else budget_steps - used
-        collect(_make_agent(model, act_space, cost_fn, config, seed + r, device), steps)
+        collect(AgentController(_make_agent(model, act_space, cost_fn, config, seed + r, device)),
+                steps)
         log(f'round {r + 1}: {used} steps collected')
     bar.close()
     start = time.perf_counter()
@@ -181,11 +199,12 @@ def learn_and_evaluate(env_id: str, budget_steps: int, seed: int = 0,
     if config.train_policy:
         policy = _train_policy(model, records, act_space, cost_fn, config, seed, device)
 
-    controllers: dict[str, Any] = {'random': RandomController(act_space, seed + 7),
-                                   'planner': _make_agent(model, act_space, cost_fn, config, seed,
-                                                          device, policy)}
+    controllers: dict[str, Any] = {
+        'random': RandomController.for_space(act_space, seed + 7),
+        'planner': AgentController(_make_agent(model, act_space, cost_fn, config, seed, device,
+                                               policy))}
     if policy is not None:
-        controllers['policy'] = Agent(policy=policy)
+        controllers['policy'] = AgentController(Agent(policy=policy))
     summaries, returns = {}, {}
     for name, controller in controllers.items():
         recs = [run_episode(env, controller, seed=seed + 10000 + i,

@@ -113,3 +113,14 @@ def planar_pose(x: float, y: float, yaw: float, stamp: int, frame_id: str, z: fl
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = float(x), float(y), float(z)
     msg.pose.orientation.z, msg.pose.orientation.w = float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
     return msg
+
+
+def planar_path(points, stamp: int, frame_id: str):
+    """Return an rclpy nav_msgs/Path through planar points [(x, y)] (m), every pose unrotated."""
+    from nav_msgs.msg import Path
+
+    msg = Path()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp), 10**9)
+    msg.header.frame_id = frame_id
+    msg.poses = [planar_pose(x, y, 0.0, stamp, frame_id) for x, y in points]
+    return msg

@@ -13,8 +13,8 @@ critic and says what it applied or why it refused.
 
 For every ``/hlai/state`` (mapped by `Task.decode`; the goal is ``/goal_pose`` once one
 arrived) it publishes ``/hlai/cost`` (std_msgs/Float32): the cost under the profile in effect
-(`Task.cost` with ``terminal=False``) of the state as one step of a plan that stays there with
-zero action (action and ensemble terms are 0 for one state); ``/hlai/critic``: the critic's
+(`hlai_ros.cost.state_cost.StateCost`: `Task.cost` with ``terminal=False``, of the state as one
+step of a plan that stays there with zero action); ``/hlai/critic``: the critic's
 cost-to-go, when ``model_path`` holds a critic for this task (identity-checked), else silent;
 ``/diagnostics``: each term's cost, the profile, the critic's status.
 """
@@ -31,19 +31,17 @@ from std_msgs.msg import Float32, String
 from std_srvs.srv import Trigger
 import torch
 
-from hlai_ros.actor.checkpoint import load_critic
-from hlai_ros.actor.supervision import profile_digest, read_profile
 from hlai_ros.contract import COST, CRITIC, GOAL, PROFILE, STATE
-from hlai_ros.cost.profile import ENABLED_PREFIX, PLANNER_PREFIX, WEIGHT_PREFIX
+from hlai_ros.cost.profile import describe_params, profile_changes, profile_digest, read_profile
+from hlai_ros.cost.state_cost import StateCost
 from hlai_ros.data import messages
+from hlai_ros.graph import params_file
 from hlai_ros.nodes import convert
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
-from hlai_ros.paths import model_dir, share_dir
+from hlai_ros.paths import model_dir
 from hlai_ros.tasks import get_task
-
-PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ class CostCriticNode(Node):
             raise ValueError(f'node {self.get_name()}: invalid parameters: {exc}') from None
         self.add_on_set_parameters_callback(self._check_profile)
         self.add_post_set_parameters_callback(self._apply_profile)
-        self.critic, self.critic_status, self.critic_failed = None, '', False
+        self.state_cost = StateCost(self.task, self.model_path)
         self._load_critic()
         self.goal, self.errors, self.last_error = None, 0, ''
         self.last = {'cost': float('nan'), 'critic': float('nan'), 'terms': {}}
@@ -104,21 +102,17 @@ class CostCriticNode(Node):
         self._publish_profile()
 
     # -- configurator -------------------------------------------------------------------------
-    @staticmethod
-    def _changes(params: list[Parameter]) -> dict:
-        return {p.name: p.value for p in params if p.name.startswith(PREFIXES)}
-
     def _check_profile(self, params: list[Parameter]) -> SetParametersResult:
         """Accept a change of the profile only if the whole new profile is valid."""
         try:
-            self.profile.with_params(self._changes(params))
+            self.profile.with_params(profile_changes({p.name: p.value for p in params}))
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
     def _apply_profile(self, params: list[Parameter]) -> None:
         """After an accepted change: the new profile is in effect and published."""
-        changes = self._changes(params)
+        changes = profile_changes({p.name: p.value for p in params})
         if changes:
             self.profile = self.profile.with_params(changes)
             self._publish_profile()
@@ -130,8 +124,7 @@ class CostCriticNode(Node):
 
     def _on_reload(self, request, response):
         cfg = self.params.config
-        path = (Path(cfg.profile_file) if cfg.profile_file
-                else share_dir() / 'config' / f'{cfg.task}.yaml')
+        path = Path(cfg.profile_file) if cfg.profile_file else params_file(cfg.task)
         try:
             params = read_profile(path, self.default).to_params()
         except ValueError as exc:
@@ -144,24 +137,15 @@ class CostCriticNode(Node):
             return response
         self._load_critic()
         response.success = True
-        response.message = (f'profile from {path}: ' + ', '.join(
-            f'{k.split(".", 1)[1]}={v:g}' for k, v in params.items()
-            if not k.startswith(ENABLED_PREFIX)) + f'; critic: {self.critic_status}')
+        response.message = (f'profile from {path}: {describe_params(params)}; critic: '
+                            f'{self.state_cost.critic_status}')
         return response
 
     def _load_critic(self) -> None:
         """Load the critic next to the world model, if there is one for this task."""
-        self.critic_failed = False
-        try:
-            self.critic = None if not self.model_path.is_dir() else load_critic(
-                self.model_path, 'cpu', self.task.state_dim, self.task.identity('state'))
-        except ValueError as exc:  # CheckpointError: broken, or for another task or layout
-            self.critic, self.critic_failed = None, True
-            self.critic_status = f'critic in {self.model_path} not loaded: {exc}'
-            self.get_logger().error(self.critic_status)
-            return
-        self.critic_status = (f'critic loaded from {self.model_path}' if self.critic is not None
-                              else f'no critic in {self.model_path}; {CRITIC.name} is silent')
+        self.state_cost.load_critic()
+        if self.state_cost.critic_failed:
+            self.get_logger().error(self.state_cost.critic_status)
 
     # -- inputs -------------------------------------------------------------------------------
     def _on_goal(self, msg) -> None:
@@ -174,7 +158,7 @@ class CostCriticNode(Node):
             percept = self.task.decode(*convert.state_from_message(msg))
             if self.goal is not None:
                 percept = replace(percept, goal=self.goal)
-            cost, terms = self.state_cost(percept)
+            cost, terms = self.state_cost.cost(percept, self.profile)
         except ValueError as exc:
             self.errors, self.last_error = self.errors + 1, str(exc)
             self.get_logger().warning(f'{STATE.name}: {exc}', throttle_duration_sec=5.0)
@@ -182,36 +166,24 @@ class CostCriticNode(Node):
         self.last_error = ''
         self.last['cost'], self.last['terms'] = cost, terms
         self.cost_pub.publish(Float32(data=cost))
-        if self.critic is not None:
-            with torch.no_grad():
-                value = float(self.critic(torch.as_tensor(percept.model_state)[None],
-                                          torch.as_tensor(percept.goal, dtype=torch.float32))[0])
+        value = self.state_cost.critic_value(percept)
+        if value is not None:
             self.last['critic'] = value
             self.critic_pub.publish(Float32(data=value))
         self._publish_diagnostics()
 
-    def state_cost(self, percept) -> tuple[float, dict[str, float]]:
-        """Cost of the percept's state under the profile in effect: (total, {term: cost})."""
-        cost = self.task.cost(percept.scene, self.profile, terminal=False)
-        s = torch.as_tensor(percept.model_state, dtype=torch.float32)
-        # the state as the first of two steps of a plan that stays there
-        states, actions = s.expand(1, 1, 3, -1), torch.zeros(1, 2, self.task.action_dim)
-        with torch.no_grad():
-            terms = {name: float(c[0, 0]) for name, c in
-                     cost.per_term(states, actions, self.task.context(percept)).items()}
-        return float(sum(terms.values())), terms
-
     def _publish_diagnostics(self) -> None:
+        critic = self.state_cost
         values = {'cost': self.last['cost'], 'critic': self.last['critic'],
-                  'critic_status': self.critic_status, 'errors': self.errors,
+                  'critic_status': critic.critic_status, 'errors': self.errors,
                   'profile_file': self.params.config.profile_file or 'config/<task>.yaml',
                   'profile_digest': profile_digest(self.profile),
                   'profile': self.profile.to_json()}
         values.update({f'cost.{t}': c for t, c in self.last['terms'].items()})
-        if self.last_error or self.critic_failed:
-            level, message = WARN, self.last_error or self.critic_status
+        if self.last_error or critic.critic_failed:
+            level, message = WARN, self.last_error or critic.critic_status
         else:
-            level, message = OK, self.critic_status if self.critic is None else 'ok'
+            level, message = OK, critic.critic_status if critic.critic is None else 'ok'
         self.diagnostics.publish(level, message, values)
 
 

@@ -23,8 +23,6 @@ Out: the embodiment's command, ``/hlai/plan`` (nav_msgs/Path: the plan's predict
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
 import sys
 import time
 
@@ -43,39 +41,24 @@ from hlai_ros.nodes.spin import spin_node
 from hlai_ros.safety import EStopLatch
 from hlai_ros.world_model.checkpoint import CheckpointError
 
+LEVELS = {'ok': OK, 'warn': WARN, 'error': ERROR}  # by the names of `supervision.status`
+
 
 class MpcActorNode(Node):
     """Labelled state in, planned command out; see the module docstring."""
 
     def __init__(self, **kwargs):
         super().__init__('mpc_actor', **kwargs)
-        import torch
-
-        from hlai_ros.actor.stack import Stack
-        from hlai_ros.tasks import get_task
-        from hlai_ros.world_model.watch import CheckpointWatcher
-
         self.params = NodeParameters(self, supervision.ActorConfig)
         cfg = self.params.config
-        torch.set_num_threads(cfg.torch_threads)
-        if cfg.device == 'cuda' and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
-        self.task, self.stats = get_task(cfg.task), supervision.ActorStats()
-        self.emb = self.task.embodiment
-        profile = self.task.default_profile()
-        if cfg.profile_file:
-            profile = supervision.read_profile(Path(cfg.profile_file).expanduser(), profile)
         try:
-            self.stack = Stack.from_folder(self.task, cfg.model or None,
-                                           None if cfg.device == 'auto' else cfg.device, profile)
+            self.task, self.stack, self.reload = supervision.build(cfg)
         except CheckpointError as exc:
             self.get_logger().fatal(f'model refused: {exc}')
             raise
-        self.watch_dir = Path(cfg.watch).expanduser() if cfg.watch else self.stack.folder
-        self.watcher = CheckpointWatcher(self.watch_dir, self.stack.device, {
-            'state_dim': self.task.state_dim, 'action_dim': self.task.action_dim},
-            identity=self.task.identity('state'))
-        self.latch, self.goal, self._state_ns, self._stale = EStopLatch(), None, None, False
+        self.stats, self.emb = supervision.ActorStats(), self.task.embodiment
+        self.latch, self.goal = EStopLatch(), None
+        self.watch = supervision.StateWatch()
         # In this order: with several messages ready, the executor serves markers, the e-stop
         # and profiles before a state (STATE has depth 1: a slow planner plans the newest).
         for topic, callback in ((EPISODE, self._on_episode), (ESTOP, self._on_estop),
@@ -90,12 +73,8 @@ class MpcActorNode(Node):
         self.diagnostics = DiagnosticsPublisher(self, 'planning', str(self.stack.device))
         self.create_timer(1.0 / cfg.control_hz, self._watchdog)
         self.create_timer(0.5, self._housekeeping, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self._last_reload_check = time.monotonic()
         self.stack.warm_up()  # last: a state that arrives meanwhile waits in its queue
-        self.get_logger().info(f'{cfg.task}: model {self.stack.folder} on {self.stack.device}, '
-                               f'critic {self.stack.critic is not None}, policy '
-                               f'{self.stack.policy is not None}; profile '
-                               f'{supervision.profile_digest(self.stack.profile)}')
+        self.get_logger().info(f'{cfg.task}: {supervision.describe(self.stack)}')
 
     # -- inputs -----------------------------------------------------------------------------
     def _on_episode(self, msg):
@@ -133,19 +112,17 @@ class MpcActorNode(Node):
         self._publish_diagnostics(force=True)
 
     def _on_goal(self, msg):
-        goal, frame = messages.pose_to_goal(msg), msg.header.frame_id.lstrip('/')
-        if frame not in self.emb.goal_frames or not np.all(np.isfinite(goal)):
-            self.get_logger().warning(f'{GOAL.name}: goal {goal} in frame {frame!r} ignored; '
-                                      f'expected finite x, y in one of {self.emb.goal_frames}',
-                                      throttle_duration_sec=1.0)
-            return
+        goal = messages.pose_to_goal(msg)
+        if fault := supervision.goal_fault(goal, msg.header.frame_id.lstrip('/'),
+                                           self.emb.goal_frames):
+            return self.get_logger().warning(f'{GOAL.name}: {fault}', throttle_duration_sec=1.0)
         self.goal = goal
 
     def _on_state(self, msg):
-        self._state_ns, self._stale = self.get_clock().now().nanoseconds, False
+        self.watch.fresh(self.get_clock().now().nanoseconds)
         try:
-            percept = self.task.decode(*convert.state_from_message(msg))
-            supervision.check_percept(percept)
+            percept = supervision.read_percept(self.task, *convert.state_from_message(msg),
+                                               self.goal)
         except ValueError as exc:
             self.stats.state_faults += 1
             self.get_logger().warning(f'{STATE.name}: {exc}; zero command',
@@ -153,93 +130,60 @@ class MpcActorNode(Node):
             return self._publish_command(None)
         if self.latch.engaged:
             return self._publish_command(None)
-        if self.goal is not None:
-            percept = replace(percept, goal=self.goal)
         cfg = self.params.config
         action, plan, late = supervision.act(self.stack, percept, self.stats, cfg.budget_s,
                                              cfg.enforce_deadline)
         self._publish_plan(percept, plan.actions)
         if late:
-            self.get_logger().warning(
-                f'plan took {self.stats.plan_ms:.0f} ms > deadline {1e3 * cfg.budget_s:.0f} '
-                f'ms: {"policy action" if action is not None else "zero"}',
-                throttle_duration_sec=1.0)
+            self.get_logger().warning(late, throttle_duration_sec=1.0)
         self._publish_command(action)
         self._publish_diagnostics()
 
     # -- outputs ----------------------------------------------------------------------------
     def _publish_command(self, action: np.ndarray | None) -> None:
         """Publish `action` (A,), or zero velocity for None."""
-        if action is None:
-            action = np.zeros(self.task.action_dim, np.float32)
-            self.stats.zero_commands += 1
-        stamp = max(self.get_clock().now().nanoseconds, 0)
-        msg = self.emb.encode_command(action, stamp)
+        action = supervision.command(action, self.task.action_dim, self.stats)
+        msg = self.emb.encode_command(action, max(self.get_clock().now().nanoseconds, 0))
         self.pub.publish(convert.to_cdr(msg, self.emb.command.msgtype))
 
     def _publish_plan(self, percept, actions) -> None:
-        from geometry_msgs.msg import PoseStamped
-        states = self.stack.predict(percept, actions)
-        i, j = self.task.position_indices
-        msg = convert.message_class(PLAN.msgtype)()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.emb.state_frame
-        for x, y in zip(states[:, i].tolist(), states[:, j].tolist()):
-            pose = PoseStamped(header=msg.header)
-            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
-            pose.pose.orientation.w = 1.0
-            msg.poses.append(pose)
-        self.plan_pub.publish(msg)
+        points = supervision.plan_positions(self.task, self.stack, percept, actions)
+        self.plan_pub.publish(convert.planar_path(
+            points, self.get_clock().now().nanoseconds, self.emb.state_frame))
 
     def _publish_diagnostics(self, force: bool = False) -> None:
-        cfg, stack = self.params.config, self.stack
-        values = dict(self.stats.values(), model=str(stack.folder), watch=str(self.watch_dir),
-                      device=str(stack.device), critic=stack.critic is not None,
-                      policy=stack.policy is not None, deadline_ms=round(1e3 * cfg.budget_s, 1),
-                      estop=self.latch.engaged, stale=self._stale,
-                      profile_digest=supervision.profile_digest(stack.profile),
-                      profile=stack.profile.to_json())
-        if self.latch.engaged:
-            level, text = ERROR, 'e-stop engaged: zero commands'
-        elif self._stale:
-            level, text = WARN, f'state older than {cfg.timeout_s:.2f} s: zero commands'
-        elif self.stats.reload_error or self.stats.profile_error:
-            level, text = WARN, self.stats.reload_error or self.stats.profile_error
-        else:
-            level, text = OK, 'planning'
-        self.diagnostics.publish(level, text, values, force=force)
+        level, text, values = supervision.status(self.params.config, self.stack, self.stats,
+                                                 self.reload.folder, self.latch.engaged,
+                                                 self.watch.stale)
+        self.diagnostics.publish(LEVELS[level], text, values, force=force)
 
     # -- timers -----------------------------------------------------------------------------
     def _watchdog(self):
         """Every control period (node clock): zero command on stale state or e-stop."""
-        if self._state_ns is None:
+        if self.watch.last_ns is None:
             return  # nothing to command yet (a lockstep simulator waits for a real answer)
-        age_s = (self.get_clock().now().nanoseconds - self._state_ns) * 1e-9
-        if age_s > self.params.config.timeout_s:
-            if not self._stale:
-                self.get_logger().warning(f'{STATE.name}: no state for {age_s:.2f} s; zero '
-                                          'commands until it is fresh again')
-            self._stale = True
-        if self._stale or self.latch.engaged:
+        now, timeout = self.get_clock().now().nanoseconds, self.params.config.timeout_s
+        if (age_s := self.watch.check(now, timeout)) is not None:
+            self.get_logger().warning(f'{STATE.name}: no state for {age_s:.2f} s; zero '
+                                      'commands until it is fresh again')
+        if self.watch.stale or self.latch.engaged:
             self._publish_command(None)
 
     def _housekeeping(self):
         """Wall clock: diagnostics at least once a second, hot reload when due."""
-        period = self.params.config.reload_period_s
-        if period > 0 and time.monotonic() - self._last_reload_check >= period:
-            self._last_reload_check = time.monotonic()
+        if self.reload.due(time.monotonic(), self.params.config.reload_period_s):
             self._reload()
         self._publish_diagnostics()
 
     def _reload(self):
         """Swap in a new world model between two plans; a refused one leaves the old."""
-        report = supervision.reload_model(self.stack, self.watcher, self.stats)
+        report = supervision.reload_model(self.stack, self.reload.watcher, self.stats)
         if report:
             # one call site per severity: rclpy refuses a severity change at a call site
             if self.stats.reload_error:
-                self.get_logger().error(f'{self.watch_dir}: {report}')
+                self.get_logger().error(f'{self.reload.folder}: {report}')
             else:
-                self.get_logger().info(f'{self.watch_dir}: {report}')
+                self.get_logger().info(f'{self.reload.folder}: {report}')
             self._publish_diagnostics(force=True)
 
 

@@ -16,7 +16,7 @@ NODES = (
     ('world_model', 'hlai_ros.world_model.live:WorldModelNodeConfig'),
     ('cost_critic', 'hlai_ros.nodes.cost_critic:CostCriticNodeConfig'),
     ('mpc_actor', 'hlai_ros.actor.supervision:ActorConfig'),
-    ('command_gate', 'hlai_ros.nodes.command_gate:CommandGateConfig'),
+    ('command_gate', 'hlai_ros.safety.command_gate:CommandGateConfig'),
     ('recorder', 'hlai_ros.nodes.recorder:RecorderConfig'),
     ('scripted_controller', 'hlai_ros.nodes.scripted_controller:ScriptedControllerConfig'),
 )

@@ -4,12 +4,13 @@ Subscribes to the camera (image, depth, camera info), the robot's proprioception
 embodiment's topic), ``/goal_pose``, ``/hlai/episode`` (a start marker resets the estimator)
 and the camera extrinsics (``/tf_static``, else ``/hlai/camera_extrinsics``; the
 ``camera_pose`` parameter overrides both). Frames matched by stamp go through the task's
-estimator (`hlai_ros.nodes.sync.FramePipeline`), never ground truth; a frame the sim republishes
-gets its state again. Publishes ``/hlai/state`` (`Task.encode`: one labelled dimension per
-entry, `hlai_ros.nodes.convert.state_message`), the task's pose of interest (`Task.pose_topic`,
-PoseStamped in the robot's state frame, the image's stamp) and ``/diagnostics``. Bad input
-(NaN/Inf, wrong images, depth in millimetres, foreign frames, bad stamps, extrinsics that differ
-from those in use) is dropped with a throttled warning and counted (`hlai_ros.nodes.guard`).
+estimator (`hlai_ros.perception.pipeline.FramePipeline`), never ground truth; a frame the sim
+republishes gets its state again. Publishes ``/hlai/state`` (`Task.encode`: one labelled
+dimension per entry, `hlai_ros.nodes.convert.state_message`), the task's pose of interest
+(`Task.pose_topic`, PoseStamped in the robot's state frame, the image's stamp) and
+``/diagnostics``. Bad input (NaN/Inf, wrong images, depth in millimetres, foreign frames, bad
+stamps, extrinsics that differ from those in use) is dropped with a throttled warning and
+counted (`hlai_ros.nodes.guard`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from hlai_ros import contract
 from hlai_ros.data import messages
-from hlai_ros.nodes import guard as checks
 from hlai_ros.nodes.convert import (
     episode_marker,
     has_message,
@@ -35,8 +35,9 @@ from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.guard import InputGuard
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
-from hlai_ros.nodes.sync import FramePipeline
+from hlai_ros.perception.pipeline import FramePipeline, world_camera_transforms
 from hlai_ros.safety import FreshnessLimits
+from hlai_ros.safety import inputs as checks
 from hlai_ros.tasks import check_task, get_task
 
 RO = {'read_only': True}
@@ -116,8 +117,7 @@ class PerceptionNode(Node):
             lambda m: checks.frame_fault(m.header.frame_id, body.goal_frames))
         sub(contract.TF_STATIC if has_message(contract.TF_STATIC.msgtype)
             else contract.CAMERA_EXTRINSICS, self._on_extrinsics, LATCHED, checks.non_finite,
-            lambda m: next(filter(None, map(self.pipeline.extrinsics_fault, _world_camera(m))),
-                           ''))
+            self.pipeline.extrinsics_message_fault)
         sub(contract.CAMERA_INFO, self._on_camera_info, 10, checks.non_finite,
             checks.camera_info_fault)
         sensor(contract.CAMERA_RGB, 'rgb',
@@ -138,7 +138,7 @@ class PerceptionNode(Node):
                                      msg.header.frame_id)
 
     def _on_extrinsics(self, msg):
-        for T in _world_camera(msg):
+        for T in world_camera_transforms(msg):
             self.pipeline.set_extrinsics(T)
 
     def _on_goal(self, msg):
@@ -186,13 +186,6 @@ class PerceptionNode(Node):
         self.diagnostics.publish(
             OK if visible else WARN,
             'ok' if visible else 'object not visible; holding the last estimate', self.stats)
-
-
-def _world_camera(msg) -> list[np.ndarray]:
-    """The world -> camera transforms of a TFMessage or a TransformStamped."""
-    return [messages.transform_to_matrix(tf.transform)
-            for tf in getattr(msg, 'transforms', [msg])
-            if tf.header.frame_id.lstrip('/') == contract.WORLD_FRAME]
 
 
 def main(args=None):

@@ -30,9 +30,10 @@ from hlai_ros.data import messages
 from hlai_ros.data.writer import BagWriter
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
-from hlai_ros.nodes.guard import BYTES_PER_PIXEL, InputGuard, image_fault, non_finite
+from hlai_ros.nodes.guard import InputGuard
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
+from hlai_ros.safety.inputs import BYTES_PER_PIXEL, image_fault, non_finite
 from hlai_ros.tasks import check_task, get_task, task_names
 
 STACK_TOPICS = (contract.STATE, contract.PLAN, contract.IMAGINED, contract.COST,

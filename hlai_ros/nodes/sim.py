@@ -34,10 +34,11 @@ from hlai_ros.contract import (
 from hlai_ros.data import messages
 from hlai_ros.nodes.convert import has_message, message_class, to_cdr
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
-from hlai_ros.nodes.guard import InputGuard, frame_fault, non_finite
+from hlai_ros.nodes.guard import InputGuard
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 from hlai_ros.safety import FreshnessLimits
+from hlai_ros.safety.inputs import frame_fault, non_finite
 from hlai_ros.sim.session import EpisodeSession, SimNodeConfig
 
 

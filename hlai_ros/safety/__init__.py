@@ -16,6 +16,11 @@ Stable API (one idea per module):
   'fresh' | 'unstamped' | 'stale' | 'future' | 'out of order' (freshness.py).
 - `SafetyGate(SafetyLimits(...))`: `.accept(action, now_s)`, `.update_position(p, now_s)`,
   `.output(now_s, dt_s) -> (command, reason)`, `.estop` (gate.py): all of the above in order.
+- `CommandGateConfig` (command_gate.py): the ``command_gate`` node's parameters, bounded by
+  the robot's limits; `.limits` is its `SafetyLimits`.
+- Input checks (inputs.py): `non_finite`, `image_fault`, `depth_units_fault`,
+  `camera_info_fault`, `frame_fault`; each returns '' or a fault ``'<kind>: <detail>'``.
+  `StampCheck.fault(stamp_ns, now_ns)` judges a stream's stamps the same way.
 """
 from hlai_ros.safety.acceleration import AccelerationLimiter
 from hlai_ros.safety.estop import EStopLatch

@@ -60,6 +60,26 @@ class StampCheck:
         self.last_ns = stamp_ns
         return FRESH
 
+    def fault(self, stamp_ns: int, now_ns: int, allow_unstamped: bool = True) -> str:
+        """'' for a usable stamp of a stream, else the input fault: ``'<verdict>: ...'``.
+
+        While the clock reads 0 or less (no /clock yet) only the order is checked; when it
+        jumps back behind the last stamp (a replayed bag looped), the order restarts.
+        """
+        t, now = int(stamp_ns), int(now_ns)
+        if now <= 0:
+            verdict = FRESH if t >= self.last_ns else OUT_OF_ORDER
+            if verdict == FRESH:
+                self.last_ns = t
+        else:
+            if self.last_ns > now + self.limits.max_future_s * 1e9:
+                self.reset()
+            verdict = self.check(t, now)
+        if verdict == FRESH or (verdict == UNSTAMPED and allow_unstamped):
+            return ''
+        return (f'{verdict}: stamp {t * 1e-9:.3f} s, clock {now * 1e-9:.3f} s, last '
+                f'{self.last_ns * 1e-9:.3f} s')
+
     def reset(self) -> None:
         """Forget the last stamp (a new episode, a clock that jumped back)."""
         self.last_ns = -1

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hlai_ros.evaluation.rollouts import EpisodeRecord, RandomController
 from hlai_ros.evaluation.statistics import ControllerSummary, summarise
 from hlai_ros.tasks import get_task
 from hlai_ros.tasks.controllers import (
     LearnedController,
     OracleConfig,
     OracleController,
-    RandomController,
     ScriptedController,
 )
-from hlai_ros.tasks.evaluate import Outcome, evaluate
+from hlai_ros.tasks.evaluate import evaluate
 
 CONTROLLERS = ('random', 'scripted', 'learned', 'oracle')
 
@@ -64,7 +64,7 @@ def make_controller(name: str, config: CompareConfig):
     """Build one controller of the comparison."""
     task = get_task(config.task)
     if name == 'random':
-        return RandomController(task, seed=config.seed)
+        return RandomController.for_task(task, seed=config.seed)
     if name == 'scripted':
         return ScriptedController(task, seed=config.seed)
     if name == 'oracle':
@@ -74,15 +74,16 @@ def make_controller(name: str, config: CompareConfig):
     raise ValueError(f'unknown controller {name!r}; choose from {list(CONTROLLERS)}')
 
 
-def summarise_outcomes(name: str, outcomes: list[Outcome]) -> ControllerSummary:
+def summarise_outcomes(name: str, outcomes: list[EpisodeRecord]) -> ControllerSummary:
     """Rates and mean return with 95% intervals."""
     return summarise(name, [o.episode_return for o in outcomes],
-                     [o.success for o in outcomes], [o.failure is not None for o in outcomes],
-                     1000.0 * sum(o.seconds_per_step for o in outcomes) / len(outcomes))
+                     [o.success for o in outcomes],
+                     [o.failure_reason is not None for o in outcomes],
+                     1000.0 * sum(o.step_seconds for o in outcomes) / len(outcomes))
 
 
 def compare(config: CompareConfig, progress: bool = True, log=print
-            ) -> tuple[dict[str, ControllerSummary], dict[str, list[Outcome]]]:
+            ) -> tuple[dict[str, ControllerSummary], dict[str, list[EpisodeRecord]]]:
     """Run every controller of `config` on the same seeds; return summaries and outcomes."""
     if config.episodes < 1:
         raise ValueError(f'episodes must be at least 1, got {config.episodes}')
@@ -98,7 +99,7 @@ def compare(config: CompareConfig, progress: bool = True, log=print
         summaries[name] = summarise_outcomes(name, result)
         if log is not None:
             s = summaries[name]
-            falls = sum(o.failure is not None for o in result)
+            falls = sum(o.failure_reason is not None for o in result)
             log(f'{config.task} {name}: success {s.success_rate:.0%}, failure '
                 f'{falls / n:.0%}, mean return {s.mean_return:.2f} over {n} episodes, '
                 f'{s.mean_step_ms:.1f} ms/step')

@@ -1,6 +1,7 @@
 """The controllers compared in closed loop: random, scripted, the learned stack, oracle MPC.
 
-Every controller has `reset(world)` at the start of an episode and `act(obs, info)`:
+Every controller is a `hlai_ros.evaluation.rollouts.Controller`: `reset(world, seed)` at the
+start of an episode and `act(obs, info)`:
 
 - `LearnedController` sees only what a robot has: the observation and the calibrated camera
   (`world.nominal_camera()`). It perceives, plans through the learned world model, and acts.
@@ -8,8 +9,9 @@ Every controller has `reset(world)` at the start of an episode and `act(obs, inf
   sequences by replaying them in the real physics, by the true reward or by the task's cost on
   the true states (`OracleConfig.objective`). It is the upper bound for any learned model, not
   a deployable controller.
-- `ScriptedController` wraps the world's privileged scripted baseline; `RandomController` draws
-  uniform actions.
+- `ScriptedController` wraps the world's privileged scripted baseline (with optional action
+  noise, as data collection uses it). The uniform random baseline is
+  `hlai_ros.evaluation.rollouts.RandomController`, the episode loop `run_episode` there.
 """
 from __future__ import annotations
 
@@ -24,35 +26,16 @@ from hlai_ros.cost.base import CostContext
 from hlai_ros.tasks.base import Percept, Task, close_estimator
 
 
-class RandomController:
-    """Uniformly random actions within the bounds (seeded per episode)."""
-
-    name = 'random'
-
-    def __init__(self, task: Task, seed: int = 0):
-        self.low, self.high = np.array(task.action_low), np.array(task.action_high)
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-
-    def reset(self, world, seed: int | None = None) -> None:
-        """Re-seed for the episode."""
-        self.rng = np.random.default_rng(self.seed if seed is None else seed)
-
-    def act(self, obs, info) -> np.ndarray:
-        """A random action."""
-        return self.rng.uniform(self.low, self.high).astype(np.float32)
-
-
 class ScriptedController:
     """The world's scripted baseline (reads privileged ground truth)."""
 
     name = 'scripted'
 
-    def __init__(self, task: Task, seed: int = 0):
+    def __init__(self, task: Task, seed: int = 0, noise_std: float = 0.0):
         from hlai_ros.sim.scripted import make_scripted
-        self.controller = make_scripted(task.name, seed=seed)
+        self.controller = make_scripted(task.name, noise_std=noise_std, seed=seed)
 
-    def reset(self, world, seed: int | None = None) -> None:
+    def reset(self, world=None, seed: int | None = None) -> None:
         """Start a new episode."""
         self.controller.reset()
 

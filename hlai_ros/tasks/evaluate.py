@@ -1,44 +1,17 @@
-"""Closed-loop evaluation in the pure-Python loop: seeded episodes of each controller."""
-from __future__ import annotations
+"""Closed-loop evaluation in the pure-Python loop: seeded episodes of each controller.
 
-from dataclasses import dataclass
-import time
+Each episode is `hlai_ros.evaluation.rollouts.run_episode` in the task's world, with its
+time limit; its `EpisodeRecord` is the outcome.
+"""
+from __future__ import annotations
 
 import numpy as np
 
-
-@dataclass
-class Outcome:
-    """One episode's result."""
-
-    seed: int
-    success: bool
-    failure: str | None
-    episode_return: float
-    steps: int
-    seconds_per_step: float
-    """Mean controller wall time per control step."""
-
-
-def run_episode(env, controller, seed: int) -> Outcome:
-    """Run one seeded episode of `env` (with its time limit) under `controller`."""
-    obs, info = env.reset(seed=seed)
-    controller.reset(env.unwrapped, seed=seed)
-    total, steps, spent, done = 0.0, 0, 0.0, False
-    while not done:
-        start = time.perf_counter()
-        action = controller.act(obs, info)
-        spent += time.perf_counter() - start
-        obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        steps += 1
-        done = terminated or truncated
-    return Outcome(seed, bool(info['is_success']), info['failure'], total, steps,
-                   spent / max(steps, 1))
+from hlai_ros.evaluation.rollouts import EpisodeRecord, run_episode
 
 
 def evaluate(task: str, controller, seeds, world_config=None, progress: bool = True
-             ) -> list[Outcome]:
+             ) -> list[EpisodeRecord]:
     """Run `controller` on `task` for every seed; return the outcomes in seed order."""
     from hlai_ros.config import world_config as default_world_config
     from hlai_ros.sim import make

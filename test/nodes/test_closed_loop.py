@@ -75,7 +75,7 @@ def test_recorded_run_trains_a_model_that_the_running_actor_reloads(mpc_run, pro
                                                                     start_node, tmp_path,
                                                                     monkeypatch):
     from hlai_ros.actor.stack import default_model_dir
-    from hlai_ros.graph import profile_file
+    from hlai_ros.cost.profile import profile_file
     from hlai_ros.paths import model_dir
     from hlai_ros.tasks import get_task
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hlai_ros.actor.supervision import read_profile
+from hlai_ros.cost.profile import read_profile
 from hlai_ros.tasks import get_task
 
 pytestmark = pytest.mark.ros

@@ -332,7 +332,7 @@ def test_gate_for_the_arm_checks_frames_and_stamps_and_clips_the_twist(probe):
     ({'position_labels': ('x',)}, 'labels')])
 def test_gate_limits_are_bounded_even_in_a_parameter_file(change, match):
     """A parameter file can tighten the limits, never remove or loosen them."""
-    from hlai_ros.nodes.command_gate import CommandGateConfig
+    from hlai_ros.safety.command_gate import CommandGateConfig
     assert CommandGateConfig(task='push', max_velocity=(0.1, 0.2)).limits.max_velocity == (
         0.1, 0.2)
     with pytest.raises(ValueError, match=match):

@@ -3,17 +3,17 @@ import numpy as np
 import pytest
 
 from hlai_ros.data import messages
-from hlai_ros.nodes.guard import (
+from hlai_ros.nodes.guard import InputGuard
+from hlai_ros.safety import FreshnessLimits
+from hlai_ros.safety.inputs import (
     COLOUR_ENCODINGS,
     DEPTH_ENCODINGS,
-    InputGuard,
     camera_info_fault,
     depth_units_fault,
     frame_fault,
     image_fault,
     non_finite,
 )
-from hlai_ros.safety import FreshnessLimits
 
 
 def test_non_finite_names_the_fields_in_rclpy_and_rosbags_messages():

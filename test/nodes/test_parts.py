@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from hlai_ros.nodes.sync import StampMatcher
+from hlai_ros.perception.pipeline import StampMatcher
 
 
 def test_stamp_matcher_matches_each_frame_once_in_order():

@@ -6,15 +6,10 @@ import torch
 from hlai_ros.actor.optimizer import OptimizerConfig
 from hlai_ros.actor.stack import Stack
 from hlai_ros.config import world_config
+from hlai_ros.evaluation.rollouts import RandomController, run_episode
 from hlai_ros.sim import make
 from hlai_ros.tasks import get_task
-from hlai_ros.tasks.controllers import (
-    LearnedController,
-    OracleConfig,
-    OracleController,
-    RandomController,
-)
-from hlai_ros.tasks.evaluate import run_episode
+from hlai_ros.tasks.controllers import LearnedController, OracleConfig, OracleController
 from hlai_ros.tasks.pipeline import perceive_episode
 from hlai_ros.tasks.push import approach_cost
 from hlai_ros.world_model.config import WorldModelConfig
@@ -181,7 +176,7 @@ def test_run_episode_reports_the_outcome():
     task = get_task('cliff')
     env = make('cliff', config=world_config('cliff', render_camera=False),
                max_episode_steps=5)
-    out = run_episode(env, RandomController(task, seed=0), seed=0)
+    out = run_episode(env, RandomController.for_task(task, seed=0), seed=0)
     env.close()
     assert out.steps == 5 and out.success is False and out.seed == 0
 

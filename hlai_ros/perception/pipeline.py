@@ -8,7 +8,8 @@ at most once and never out of order, so a republished or late frame is not estim
 `FramePipeline` holds the calibration, the goal and the task's estimator, buffers the frames
 that come before them, and turns a matched frame into the task's labelled state
 (`hlai_ros.tasks.base.Task.encode`). Messages are read by attribute (`hlai_ros.data.messages`),
-so rclpy and typestore messages both work.
+so rclpy and typestore messages both work; `world_camera_transforms` reads the camera
+extrinsics out of a TFMessage or a TransformStamped.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from hlai_ros import contract
 from hlai_ros.data import messages
 
 
@@ -141,6 +143,10 @@ class FramePipeline:
         return ('transform: camera extrinsics differ from the ones in use (restart perception '
                 'to recalibrate)')
 
+    def extrinsics_message_fault(self, msg) -> str:
+        """The first `extrinsics_fault` of the world -> camera transforms in `msg`, or ''."""
+        return next(filter(None, map(self.extrinsics_fault, world_camera_transforms(msg))), '')
+
     def set_extrinsics(self, T: np.ndarray) -> None:
         """The camera's pose in the world (ignored with a fixed `camera_pose`)."""
         if not np.all(np.isfinite(T)):
@@ -201,3 +207,10 @@ class FramePipeline:
         get = dict(zip(names, np.asarray(values, dtype=float).tolist()))
         x, y, *yaw = (get[n] for n in self.task.pose_labels)
         return x, y, (yaw[0] if yaw else 0.0)
+
+
+def world_camera_transforms(msg) -> list[np.ndarray]:
+    """The world -> camera transforms of a TFMessage or a TransformStamped."""
+    return [messages.transform_to_matrix(tf.transform)
+            for tf in getattr(msg, 'transforms', [msg])
+            if tf.header.frame_id.lstrip('/') == contract.WORLD_FRAME]
