@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pybullet as p
 import pybullet_data
-from pybullet_utils import bullet_client
 
 from hlai_ros.perception.camera import depth_to_world_points
-from hlai_ros.sim.base import CameraModel
+from hlai_ros.sim.base import CameraModel, bullet_client_quiet
 
 ARM_JOINTS = tuple(f'panda_joint{i}' for i in range(1, 8))
 """Names of the Panda's seven arm joints, base to hand."""
@@ -28,7 +27,7 @@ class ArmKinematics:
 
     def __init__(self, urdf: str, base, ee_link: str):
         """Load `urdf` (a path under ``pybullet_data``) with its base at `base` (m), yaw 0."""
-        self._client = bullet_client.BulletClient(connection_mode=p.DIRECT)
+        self._client = bullet_client_quiet(p.DIRECT)
         self._client.setAdditionalSearchPath(pybullet_data.getDataPath())
         self._robot = self._client.loadURDF(urdf, list(base), useFixedBase=True)
         joints, links = {}, {}

@@ -87,6 +87,31 @@ class WorldConfig:
         return replace(self, **changes)
 
 
+def bullet_client_quiet(connection_mode: int = p.DIRECT) -> bullet_client.BulletClient:
+    """A PyBullet client whose connection does not print to standard output.
+
+    PyBullet's C code writes ``argv[0]=`` to file descriptor 1 on every connection, once per
+    episode and estimator: it would interleave with the progress bars and break the JSON last
+    line of ``hlai eval --json``. The descriptor is pointed at /dev/null for the connection.
+    """
+    if connection_mode != p.DIRECT:
+        return bullet_client.BulletClient(connection_mode=connection_mode)
+    import os
+    import sys
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output at all
+        return bullet_client.BulletClient(connection_mode=connection_mode)
+    try:
+        with open(os.devnull, 'wb') as null:
+            os.dup2(null.fileno(), 1)
+            return bullet_client.BulletClient(connection_mode=connection_mode)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def look_at(eye, target, up) -> np.ndarray:
     """Return T_world_camera (4 x 4) for an optical frame at `eye` looking at `target`."""
     eye, target, up = (np.asarray(v, dtype=np.float64) for v in (eye, target, up))
@@ -137,8 +162,7 @@ class HlaiWorld(gym.Env):
         self.metadata = dict(self.metadata, render_fps=config.control_hz)
         self.substeps = int(round(config.physics_hz / config.control_hz))
         self.dt = 1.0 / config.control_hz
-        self._bullet = bullet_client.BulletClient(
-            connection_mode=p.GUI if config.gui else p.DIRECT)
+        self._bullet = bullet_client_quiet(p.GUI if config.gui else p.DIRECT)
         self._camera_pose = self.nominal_camera().T_world_camera
         self._camera_on = config.render_camera
         self._step_count = 0
