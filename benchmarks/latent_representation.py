@@ -1,0 +1,136 @@
+"""Measure the latent representation (issue 12, stage 1): probes, collapse, k-step prediction.
+
+Trains a latent world model on --data (unless --model already holds one), then on the held-out
+collection --val-data:
+- ridge probes from the *image* part of the latent to every recorded true position (grouped
+  5-fold over held-out episodes): R², mean / median / p90 error, mm;
+- collapse: per-dimension std and effective rank of the image and proprioception latents;
+- k-step latent prediction error (ensemble mean) against copy-last, and the box / robot error
+  of the probe applied to the k-step *predicted* latents.
+Prints a table and one JSON line.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/latent_representation.py --task push \
+        --data /work/data/push_lat --val-data /work/data/push_lat_val \
+        --model /work/data/push_latent --time-budget 1500
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import time
+
+import numpy as np
+import torch
+
+from hlai_ros.latent.checkpoint import load_latent_model
+from hlai_ros.latent.data import load_dataset
+from hlai_ros.latent.probes import (
+    Ridge,
+    collapse_stats,
+    encode_dataset,
+    prediction_errors,
+    probe_positions,
+)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--task', required=True)
+    p.add_argument('--data', required=True, help='training bags (used when training)')
+    p.add_argument('--val-data', required=True, help='held-out bags (probes and figures)')
+    p.add_argument('--model', required=True, help='model directory (trained into if empty)')
+    p.add_argument('--time-budget', type=float, default=1500.0)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE')
+    p.add_argument('--horizon', type=int, default=5, help='k of the k-step figures')
+    p.add_argument('--no-progress', action='store_true')
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    model_dir = Path(args.model)
+    train_s = None
+    if not (model_dir / 'latent_model.json').is_file() or \
+            (model_dir / 'latent_train_state.json').is_file() and args.set:
+        from hlai_ros.latent.train import main as train_main
+        t0 = time.monotonic()
+        argv = ['--task', args.task, '--data', args.data, '--out', args.model,
+                '--time-budget', str(args.time_budget), '--seed', str(args.seed),
+                '--threads', str(args.threads)]
+        if args.set:
+            argv += ['--set', *args.set]
+        if args.no_progress:
+            argv.append('--no-progress')
+        train_main(argv)
+        train_s = time.monotonic() - t0
+    from hlai_ros.tasks import get_task
+    model = load_latent_model(model_dir, identity=get_task(args.task).identity('latent'))
+    meta = model.checkpoint_metadata
+    val = load_dataset(args.val_data)
+
+    t0 = time.monotonic()
+    latents = encode_dataset(model, val)
+    encode_ms = (time.monotonic() - t0) / max(len(val), 1) * 1000.0
+    image = model.image_part(latents)
+    features = image.numpy()
+    probes = probe_positions(features, val)
+    proprio_probes = probe_positions(latents[:, model.image_dim:].numpy(), val)
+    collapse = {'image': collapse_stats(image), 'proprio': collapse_stats(
+        latents[:, model.image_dim:])}
+    pred = prediction_errors(model, val, args.horizon)
+
+    # the probe (fitted on every held-out frame) read on the k-step predicted latents
+    predicted_probe = {}
+    if pred:
+        starts = pred['starts']
+        pl = model.image_part(pred['predicted_latents']).numpy()       # (B, H, F)
+        for key, res in probes.items():
+            y = val.positions[key]
+            ok = np.isfinite(y).all(1)
+            fit = Ridge(features[ok].astype(np.float64), y[ok])
+            errs = []
+            for k in range(args.horizon):
+                truth = y[(starts + k + 1).numpy()]
+                est = fit.predict(pl[:, k].astype(np.float64), res.alpha)
+                errs.append(float(np.nanmean(np.linalg.norm(est - truth, axis=1)) * 1000.0))
+            predicted_probe[key] = errs
+
+    c = model.config
+    print(f'\nlatent representation, task {args.task}: {meta.get("transitions")} training '
+          f'transitions, {val.num_episodes} held-out episodes ({len(val)} frames); image '
+          f'latent {c.map_channels}x{c.map_size}x{c.map_size}, proprio {c.proprio_latent_dim}')
+    print(f'{"probe (image latent)":28s} {"R2":>6s} {"mean mm":>8s} {"median":>7s} '
+          f'{"p90":>7s} {"spread":>7s}')
+    for key, r in probes.items():
+        print(f'{key:28s} {r.r2:6.3f} {r.mean_error_mm:8.1f} {r.median_error_mm:7.1f} '
+              f'{r.p90_error_mm:7.1f} {r.spread_mm:7.1f}')
+    for key, r in proprio_probes.items():
+        print(f'{key + " (proprio latent)":28s} {r.r2:6.3f} {r.mean_error_mm:8.1f} '
+              f'{r.median_error_mm:7.1f} {r.p90_error_mm:7.1f} {r.spread_mm:7.1f}')
+    for name, s in collapse.items():
+        print(f'collapse {name:8s}: dims {s["dims"]}, std min {s["std_min"]:.3f} median '
+              f'{s["std_median"]:.3f} max {s["std_max"]:.3f}, dead {s["dead_fraction"]:.3f}, '
+              f'effective rank {s["effective_rank"]:.1f}')
+    if pred:
+        print('k-step error (relative to latent variance)  ' + ' '.join(
+            f'k={k + 1:<5d}' for k in range(args.horizon)))
+        for name in ('model_image', 'copy_image', 'model_all', 'copy_all', 'disagreement_all'):
+            print(f'{name:43s} ' + ' '.join(f'{v:7.3f}' for v in pred[name]))
+        for key, errs in predicted_probe.items():
+            print(f'{"probe on predicted " + key + ", mm":43s} ' + ' '.join(
+                f'{v:7.1f}' for v in errs))
+    figures = {
+        'task': args.task, 'transitions': meta.get('transitions'),
+        'train_s': None if train_s is None else round(train_s, 1),
+        'best_epoch': meta.get('best_epoch'), 'val_episodes': val.num_episodes,
+        'config': c.to_dict(), 'encode_ms_per_frame': round(encode_ms, 2),
+        'probes': {k: r.to_dict() for k, r in probes.items()},
+        'proprio_probes': {k: r.to_dict() for k, r in proprio_probes.items()},
+        'collapse': collapse,
+        'kstep': {k: v for k, v in pred.items() if k not in ('predicted_latents', 'starts')},
+        'probe_on_predicted_mm': predicted_probe}
+    print(json.dumps(figures))
+
+
+if __name__ == '__main__':
+    main()
