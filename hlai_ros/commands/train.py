@@ -27,8 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='a registered task (hlai_ros.tasks)')
     parser.add_argument('--data', type=Path, required=True,
                         help='folder of rosbag2 (MCAP) episode bags, searched recursively')
+    parser.add_argument('--representation', choices=('state', 'latent'), default='state',
+                        help="what the world model works on: 'state' (the task's estimator, "
+                             "default) or 'latent' (an encoder learned from the camera's pixels "
+                             'and proprioception, hlai_ros.latent; takes --set KEY=VALUE)')
     parser.add_argument('--out', type=Path, default=None,
-                        help='output folder (default: models/<task>)')
+                        help='output folder (default: models/<task>, models/<task>_latent)')
     parser.add_argument('--max-transitions', type=int, default=None,
                         help='train on at most this many transitions (whole episodes, in order)')
     parser.add_argument('--epochs', type=int, default=None, help='maximum epochs')
@@ -54,6 +58,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='policy updates through the model (default 300)')
     parser.add_argument('--actor-seconds', type=float, default=None,
                         help='time budget of critic + policy training, s (default 300)')
+    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='--representation latent: override LatentConfig fields '
+                             '(hlai_ros/latent/config.py), e.g. map_size=16')
+
+
+def run_latent(args: argparse.Namespace) -> int:
+    """`hlai train --representation latent`: hand over to `hlai_ros.latent.train.main`."""
+    from hlai_ros.latent.train import main as train_latent_main
+    unused = [flag for flag, value in (
+        ('--max-transitions', args.max_transitions), ('--epochs', args.epochs),
+        ('--ensemble', args.ensemble), ('--latent-dim', args.latent_dim),
+        ('--hidden', args.hidden), ('--device', args.device), ('--actor-only', args.actor_only),
+        ('--critic-steps', args.critic_steps), ('--policy-steps', args.policy_steps),
+        ('--actor-seconds', args.actor_seconds)) if value not in (None, False)]
+    if unused:
+        raise SystemExit(f'hlai train: {", ".join(unused)} apply to the state model only; '
+                         'with --representation latent use --set KEY=VALUE')
+    out = args.out or Path('models') / f'{args.task}_latent'
+    argv = ['--task', args.task, '--data', str(args.data), '--out', str(out),
+            '--seed', str(args.seed)]
+    if args.time_budget is not None:
+        argv += ['--time-budget', str(args.time_budget)]
+    if args.fresh:
+        argv.append('--no-resume')
+    if args.quiet:
+        argv.append('--no-progress')
+    if args.set:
+        argv += ['--set', *args.set]
+    return train_latent_main(argv)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.data.exists():
         raise SystemExit(f'hlai train: --data {args.data} does not exist')
+    if args.representation == 'latent':
+        return run_latent(args)
+    if args.set:
+        raise SystemExit('hlai train: --set applies to --representation latent only')
     if args.max_transitions is not None and args.max_transitions < 1:
         raise SystemExit('hlai train: --max-transitions must be at least 1')
     if args.no_actor and args.actor_only:

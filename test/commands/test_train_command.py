@@ -52,3 +52,29 @@ def test_train_writes_model_critic_policy_and_card_then_eval_loads_them(tmp_path
     plain = make_controller('learned', CompareConfig(task='cliff', model_dir=str(out),
                                                      use_critic=False, use_policy=False))
     assert plain.stack.critic is None and plain.stack.policy is None
+
+
+def test_train_representation_latent_writes_a_latent_checkpoint_with_its_identity(tmp_path,
+                                                                                    capsys):
+    from hlai_ros.latent.checkpoint import load_latent_model
+    from hlai_ros.tasks import get_task
+    data, out = tmp_path / 'data', tmp_path / 'latent'
+    assert main(['collect', '--task', 'cliff', '--episodes', '3', '--out', str(data),
+                 '--max-steps', '8', '--policy', 'random', '--seed', '3', '--no-progress']) == 0
+    capsys.readouterr()
+    assert main(['train', '--task', 'cliff', '--data', str(data), '--out', str(out),
+                 '--representation', 'latent', '--time-budget', '30', '--quiet', '--set',
+                 'horizon=2', 'steps_per_epoch=2', 'max_epochs=1', 'batch_size=4',
+                 'ensemble_size=2', 'val_fraction=0.34']) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['episodes'] == 3 and summary['epochs'] == 1
+    model = load_latent_model(out, identity=get_task('cliff').identity('latent'))
+    assert model is not None
+    # the state model's options are refused with the latent representation
+    try:
+        main(['train', '--task', 'cliff', '--data', str(data), '--representation', 'latent',
+              '--epochs', '2'])
+    except SystemExit as exc:
+        assert '--epochs' in str(exc)
+    else:
+        raise AssertionError('--epochs with --representation latent was not refused')
