@@ -75,14 +75,10 @@ class RollTask(Task):
 
     def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
                    dt: float) -> np.ndarray:
-        """Hand, ball and ball velocity from ground truth; the hand's velocity by differences."""
-        ee = np.asarray(ground_truth['ee_position'], dtype=np.float64)[:2]
-        ball = np.asarray(ground_truth['object_position'], dtype=np.float64)[:2]
-        ball_v = np.asarray(ground_truth['object_velocity'], dtype=np.float64)[:2]
-        velocity = np.zeros(2)
-        if previous is not None:
-            velocity = (ee - np.asarray(previous['ee_position'], dtype=np.float64)[:2]) / dt
-        return np.concatenate([ee, ball, ball_v, velocity]).astype(np.float32)
+        """Push's true state (hand, ball, hand velocity) with the ball's velocity inserted."""
+        hand_and_ball = PushTask.true_state(self, ground_truth, previous, dt)
+        ball_v = np.asarray(ground_truth['object_velocity'], dtype=np.float32)[:2]
+        return np.concatenate([hand_and_ball[:4], ball_v, hand_and_ball[4:]])
 
     def make_perception(self, camera: CameraModel, control_dt: float = 0.1) -> RollPerception:
         """Forward kinematics + colour/depth ball estimator of `hlai_ros.perception.roll`."""
