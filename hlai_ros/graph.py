@@ -38,6 +38,10 @@ GATE_INPUT = ACTOR_COMMAND.name
 PROFILE_NODE = PROFILE_SECTION
 """The configurator: its ``weights.*``, ``enabled.*`` and ``planner.*`` parameters are the
 cost profile, which the mpc_actor starts from (``profile_file``) and then follows."""
+TARGETS = ('sim', 'robot')
+"""Where the graph runs: the PyBullet world in the loop, or a robot's drivers."""
+MODES = ('lockstep', 'realtime')
+"""Simulator modes."""
 CONTROLLERS = ('scripted', 'mpc', 'none')
 """What closes the loop: the privileged scripted baseline, the learned MPC actor, or nothing
 (another process commands the robot)."""
@@ -117,21 +121,53 @@ class GraphOptions:
 
     def __post_init__(self):
         check_task(self.task)
-        if self.target not in ('sim', 'robot'):
-            raise ValueError(f"target must be 'sim' or 'robot', got {self.target!r}")
-        if self.controller not in CONTROLLERS:
-            raise ValueError(f'controller must be one of {CONTROLLERS}, got '
-                             f'{self.controller!r}')
+        check_choice('target', self.target, TARGETS)
+        check_choice('controller', self.controller, CONTROLLERS)
         if self.controller == 'scripted' and self.target == 'robot':
             raise ValueError('the scripted controller reads simulator ground truth; a robot '
                              "graph needs controller 'mpc' or 'none'")
-        if self.mode not in ('lockstep', 'realtime'):
-            raise ValueError(f"mode must be 'lockstep' or 'realtime', got {self.mode!r}")
-        if self.episodes < 0:
-            raise ValueError(f'episodes must be >= 0, got {self.episodes}')
+        check_choice('mode', self.mode, MODES)
+        check_integer('episodes', self.episodes, 0)
+        check_integer('seed', self.seed, 0)
         if self.online and self.controller != 'mpc':
             raise ValueError('online learning feeds the mpc_actor; it needs controller '
                              f"'mpc', got {self.controller!r}")
+
+
+def check_choice(name: str, value: str, allowed) -> str:
+    """Return `value` if it is one of `allowed`, else raise ValueError naming them.
+
+    The one message for a bad choice, from the launch files and ``hlai run`` alike.
+    """
+    if value not in allowed:
+        raise ValueError(f'{name} must be one of {", ".join(allowed)}; got {value!r}')
+    return value
+
+
+def check_integer(name: str, value, minimum: int) -> int:
+    """Return `value` (an int or its text) as an int >= `minimum`, else raise ValueError."""
+    try:
+        number = int(str(value).strip(), 10)
+    except ValueError:
+        number = None
+    if number is None or number < minimum or isinstance(value, (bool, float)):
+        raise ValueError(f'{name} must be a whole number >= {minimum}; got {value!r}')
+    return number
+
+
+def checked(specs, task: str) -> tuple[NodeSpec, ...]:
+    """Return `specs` once each node's own checks accept what it will get.
+
+    That is the task's parameter file, then the overrides; checked before anything starts
+    (`hlai_ros.node_config.check_graph`), an integer for a float parameter made a float.
+
+    Raises:
+        ValueError: the first node's refusal, naming the node and the reason.
+
+    """
+    from hlai_ros.config import load_params
+    from hlai_ros.node_config import check_graph
+    return check_graph(specs, task, load_params(task))
 
 
 def params_file(task: str) -> Path:
@@ -264,12 +300,13 @@ LAUNCH_ARGUMENTS = {
 """Launch arguments of sim.launch.py: name -> (default, description)."""
 
 
-def _flag(text: str) -> bool:
+def check_flag(name: str, text: str) -> bool:
+    """Return the launch argument `text` ('true', 'false', ...) as a bool, else ValueError."""
     if str(text).lower() in ('true', '1', 'yes', 'on'):
         return True
     if str(text).lower() in ('false', '0', 'no', 'off', ''):
         return False
-    raise ValueError(f'expected true or false, got {text!r}')
+    raise ValueError(f'{name} must be true or false; got {text!r}')
 
 
 def options_from_launch(values: dict[str, str], target: str = 'sim',
@@ -284,9 +321,11 @@ def options_from_launch(values: dict[str, str], target: str = 'sim',
     get = lambda k: values.get(k, LAUNCH_ARGUMENTS[k][0])  # noqa: E731
     return GraphOptions(task=get('task'), target=target, controller=get('controller'),
                         model=get('model'), online=get('online'),
-                        mode=get('mode'), use_sim_time=_flag(get('use_sim_time')),
-                        gui=_flag(get('gui')), record=get('record'),
-                        episodes=int(get('episodes')), seed=int(get('seed')),
+                        mode=get('mode'),
+                        use_sim_time=check_flag('use_sim_time', get('use_sim_time')),
+                        gui=check_flag('gui', get('gui')), record=get('record'),
+                        episodes=check_integer('episodes', get('episodes'), 0),
+                        seed=check_integer('seed', get('seed'), 0),
                         remappings=tuple(remappings))
 
 

@@ -20,6 +20,7 @@ import ctypes
 import json
 import os
 from pathlib import Path
+import re
 import select
 import signal
 import subprocess
@@ -84,6 +85,8 @@ class GraphProcesses:
         self.trace: list[dict] = []
         """The monitor's trace of the first episode (true positions, plans)."""
         self._buffer = b''
+        self.stop_s: dict[str, float] = {}
+        """Seconds each process took to exit once `stop` signalled it."""
 
     def start(self) -> None:
         """Start the processes (the monitor first, so no end marker is missed)."""
@@ -142,7 +145,7 @@ class GraphProcesses:
         return out
 
     def stop(self, timeout_s: float = 10.0) -> dict[str, int]:
-        """Stop every process; return exit codes.
+        """Stop every process; return exit codes (the seconds each took: `stop_s`).
 
         One after the other in data-flow order (the simulator first, the recorder and the
         monitor last), so nothing is still being produced when a consumer stops and the
@@ -151,7 +154,8 @@ class GraphProcesses:
         """
         names = [s.name for s in self.specs] + ['composed']
         order = sorted(self.processes.items(), key=lambda kv: names.index(kv[0]))
-        for _, proc in order:
+        for name, proc in order:
+            start = time.monotonic()
             for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 3.0),
                               (signal.SIGKILL, 3.0)):
                 if proc.poll() is not None:
@@ -161,9 +165,26 @@ class GraphProcesses:
                     proc.wait(wait)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     pass
+            self.stop_s[name] = round(time.monotonic() - start, 3)
         if self.monitor is not None and self.monitor.stdout is not None:
             self.monitor.stdout.close()
         return {k: p.returncode for k, p in self.processes.items()}
+
+    def death(self, name: str) -> str:
+        """Say which process died, with what code, and why (its log's last error)."""
+        code = self.processes[name].returncode
+        how = f'killed by signal {-code}' if code < 0 else f'exit code {code}'
+        return (f'node {name} died ({how}): {death_reason(self.log_tail(name, 60))}\n'
+                f'its log: {self.log_dir / (name + ".log")}')
+
+
+def death_reason(log: str) -> str:
+    """The reason in a dead node's log: its last error line, else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):  # a ROS error log line, or a traceback's exception line
+        if line.startswith('[ERROR]') or re.match(r'[\w.]*(Error|Exception|Interrupt)\b', line):
+            return line
+    return lines[-1] if lines else '(its log is empty)'
 
 
 def _interrupt(signum, frame):
@@ -178,7 +199,8 @@ def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
     After the last episode the graph runs `settle_s` seconds more before it is stopped, so
     that the other subscribers (the recorder) take in the last end marker too.
 
-    Ctrl-C or SIGTERM stops the graph and returns what ran, marked interrupted.
+    Ctrl-C or SIGTERM stops the graph and returns what ran, marked interrupted; from then
+    on this process ignores both.
     A node that exits early, or `timeout_s` (> 0) passing, stops the run with an error.
     """
     graph = GraphProcesses(specs, params, compose, log_dir)
@@ -196,9 +218,7 @@ def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
                     on_episode(marker)
             dead = graph.dead()
             if dead:
-                name = next(iter(dead))
-                error = (f'process {name} exited with code {dead[name]}; its log '
-                         f'({graph.log_dir / (name + ".log")}) ends:\n{graph.log_tail(name)}')
+                error = graph.death(next(iter(dead)))
                 break
             if timeout_s > 0 and time.monotonic() - start > timeout_s:
                 error = f'timed out after {timeout_s:.0f} s with {len(outcomes)} episodes'
@@ -213,10 +233,13 @@ def run_graph(specs, params, episodes: int, compose: bool, log_dir: str | Path,
         try:
             codes = graph.stop()
         finally:
+            # After an interruption they stay ignored: an impatient second Ctrl-C must not cut
+            # off the caller's summary of what ran (it is ending anyway).
             for sig, handler in handlers.items():
-                signal.signal(sig, handler)
+                signal.signal(sig, signal.SIG_IGN if interrupted else handler)
     return {'outcomes': outcomes[:episodes] if episodes > 0 else outcomes,
             'error': error, 'interrupted': interrupted, 'exit_codes': codes,
+            'stop_s': graph.stop_s,
             'pids': graph.pids(), 'wall_s': time.monotonic() - start,
             'log_dir': str(graph.log_dir), 'trace': graph.trace}
 

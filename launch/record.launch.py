@@ -7,7 +7,13 @@ The recorder's parameters come from `hlai_ros.graph.recorder_node`, as in `hlai 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from hlai_ros.graph import LAUNCH_ARGUMENTS, launch_node_arguments, recorder_node
+from hlai_ros.graph import (
+    LAUNCH_ARGUMENTS,
+    check_flag,
+    checked,
+    launch_node_arguments,
+    recorder_node,
+)
 from hlai_ros.tasks import check_task
 from launch import LaunchDescription
 
@@ -23,8 +29,8 @@ def _nodes(context, *args, **kwargs):
     check_task(values['task'])
     if not values.get('record'):
         raise ValueError('record:=<bag directory> is required')
-    spec = recorder_node(values['task'], values['record'],
-                         values['use_sim_time'].lower() in ('true', '1', 'yes', 'on'))
+    (spec,) = checked([recorder_node(values['task'], values['record'], check_flag(
+        'use_sim_time', values['use_sim_time']))], values['task'])  # the node's own checks
     return [Node(**launch_node_arguments(spec, values['task']))]
 
 

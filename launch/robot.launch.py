@@ -18,7 +18,13 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
 from hlai_ros.contract import ACTOR_COMMAND, CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB
-from hlai_ros.graph import LAUNCH_ARGUMENTS, build, launch_node_arguments, options_from_launch
+from hlai_ros.graph import (
+    LAUNCH_ARGUMENTS,
+    build,
+    checked,
+    launch_node_arguments,
+    options_from_launch,
+)
 from hlai_ros.tasks import check_task, get_task
 from launch import LaunchDescription
 
@@ -52,7 +58,7 @@ def _nodes(context, *args, **kwargs):
                                    'online': values['online'],
                                    'use_sim_time': 'false', 'controller': values['controller']},
                                   target='robot', remappings=remaps)
-    specs = build(options)
+    specs = checked(build(options), task)  # every node's own checks, before any starts
     if 'command_gate' not in [s.name for s in specs]:
         raise RuntimeError('a robot graph without the command_gate must never be launched')
     return [Node(**launch_node_arguments(spec, task)) for spec in specs]

@@ -10,13 +10,20 @@ source that `hlai run` starts (a test checks that the two agree).
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
-from hlai_ros.graph import LAUNCH_ARGUMENTS, build, launch_node_arguments, options_from_launch
+from hlai_ros.graph import (
+    LAUNCH_ARGUMENTS,
+    build,
+    checked,
+    launch_node_arguments,
+    options_from_launch,
+)
 from launch import LaunchDescription
 
 
 def _nodes(context, *args, **kwargs):
     options = options_from_launch(dict(context.launch_configurations), target='sim')
-    return [Node(**launch_node_arguments(spec, options.task)) for spec in build(options)]
+    specs = checked(build(options), options.task)  # every node's own checks, before any starts
+    return [Node(**launch_node_arguments(spec, options.task)) for spec in specs]
 
 
 def generate_launch_description():

@@ -18,15 +18,30 @@ import time
 HELP = 'run the closed loop over the ROS graph (simulator, perception, learned actor, ...)'
 
 
+def _checked(check, *args):
+    """An argparse ``type`` from a check of `hlai_ros.graph`: the launch files' messages."""
+    def convert(text: str):
+        try:
+            return check(*args[:1], text, *args[1:])
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = args[0]
+    return convert
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `hlai run`."""
+    from hlai_ros.graph import CONTROLLERS, MODES, check_choice, check_integer
     from hlai_ros.tasks import task_names
     from hlai_ros.tasks.registry import task_argument
     parser.add_argument('--task', type=task_argument, required=True,
                         help='the task: ' + ', '.join(task_names()))
-    parser.add_argument('--episodes', type=int, default=3, help='episodes to run (default 3)')
-    parser.add_argument('--seed', type=int, default=0, help='seed of the first episode')
-    parser.add_argument('--controller', choices=['mpc', 'scripted'], default='mpc',
+    parser.add_argument('--episodes', type=_checked(check_integer, 'episodes', 1), default=3,
+                        help='episodes to run (default 3)')
+    parser.add_argument('--seed', type=_checked(check_integer, 'seed', 0), default=0,
+                        help='seed of the first episode')
+    parser.add_argument('--controller', default='mpc',
+                        type=_checked(check_choice, 'controller', CONTROLLERS),
                         help="what closes the loop: 'mpc' the learned actor (default), "
                              "'scripted' the privileged baseline (reads /ground_truth/state)")
     parser.add_argument('--model', type=Path, default=None, metavar='DIR',
@@ -42,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'string)')
     parser.add_argument('--out', type=Path, default=Path('out/run'),
                         help='folder for the picture of the first episode (default out/run)')
-    parser.add_argument('--mode', choices=['lockstep', 'realtime'], default='lockstep',
+    parser.add_argument('--mode', type=_checked(check_choice, 'mode', MODES), default='lockstep',
                         help='simulator mode (default lockstep: deterministic)')
     parser.add_argument('--compose', action='store_true',
                         help='run every node in one process on one executor')
@@ -67,11 +82,15 @@ def run(args: argparse.Namespace) -> int:
 
 def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
     """Run the graph of `args`, printing each outcome; return (exit status, summary)."""
-    from hlai_ros.graph import GraphOptions, build, params_file
+    from hlai_ros.graph import GraphOptions, build, checked, params_file
     from hlai_ros.runner import MONITOR, run_graph, summarize
 
     if args.episodes < 1:
         raise SystemExit(f'--episodes must be at least 1, got {args.episodes}')
+    if args.controller == 'none':
+        print("hlai run: controller 'none' leaves the simulated robot without commands; use "
+              "'mpc' or 'scripted'", file=sys.stderr)
+        return 2, {}
     try:
         overrides = tuple(parse_override(text) for text in args.node_parameters)
     except ValueError as exc:
@@ -99,8 +118,8 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
                            extra_nodes=(MONITOR.name,), model=model,
                            online=str(args.online.resolve()) if args.online else '',
                            node_parameters=overrides)
-    try:
-        specs = build(options)
+    try:  # every node's own checks of its parameters, before anything starts
+        specs = checked(build(options), args.task)
     except ValueError as exc:
         print(f'hlai run: {exc}', file=sys.stderr)
         return 2, {}
@@ -122,9 +141,8 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
                    compose=bool(args.compose), seed=args.seed,
                    episodes_requested=args.episodes, wall_s=result['wall_s'],
                    interrupted=result['interrupted'], error=result['error'],
-                   bag=bag or None, log_dir=result['log_dir'], outcomes=result['outcomes'])
-    if result['error']:
-        print(f'hlai run: {result["error"]}', file=sys.stderr)
+                   bag=bag or None, log_dir=result['log_dir'], outcomes=result['outcomes'],
+                   exit_codes=result['exit_codes'], stop_s=result['stop_s'])
     summary['picture'] = None
     if result['trace'] and result['outcomes']:
         picture = args.out / f'{args.task}_{args.controller}_episode.png'
@@ -134,6 +152,8 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
         print(f'picture of episode {result["outcomes"][0]["episode"]}: {picture}', flush=True)
     print(f'success {summary["success_rate"]:.2f}, failure {summary["failure_rate"]:.2f} over '
           f'{summary["episodes"]} episodes', flush=True)
+    if result['error']:  # last, so that it is what a user sees
+        print(f'hlai run: {result["error"]}', file=sys.stderr, flush=True)
     if result['interrupted']:
         return 130, summary
     return (1 if result['error'] else 0), summary

@@ -12,8 +12,18 @@ import json
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from hlai_ros.nodes.spin import (
+    START_ERRORS,
+    StopRequest,
+    exit_now,
+    node_name,
+    refuse_start,
+    spin_until_stopped,
+)
 
 
 def node_class(executable: str):
@@ -34,23 +44,29 @@ def main(argv=None):
         raise SystemExit('usage: python -m hlai_ros.nodes.compose \'[{"executable": ..., '
                          '"arguments": [...]}, ...]\'')
     items = json.loads(argv[0])
-    rclpy.init()
+    stop = StopRequest().install()  # as `spin_node`: the first signal stops, later ones wait
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    stop.install()  # again: rclpy's init may replace them
     nodes = []
     executor = SingleThreadedExecutor()
     try:
         for item in items:
-            node = node_class(item['executable'])(cli_args=item['arguments'],
-                                                  use_global_arguments=False)
+            try:
+                node = node_class(item['executable'])(cli_args=item['arguments'],
+                                                      use_global_arguments=False)
+            except START_ERRORS as exc:
+                raise refuse_start(node_name(item['arguments'], item['executable']),
+                                   exc) from None
             nodes.append(node)
             executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_stopped(executor, stop)
     finally:
         for node in reversed(nodes):
             node.destroy_node()
         executor.shutdown()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown(uninstall_handlers=False)
+        stop.ignore_from_now_on()
+    exit_now(0)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,7 @@ cost-to-go, when ``model_path`` holds a critic for this task (identity-checked),
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,34 +36,13 @@ from hlai_ros.cost.profile import describe_params, profile_changes, profile_dige
 from hlai_ros.cost.state_cost import StateCost
 from hlai_ros.data import messages
 from hlai_ros.graph import params_file
+from hlai_ros.node_config import CostCriticNodeConfig
 from hlai_ros.nodes import convert
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 from hlai_ros.paths import model_dir
 from hlai_ros.tasks import get_task
-
-
-@dataclass(frozen=True)
-class CostCriticNodeConfig:
-    """Parameters of the `cost_critic` node (the profile's are declared from the task)."""
-
-    task: str = field(default='', metadata={'read_only': True})
-    """Registered task whose state layout, cost terms and default profile are used (required)."""
-    model_path: str = field(default='', metadata={'read_only': True})
-    """Model directory that may hold a critic checkpoint; empty: the shipped models/<task>."""
-    profile_file: str = ''
-    """Parameter file whose cost_critic section ~/reload applies; empty: config/<task>.yaml."""
-    torch_threads: int = field(default=1, metadata={'read_only': True})
-    """Torch intra-op threads."""
-
-    def __post_init__(self):
-        from hlai_ros.tasks import check_task
-        check_task(self.task)
-        if self.profile_file and not Path(self.profile_file).is_file():
-            raise ValueError(f'profile_file {self.profile_file!r} is not a file')
-        if self.torch_threads < 1:
-            raise ValueError(f'torch_threads must be >= 1, got {self.torch_threads}')
 
 
 class CostCriticNode(Node):

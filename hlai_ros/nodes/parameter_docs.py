@@ -10,16 +10,9 @@ from __future__ import annotations
 from dataclasses import MISSING, fields  # noqa: I001
 import importlib
 
-NODES = (
-    ('sim', 'hlai_ros.sim.session:SimNodeConfig'),
-    ('perception', 'hlai_ros.nodes.perception:PerceptionNodeConfig'),
-    ('world_model', 'hlai_ros.world_model.live:WorldModelNodeConfig'),
-    ('cost_critic', 'hlai_ros.nodes.cost_critic:CostCriticNodeConfig'),
-    ('mpc_actor', 'hlai_ros.actor.supervision:ActorConfig'),
-    ('command_gate', 'hlai_ros.safety.command_gate:CommandGateConfig'),
-    ('recorder', 'hlai_ros.nodes.recorder:RecorderConfig'),
-    ('scripted_controller', 'hlai_ros.nodes.scripted_controller:ScriptedControllerConfig'),
-)
+from hlai_ros.node_config import CONFIGS
+
+NODES = tuple(CONFIGS.items())
 """(node, config dataclass) in graph order."""
 
 PROFILE_NOTE = '''The cost profile (`hlai_ros/cost/profile.py`) is the `cost_critic` node's too:

@@ -14,15 +14,14 @@ counted (`hlai_ros.nodes.guard`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import time
 
-import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from hlai_ros import contract
 from hlai_ros.data import messages
+from hlai_ros.node_config import PerceptionNodeConfig
 from hlai_ros.nodes.convert import (
     episode_marker,
     has_message,
@@ -38,43 +37,10 @@ from hlai_ros.nodes.spin import spin_node
 from hlai_ros.perception.pipeline import FramePipeline, world_camera_transforms
 from hlai_ros.safety import FreshnessLimits
 from hlai_ros.safety import inputs as checks
-from hlai_ros.tasks import check_task, get_task
+from hlai_ros.tasks import get_task
 
 RO = {'read_only': True}
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-@dataclass(frozen=True)
-class PerceptionNodeConfig:
-    """Parameters of the `perception` node."""
-
-    task: str = field(default='', metadata=RO)
-    """Registered task whose estimator runs (`hlai_ros.tasks`; required)."""
-    control_hz: float = field(default=10.0, metadata=RO)
-    """Camera frame rate the estimator assumes for velocities, Hz."""
-    sync_tolerance_s: float = 0.05
-    """Largest stamp difference between image, depth and proprioception, seconds."""
-    proprio_names: tuple[str, ...] = field(default=(), metadata=RO)
-    """Labels of the proprioception vector; empty: the robot's own labels."""
-    camera_pose: tuple[float, ...] = field(default=(), metadata=RO)
-    """Camera optical frame in the world frame, x y z qx qy qz qw; empty: from the extrinsics
-    topic."""
-    depth_near: float = field(default=0.0, metadata=RO)
-    """Nearest valid depth, metres; 0: the task world's camera."""
-    depth_far: float = field(default=0.0, metadata=RO)
-    """Farthest valid depth, metres; 0: the task world's camera."""
-
-    def __post_init__(self):
-        check_task(self.task)
-        if not self.control_hz > 0 or not self.sync_tolerance_s > 0:
-            raise ValueError('control_hz and sync_tolerance_s must be > 0')
-        if self.camera_pose and (len(self.camera_pose) != 7
-                                 or not np.all(np.isfinite(self.camera_pose))):
-            raise ValueError(f'camera_pose must be 7 finite numbers (x y z qx qy qz qw), got '
-                             f'{list(self.camera_pose)}')
-        if self.depth_near < 0 or self.depth_far < 0 or (
-                self.depth_far and self.depth_near >= self.depth_far):
-            raise ValueError('need 0 <= depth_near < depth_far (0: the world camera defaults)')
 
 
 class PerceptionNode(Node):

@@ -17,7 +17,6 @@ messages (``/cmd_vel``, markers, ground truth) share the sensors' time base.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
 
 from rclpy.clock import Clock, ClockType
@@ -28,13 +27,14 @@ from hlai_ros import contract
 from hlai_ros.contract import CAMERA_EXTRINSICS, EPISODE, TF_STATIC, Topic, episode_topics
 from hlai_ros.data import messages
 from hlai_ros.data.writer import BagWriter
+from hlai_ros.node_config import RecorderConfig
 from hlai_ros.nodes.convert import from_cdr, has_message, message_class
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.guard import InputGuard
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 from hlai_ros.safety.inputs import BYTES_PER_PIXEL, image_fault, non_finite
-from hlai_ros.tasks import check_task, get_task, task_names
+from hlai_ros.tasks import get_task, task_names
 
 STACK_TOPICS = (contract.STATE, contract.PLAN, contract.IMAGINED, contract.COST,
                 contract.CRITIC, contract.SURPRISE, contract.ESTOP, contract.PROFILE,
@@ -49,31 +49,6 @@ IMAGE = 'sensor_msgs/msg/Image'
 LATCHED_TOPICS = (TF_STATIC.name, contract.GOAL.name,
                   *(t.name for t in STACK_TOPICS if t.qos.latched))
 """Topics recorded transient-local: /tf_static (static by nature) and the latched ones."""
-
-
-@dataclass(frozen=True)
-class RecorderConfig:
-    """Parameters of the `recorder` node."""
-
-    output: str = field(default='', metadata={'read_only': True})
-    """Bag directory to create (must not exist)."""
-    task: str = field(default='', metadata={'read_only': True})
-    """Registered task whose contract topics are recorded (required when `topics` is empty)."""
-    topics: tuple[str, ...] = field(default=(), metadata={'read_only': True})
-    """Topics to record; empty: every topic `hlai collect` writes for `task`."""
-    flush_period_s: float = field(default=0.5, metadata={'read_only': True})
-    """Longest wall-clock time between flushes to the file, seconds."""
-
-    def __post_init__(self):
-        if not self.output:
-            raise ValueError('output must name the bag directory to create')
-        if self.task or not self.topics:
-            check_task(self.task)
-        if not self.flush_period_s > 0:
-            raise ValueError(f'flush_period_s must be > 0, got {self.flush_period_s}')
-        bad = [t for t in self.topics if not t.startswith('/')]
-        if bad:
-            raise ValueError(f'topics must be absolute names (start with /), got {bad}')
 
 
 class RecorderNode(Node):
@@ -152,7 +127,8 @@ class RecorderNode(Node):
 
     def destroy_node(self):
         """Close the bag (summary, footer, metadata.yaml), then the node."""
-        self.bag.close()
+        if getattr(self, 'bag', None) is not None:  # none when the node could not start
+            self.bag.close()
         return super().destroy_node()
 
 

@@ -10,7 +10,6 @@ A start marker on ``/hlai/episode`` resets the controller.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
 
 import numpy as np
@@ -18,27 +17,11 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from hlai_ros.contract import EPISODE, GROUND_TRUTH
+from hlai_ros.node_config import ScriptedControllerConfig
 from hlai_ros.nodes.convert import episode_marker, message_class, to_cdr
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
-from hlai_ros.tasks import check_task, get_task
-
-
-@dataclass(frozen=True)
-class ScriptedControllerConfig:
-    """Parameters of the `scripted_controller` node."""
-
-    task: str = field(default='', metadata={'read_only': True})
-    """Registered task whose scripted controller runs (`hlai_ros.tasks`; required)."""
-    noise_std: float = field(default=0.0, metadata={'read_only': True})
-    """Gaussian action noise, action units."""
-    seed: int = field(default=0, metadata={'read_only': True})
-    """Seed of the action noise."""
-
-    def __post_init__(self):
-        check_task(self.task)
-        if not self.noise_std >= 0:
-            raise ValueError(f'noise_std must be >= 0, got {self.noise_std}')
+from hlai_ros.tasks import get_task
 
 
 class ScriptedControllerNode(Node):

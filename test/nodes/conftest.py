@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -160,3 +161,52 @@ def start_node(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_LAUNCH = REPO.parent / 'shared' / 'ros2-launch'
+PACKAGE_FILES = ('package.xml', 'setup.py', 'setup.cfg', 'resource', 'hlai_ros', 'launch',
+                 'config', 'sim', 'models')
+"""What a colcon workspace needs of this checkout (the working tree, edits included)."""
+
+
+@pytest.fixture(scope='session')
+def ros2_install(tmp_path_factory):
+    """This package built by colcon into a workspace: the ROS-install path.
+
+    Returns `env`, the environment of a shell that sourced the workspace's
+    ``install/setup.bash`` (on this session's domain, logs in the workspace), and `ros2`, the
+    ``ros2`` command. Skips, saying why, where the real ``launch``/``ros2cli`` (installed by
+    ``../shared/ros2-launch/install.sh``, which ``.ci/run`` runs) or colcon is missing.
+    """
+    import importlib.util
+    import shutil
+    missing = [m for m in ('launch', 'launch_ros', 'ros2launch', 'ros2cli')
+               if importlib.util.find_spec(m) is None]
+    bin_dir = Path(sys.executable).parent
+    if missing or not (bin_dir / 'ros2').exists():
+        pytest.skip(f'the real ros2 launch is not installed (missing {missing or ["ros2"]}): '
+                    f'bash {SHARED_LAUNCH}/install.sh {Path(sys.prefix)}')
+    if not (bin_dir / 'colcon').exists():
+        pytest.skip('colcon is not installed: pip install colcon-common-extensions')
+    ws = tmp_path_factory.mktemp('colcon_ws')
+    src = ws / 'src' / 'hlai_ros'
+    src.mkdir(parents=True)
+    ignore = shutil.ignore_patterns('__pycache__', '*.egg-info', '*.pyc')
+    for name in PACKAGE_FILES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name, ignore=ignore)
+        else:
+            shutil.copy2(REPO / name, src / name)
+    env = node_env()
+    env['PATH'] = f'{bin_dir}{os.pathsep}{env.get("PATH", "")}'
+    env['AMENT_PREFIX_PATH'] = os.pathsep.join(  # the wheels' packages, like /opt/ros/<distro>
+        p for p in (sys.prefix, env.get('AMENT_PREFIX_PATH')) if p)
+    build = subprocess.run([str(bin_dir / 'colcon'), 'build', '--packages-select', 'hlai_ros'],
+                           cwd=ws, env=env, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    dump = subprocess.run(['bash', '-c', 'source install/setup.bash && env -0'], cwd=ws,
+                          env=env, capture_output=True, timeout=60, check=True)
+    env = dict(item.split('=', 1) for item in dump.stdout.decode().split('\0') if '=' in item)
+    env['ROS_LOG_DIR'] = str(ws / 'ros_log')
+    return types.SimpleNamespace(env=env, ws=ws, ros2=str(bin_dir / 'ros2'))

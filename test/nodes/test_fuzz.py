@@ -226,6 +226,10 @@ def test_fuzzed_messages_do_not_stop_any_node(tmp_path, probe, ros_env):
             ('/hlai/episode', String, 10), ('/cmd_vel', Twist, 10),
             ('/hlai/actor_command', Twist, 10), ('/hlai/state', Float32MultiArray, 10),
             ('/hlai/estop', Bool, 10), ('/ground_truth/state', String, 10))}
+        # every fuzzed topic matched first (on a loaded machine the gate's subscriptions could
+        # be discovered after its topics were fuzzed, and it would have nothing to report)
+        probe.spin_until(lambda: all(p.get_subscription_count() for p in pubs.values()), 30,
+                         'the subscribers of every fuzzed topic')
 
         def sim_now():
             clock = got['clock'][-1].clock

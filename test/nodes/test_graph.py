@@ -89,7 +89,7 @@ def _launch_view(nodes):
 
 
 @pytest.mark.parametrize('task', ['push', 'cliff'])
-@pytest.mark.parametrize('record', ['', '/tmp/bags/run1'])
+@pytest.mark.parametrize('record', ['', '/nonexistent/hlai_bags/run1'])
 def test_sim_launch_starts_what_the_runner_starts(launch_module, task, record):
     nodes = launch_module('sim.launch.py', task=task, record=record, episodes='4', seed='2')
     options = GraphOptions(task=task, record=record, episodes=4, seed=2)
@@ -103,10 +103,10 @@ def test_sim_launch_starts_what_the_runner_starts(launch_module, task, record):
 
 
 def test_record_and_robot_launch_files(launch_module):
-    (recorder,) = launch_module('record.launch.py', task='cliff', record='/tmp/b')
+    (recorder,) = launch_module('record.launch.py', task='cliff', record='/nonexistent/hlai_bag')
     assert recorder['executable'] == 'recorder'
     assert recorder['parameters'][1] == {'task': 'cliff', 'use_sim_time': False,
-                                         'output': '/tmp/b'}
+                                         'output': '/nonexistent/hlai_bag'}
     nodes = launch_module('robot.launch.py', task='cliff', image='/cam/color',
                           proprio='/wheel/odometry')
     names = [n['name'] for n in nodes]
@@ -137,7 +137,7 @@ def test_an_unknown_task_lists_the_known_ones_everywhere(launch_module, capsys):
     assert 'push' in message and 'cliff' in message
     for launch_file in ('sim.launch.py', 'robot.launch.py', 'record.launch.py'):
         with pytest.raises(ValueError) as got:
-            launch_module(launch_file, task='juggle', record='/tmp/b')
+            launch_module(launch_file, task='juggle', record='/nonexistent/hlai_bag')
         assert str(got.value) == message, launch_file
     with pytest.raises(SystemExit):
         main(['run', '--task', 'juggle'])

@@ -1,5 +1,6 @@
 """`hlai run` end to end: the closed loop over DDS, recording, composition, clean Ctrl-C."""
 import json
+import os
 from pathlib import Path
 import select
 import signal
@@ -117,14 +118,19 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize('compose', [False, True], ids=['processes', 'composed'])
 def test_sigint_stops_every_node(tmp_path, ros_env, compose):
+    """A terminal's Ctrl-C, twice: every node exits 0, the bag is finished, none is left.
+
+    The SIGINTs go to the runner's process group, as a terminal sends them.
+    """
     runner = subprocess.Popen(
         [sys.executable, '-m', 'hlai_ros.cli', 'run', '--task', 'cliff', '--episodes', '50',
          '--record', str(tmp_path / 'bags'), '--log-dir', str(tmp_path / 'logs'),
-         '--out', str(tmp_path / 'out')]
+         '--out', str(tmp_path / 'out'), '--json']
         # the runner's shutdown does not depend on the controller: the quicker scripted
         # baseline in separate processes, the learned actor composed
         + (['--compose', *SMALL_ACTOR] if compose else ['--controller', 'scripted']),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ros_env)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ros_env,
+        start_new_session=True)
     try:
         ready, _, _ = select.select([runner.stdout], [], [], 150)
         assert ready, 'no episode finished within 150 s'
@@ -138,8 +144,11 @@ def test_sigint_stops_every_node(tmp_path, ros_env, compose):
         # the end marker gets a moment to arrive (the recorder's promise is "at most the
         # last second").
         time.sleep(1.0)
-        runner.send_signal(signal.SIGINT)
-        assert runner.wait(30) == 130
+        os.killpg(runner.pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.killpg(runner.pid, signal.SIGINT)  # impatient: again, during the shutdown
+        assert runner.wait(60) == 130
+        out = runner.stdout.read()  # through the stream's buffer (readline above filled it)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(_alive(p) for p in nodes):
             time.sleep(0.1)
@@ -148,6 +157,39 @@ def test_sigint_stops_every_node(tmp_path, ros_env, compose):
         if runner.poll() is None:
             runner.kill()
             runner.wait(5)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary['interrupted'] and set(summary['exit_codes'].values()) == {0}, summary
+    for log in (tmp_path / 'logs').iterdir():
+        assert 'Traceback' not in log.read_text(errors='replace'), log
+    report = os.environ.get('HLAI_SHUTDOWN_REPORT')
+    if report:
+        with open(report, 'a') as handle:
+            handle.write(json.dumps({'how': 'ctrl-c under hlai run'
+                                     + (' --compose' if compose else ''),
+                                     'shutdown_s': summary['stop_s']}) + '\n')
     from hlai_ros.data import load_episodes
+    (bag,) = (tmp_path / 'bags').iterdir()
+    assert (bag / 'metadata.yaml').is_file()
     episodes = load_episodes(tmp_path / 'bags', cache=False)
     assert episodes and episodes[0].metadata['ended'] is True
+
+
+def test_run_refuses_bad_parameters_before_starting_and_names_a_dead_node(tmp_path, ros_env):
+    for setting, message in (
+            ('mpc_actor.deadline_s=-1', 'node mpc_actor: invalid parameters: deadline_s'),
+            ('mpc_actor.foo=1', "node mpc_actor: unknown parameters ['foo']"),
+            ('perception.sync_tolerance_s="x"', 'node perception: parameter sync_tolerance_s')):
+        result = _hlai(ros_env, 'run', '--task', 'cliff', '--set', setting, timeout=60)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert 'nodes [' not in result.stderr and 'Traceback' not in result.stderr
+    # A model that passes the runner's check but that the actor refuses: the run stops,
+    # exits 1 and says which node died and why.
+    model = tmp_path / 'model'
+    model.mkdir()
+    (model / 'world_model.json').write_text('{"not": "a model"}')
+    result = _hlai(ros_env, 'run', '--task', 'cliff', '--model', str(model), '--episodes', '1',
+                   '--timeout', '120', '--log-dir', str(tmp_path / 'logs'), timeout=180)
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()
+    assert any(line.startswith('hlai run: node mpc_actor died (exit code 2): [ERROR] node '
+                               'mpc_actor:') for line in last[-3:]), result.stderr[-2000:]
