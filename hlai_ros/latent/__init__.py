@@ -7,6 +7,8 @@ ground truth in training:
 - `model`: `LatentWorldModel` with `encode`, `next`, `rollout` (ensemble) and `decode_image`;
 - `sigreg`: the collapse regulariser; `objective`: the training loss;
 - `train`: `train_latent` and the ``main`` CLI; `checkpoint`: atomic safetensors with identity;
+- `goal`: the goal cost over latents (keypoints weighted by what proprioception does not
+  explain) and its ranking measure;
 - `probes`: linear probes, collapse and prediction figures (evaluation only, reads ground truth).
 
 Never imports rclpy.

@@ -25,6 +25,25 @@ class LatentConfig:
     """Append pixel-coordinate channels to the input (CoordConv), so position is linear."""
     mean_frame: bool = True
     """Subtract the training set's mean RGB-D frame from every input."""
+    keypoints: int = 16
+    """Keypoints K of the image latent (0: none): a spatial-softmax head on a half-resolution map
+    whose K expected (x, y) positions, in [-1, 1] image coordinates, are appended to the image
+    latent (2K values). Trained only through `keypoint_recon_weight` (Transporter style)."""
+    keypoint_channels: int = 16
+    """Width of the keypoint head's convolutions."""
+    keypoint_sigma: float = 0.08
+    """Std of the Gaussian each keypoint is rendered as when decoded, in [-1, 1] image units."""
+    keypoint_recon_weight: float = 1.0
+    """Weight of the keypoint reconstruction: a window's last frame decoded from a reference
+    frame of the same episode and both frames' keypoints (what moved must be in the keypoints)."""
+    keypoint_motion_weight: float = 10.0
+    """Extra weight of the keypoint reconstruction on pixels that differ between the target and
+    the reference frame: 1 + this x the squared difference over its batch mean."""
+    keypoint_decoder_proprio: bool = False
+    """Give the keypoint decoder both frames' proprioception too, so the robot's own body can be
+    drawn from it and the keypoints are left for what proprioception does not explain (the box)."""
+    keypoint_pred_weight: float = 10.0
+    """Weight of the keypoints' multi-step prediction error (trains the predictor only)."""
     proprio_latent_dim: int = 16
     """Size of the proprioception part of the latent."""
     predictor_channels: int = 32
@@ -43,7 +62,7 @@ class LatentConfig:
     """Weight of the low-resolution RGB-D reconstruction from the image latent (0: none)."""
     recon_size: int = 32
     """Side of the reconstruction target, pixels."""
-    recon_motion_weight: float = 0.0
+    recon_motion_weight: float = 10.0
     """Extra reconstruction weight on pixels that differ from the mean frame: each target pixel
     weighs 1 + this x its squared residual over the batch mean (what moves: hand, box)."""
     recon_frames: str = 'ends'
@@ -79,18 +98,29 @@ class LatentConfig:
         if self.image_size // 4 < self.map_size:
             raise ValueError(f'image_size {self.image_size} is too small for a '
                              f'{self.map_size} x {self.map_size} map (needs 4 x map_size)')
+        if self.keypoints < 0:
+            raise ValueError(f'keypoints must be >= 0, got {self.keypoints}')
         if self.horizon < 1 or self.ensemble_size < 1:
             raise ValueError('horizon and ensemble_size must be at least 1')
 
     @property
-    def image_latent_dim(self) -> int:
-        """Size of the flattened image latent, C * map_size**2."""
+    def map_latent_dim(self) -> int:
+        """Size of the flattened latent map, C * map_size**2."""
         return self.map_channels * self.map_size ** 2
+
+    @property
+    def image_latent_dim(self) -> int:
+        """Size of the image latent: the flattened map, then 2K keypoint coordinates."""
+        return self.map_latent_dim + 2 * self.keypoints
 
     @property
     def latent_dim(self) -> int:
         """Size D of the whole latent: image part, then proprioception part."""
         return self.image_latent_dim + self.proprio_latent_dim
+
+    def for_task(self, task) -> 'LatentConfig':
+        """This config with the task plugin's `Task.latent_defaults` applied."""
+        return replace(self, **dict(getattr(task, 'latent_defaults', None) or {}))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as plain JSON-able values."""
@@ -100,6 +130,8 @@ class LatentConfig:
     def from_dict(cls, data: dict[str, Any]) -> 'LatentConfig':
         """Build a config from `to_dict` output; unknown keys are an error."""
         known = {f.name for f in fields(cls)}
+        if 'keypoints' not in data:  # saved before keypoints existed: a model without them
+            data = dict(data, keypoints=0)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f'unknown latent config fields {unknown}')

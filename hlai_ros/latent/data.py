@@ -76,6 +76,15 @@ class LatentDataset:
         return {'rgb': self.rgb[idx], 'depth': self.depth[idx].float(),
                 'proprio': self.proprio[idx], 'actions': self.actions[idx[:, :-1]]}
 
+    def same_episode_frames(self, index: torch.Tensor, generator: torch.Generator | None = None
+                            ) -> torch.Tensor:
+        """(B,) a uniformly random frame of the episode of each frame in `index` (B,)."""
+        _, counts = torch.unique_consecutive(self.episode, return_counts=True)
+        first = torch.cumsum(counts, 0) - counts
+        ep = self.episode[index]
+        u = torch.rand(len(index), generator=generator)
+        return first[ep] + (u * counts[ep]).long().clamp_max(counts[ep] - 1)
+
     def frames(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """Single frames: rgb (B, 3, h, w) uint8, depth (B, h, w), proprio (B, P)."""
         return {'rgb': self.rgb[index], 'depth': self.depth[index].float(),

@@ -155,9 +155,10 @@ def prediction_errors(model: LatentWorldModel, data: LatentDataset, horizon: int
 
     Each error is the mean squared latent error divided by the mean per-dimension variance of
     the held-out latents (so 1.0 is what guessing the mean frame's latent costs), for the image
-    part and for the whole latent; the copy-last baseline predicts frame k's latent as frame
-    0's. Also returns the members' disagreement (variance across members, same units), the
-    ensemble-mean predicted latents (B, H, D) and the windows' start frames (B,).
+    part, the whole latent and the keypoints (when the model has them); the copy-last baseline
+    predicts frame k's latent as frame 0's. Also returns the members' disagreement (variance
+    across members, same units), the ensemble-mean predicted latents (B, H, D) and the windows'
+    start frames (B,).
     """
     model.eval()
     starts = data.window_starts(horizon)
@@ -176,8 +177,12 @@ def prediction_errors(model: LatentWorldModel, data: LatentDataset, horizon: int
     var_all = lat.flatten(0, 1).var(0).mean()
     target = lat[:, 1:]
     copy = lat[:, :1].expand_as(target)
+    parts = [('image', slice(0, k), var_img), ('all', slice(None), var_all)]
+    if k > model.map_dim:
+        kp = slice(model.map_dim, k)
+        parts.append(('keypoints', kp, lat[..., kp].flatten(0, 1).var(0).mean()))
     out = {}
-    for name, sl, var in (('image', slice(0, k), var_img), ('all', slice(None), var_all)):
+    for name, sl, var in parts:
         out[f'model_{name}'] = (((mean - target)[..., sl] ** 2).mean((0, 2)) / var).tolist()
         out[f'copy_{name}'] = (((copy - target)[..., sl] ** 2).mean((0, 2)) / var).tolist()
     out['disagreement_all'] = (pred.var(0).mean((0, 2)) / var_all).tolist()

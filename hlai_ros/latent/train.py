@@ -68,8 +68,15 @@ class LatentHistory:
         return asdict(self)
 
 
-def _batch(data: LatentDataset, starts: torch.Tensor, horizon: int) -> dict[str, torch.Tensor]:
-    return data.windows(starts, horizon)
+def _batch(data: LatentDataset, starts: torch.Tensor, horizon: int,
+           generator: torch.Generator | None = None, reference: bool = False
+           ) -> dict[str, torch.Tensor]:
+    batch = data.windows(starts, horizon)
+    if reference:  # another frame of the same episode, for the keypoint reconstruction
+        ref = data.frames(data.same_episode_frames(starts, generator))
+        batch['ref_rgb'], batch['ref_depth'] = ref['rgb'], ref['depth']
+        batch['ref_proprio'] = ref['proprio']
+    return batch
 
 
 @torch.no_grad()
@@ -80,7 +87,7 @@ def _validate(model: LatentWorldModel, data: LatentDataset, starts: torch.Tensor
     g = torch.Generator().manual_seed(12345)
     for i in range(0, len(starts), c.batch_size * 2):
         s = starts[i:i + c.batch_size * 2]
-        terms = window_loss(model, _batch(data, s, c.horizon), g)
+        terms = window_loss(model, _batch(data, s, c.horizon, g, c.keypoints > 0), g)
         total += float(terms.total) * len(s)
         pred += float(terms.prediction) * len(s)
         n += len(s)
@@ -162,8 +169,9 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
                 if c.time_budget_s and spent + time.monotonic() - t0 >= c.time_budget_s:
                     break
                 pick = torch.randint(0, len(train_starts), (c.batch_size,), generator=generator)
-                terms = window_loss(model, _batch(train, train_starts[pick], c.horizon),
-                                    generator)
+                batch = _batch(train, train_starts[pick], c.horizon, generator,
+                                c.keypoints > 0)
+                terms = window_loss(model, batch, generator)
                 optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()
                 if c.grad_clip > 0:
@@ -231,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = LatentConfig(proprio_dim=int(data.proprio.shape[1]),
                           action_dim=int(data.actions.shape[1]),
                           image_size=int(data.rgb.shape[-1]), seed=args.seed,
-                          time_budget_s=args.time_budget).with_overrides(args.set)
+                          time_budget_s=args.time_budget)
+    config = config.for_task(task).with_overrides(args.set)
     metadata = {'identity': task.identity('latent'), 'task': task.name,
                 'proprio_names': list(data.proprio_names), 'data': str(args.data),
                 'episodes': data.num_episodes, 'transitions': int(data.valid.sum()),

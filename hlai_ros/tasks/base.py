@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -78,6 +79,9 @@ class Task:
     goal_relative_indices: tuple[int, ...] = ()
     """Model-state entries the critic and policy see relative to the goal (default: the
     position that must reach the goal)."""
+    latent_defaults: Mapping[str, Any] = MappingProxyType({})
+    """`hlai_ros.latent.config.LatentConfig` fields this task's pixel world model starts from
+    (before any ``--set``), e.g. how many keypoints its scene needs."""
     pose_topic: Topic = OBJECT_POSE
     """Where perception publishes the pose of interest (`pose_labels`), for RViz."""
     pose_labels: tuple[str, ...] = ()

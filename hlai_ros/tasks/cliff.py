@@ -8,6 +8,7 @@ collision barriers), not the model state.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,9 @@ class CliffTask(Task):
     position_indices = (0, 1)
     pose_topic = ROBOT_POSE
     pose_labels = ('x', 'y', 'yaw')
+    latent_defaults = MappingProxyType({'keypoints': 8, 'keypoint_decoder_proprio': False})
+    """The pixel model's keypoints must stay on the robot (the goal is about where it is), so
+    its decoder gets no odometry that would explain the robot away (BENCHMARKS.md, issue 12)."""
 
     def cost_terms(self) -> dict[str, Any]:
         """Goal path length around obstacles, fall and collision barriers, effort, uncertainty.
