@@ -23,13 +23,14 @@ import math
 import numpy as np
 
 from hlai_ros.sim.cliff import load_scene
+from hlai_ros.sim.scripted import NoisyScripted
 
 
 def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2.0 * math.pi) - math.pi
 
 
-class CliffScripted:
+class CliffScripted(NoisyScripted):
     """Turn-then-drive to the goal with obstacle detours and edge caution."""
 
     turn_threshold = 0.5
@@ -49,12 +50,9 @@ class CliffScripted:
 
     def __init__(self, noise_std: float = 0.0, seed: int | None = None):
         """Make the controller; `noise_std` is Gaussian action noise in action units."""
-        if noise_std < 0:
-            raise ValueError(f'noise_std must be >= 0, got {noise_std}')
+        super().__init__(noise_std, seed)
         act = load_scene()['action']
         self.high = np.array([act['max_linear'], act['max_angular']], dtype=np.float32)
-        self.noise_std = float(noise_std)
-        self._rng = np.random.default_rng(seed)
         self._sides: dict[int, float] = {}
 
     def reset(self) -> None:
@@ -80,9 +78,7 @@ class CliffScripted:
             v = min(float(self.high[0]), self.speed_gain * dist) * math.cos(err)
             v *= self._edge_factor(pos, yaw, bounds)
         action = np.array([v, omega], dtype=np.float32)
-        if self.noise_std > 0:
-            action = action + self._rng.normal(0.0, self.noise_std, 2).astype(np.float32)
-        return np.clip(action, -self.high, self.high).astype(np.float32)
+        return np.clip(self._noisy(action), -self.high, self.high).astype(np.float32)
 
     def _edge_factor(self, pos: np.ndarray, yaw: float, bounds: np.ndarray) -> float:
         """Return a speed factor in [0, 1] from the distance to the edge straight ahead."""

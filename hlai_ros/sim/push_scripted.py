@@ -26,12 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from hlai_ros.sim.push import load_scene
+from hlai_ros.sim.scripted import NoisyScripted
 
 _SPEED_MAX = float(load_scene()['action']['max_speed'])
 """Command bound (m/s): the world's action bound, from ``sim/push.yaml``."""
 
 
-class PushScripted:
+class PushScripted(NoisyScripted):
     """Circle behind the box, then push it along the box-goal line; see the module docstring."""
 
     standoff = 0.016
@@ -50,11 +51,7 @@ class PushScripted:
     """Slowest push speed, m/s."""
 
     def __init__(self, noise_std: float = 0.0, seed: int | None = None):
-        if noise_std < 0:
-            raise ValueError(f'noise_std must be >= 0, got {noise_std}')
-        self.noise_std = float(noise_std)
-        self._seed = seed
-        self._rng = np.random.default_rng(seed)
+        super().__init__(noise_std, seed)
         self._pushing = False
 
     def reset(self) -> None:
@@ -116,9 +113,4 @@ class PushScripted:
         return self.gain * (target - ee)
 
     def _finish(self, command: np.ndarray) -> np.ndarray:
-        peak = float(np.max(np.abs(command)))
-        if peak > _SPEED_MAX:  # scale, not clip: keep the direction
-            command = command * (_SPEED_MAX / peak)
-        if self.noise_std > 0:
-            command = command + self._rng.normal(0.0, self.noise_std, 2)
-        return np.clip(command, -_SPEED_MAX, _SPEED_MAX).astype(np.float32)
+        return self._planar(command, _SPEED_MAX)

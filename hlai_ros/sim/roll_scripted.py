@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from hlai_ros.sim.roll import load_scene
+from hlai_ros.sim.scripted import NoisyScripted
 
 _SPEED_MAX = float(load_scene()['action']['max_speed'])
 """Command bound (m/s): the world's action bound, from ``sim/roll.yaml`` (push's)."""
@@ -57,7 +58,7 @@ def contact_offset(u: np.ndarray, sharpness: float = 0.25) -> np.ndarray:
     return HAND_HALF_EXTENTS * np.clip(np.asarray(u, dtype=np.float64) / sharpness, -1.0, 1.0)
 
 
-class RollScripted:
+class RollScripted(NoisyScripted):
     """Stop the ball, then push it gently along the ball-goal line; see the module docstring."""
 
     moving_speed = 0.03
@@ -88,11 +89,7 @@ class RollScripted:
     """Time (s) the hand needs before it moves at full speed (interception planning)."""
 
     def __init__(self, noise_std: float = 0.0, seed: int | None = None):
-        if noise_std < 0:
-            raise ValueError(f'noise_std must be >= 0, got {noise_std}')
-        self.noise_std = float(noise_std)
-        self._seed = seed
-        self._rng = np.random.default_rng(seed)
+        super().__init__(noise_std, seed)
         self._pushing = False
 
     def reset(self) -> None:
@@ -261,9 +258,4 @@ class RollScripted:
         return 0.05 * rel / max(r, 1e-6)
 
     def _finish(self, command: np.ndarray) -> np.ndarray:
-        peak = float(np.max(np.abs(command)))
-        if peak > _SPEED_MAX:  # scale, not clip: keep the direction
-            command = command * (_SPEED_MAX / peak)
-        if self.noise_std > 0:
-            command = command + self._rng.normal(0.0, self.noise_std, 2)
-        return np.clip(command, -_SPEED_MAX, _SPEED_MAX).astype(np.float32)
+        return self._planar(command, _SPEED_MAX)
