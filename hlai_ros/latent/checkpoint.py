@@ -14,9 +14,11 @@ import torch
 
 from hlai_ros.latent.config import LatentConfig
 from hlai_ros.latent.model import LatentWorldModel
+from hlai_ros.world_model import checkpoint as world_model_checkpoint
 from hlai_ros.world_model.checkpoint import (
     CheckpointError,
     check_identity,
+    check_state_dict,
     read_checkpoint,
     write_checkpoint,
 )
@@ -26,17 +28,6 @@ TRAIN_STATE_FORMAT = 'hlai_latent_train_state'
 VERSION = 1
 MODEL_STEM = 'latent_model'
 TRAIN_STATE_STEM = 'latent_train_state'
-
-
-def _check_tensors(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where) -> None:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in tensors.items()}
-    if expected != found:
-        missing = sorted(set(expected) - set(found))
-        unexpected = sorted(set(found) - set(expected))
-        shapes = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
-        raise CheckpointError(f'{where} does not match its config: missing {missing}, '
-                              f'unexpected {unexpected}, wrong shapes {shapes}')
 
 
 def save_latent_model(model: LatentWorldModel, directory: str | Path,
@@ -71,7 +62,7 @@ def load_latent_model(path: str | Path, identity: dict[str, Any] | None = None
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f'{path} holds an invalid latent model config: {err}') from err
     model = LatentWorldModel(config)
-    _check_tensors(model, tensors, path)
+    check_state_dict(model, tensors, path)
     model.load_state_dict(tensors)
     model.checkpoint_metadata = header.get('metadata', {})
     return model.eval()
@@ -81,20 +72,9 @@ def save_training_state(directory: str | Path, model: LatentWorldModel,
                         optimizer: torch.optim.Optimizer, generator: torch.Generator,
                         progress: dict[str, Any]) -> Path:
     """Save what a resume needs: weights, optimiser state, RNG state and progress."""
-    tensors = {f'model.{k}': v for k, v in model.state_dict().items()}
-    tensors['rng.generator'] = generator.get_state()
-    opt = optimizer.state_dict()
-    scalars = {}
-    for pid, state in opt['state'].items():
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f'optim.{pid}.{key}'] = value
-            else:
-                scalars[f'{pid}.{key}'] = value
-    header = {'format': TRAIN_STATE_FORMAT, 'version': VERSION,
-              'config': model.config.to_dict(), 'param_groups': opt['param_groups'],
-              'optim_scalars': scalars, 'progress': progress}
-    return write_checkpoint(Path(directory), TRAIN_STATE_STEM, tensors, header)
+    return world_model_checkpoint.save_training_state(
+        directory, model, optimizer, generator, {}, progress, TRAIN_STATE_STEM,
+        TRAIN_STATE_FORMAT)
 
 
 def load_training_state(directory: str | Path, model: LatentWorldModel,
@@ -106,27 +86,6 @@ def load_training_state(directory: str | Path, model: LatentWorldModel,
         CheckpointError: the state was made with another config (fields in `ignore` aside).
 
     """
-    directory = Path(directory)
-    if not (directory / f'{TRAIN_STATE_STEM}.json').is_file():
-        return None
-    tensors, header = read_checkpoint(directory, TRAIN_STATE_STEM)
-    if header.get('format') != TRAIN_STATE_FORMAT or header.get('version') != VERSION:
-        raise CheckpointError(f'{directory} holds a training state of another format')
-    saved = {k: v for k, v in (header.get('config') or {}).items() if k not in ignore}
-    if saved != {k: v for k, v in model.config.to_dict().items() if k not in ignore}:
-        raise CheckpointError(f'the training state in {directory} was made with another '
-                              f'config; use another output directory or resume=False')
-    weights = {k[len('model.'):]: v for k, v in tensors.items() if k.startswith('model.')}
-    _check_tensors(model, weights, directory)
-    model.load_state_dict(weights)
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        if name.startswith('optim.'):
-            _, pid, key = name.split('.', 2)
-            state.setdefault(int(pid), {})[key] = value
-    for name, value in header['optim_scalars'].items():
-        pid, key = name.split('.', 1)
-        state.setdefault(int(pid), {})[key] = value
-    optimizer.load_state_dict({'state': state, 'param_groups': header['param_groups']})
-    generator.set_state(tensors['rng.generator'])
-    return header['progress']
+    loaded = world_model_checkpoint.load_training_state(
+        directory, model, optimizer, generator, ignore, TRAIN_STATE_STEM, TRAIN_STATE_FORMAT)
+    return None if loaded is None else loaded[1]

@@ -177,7 +177,7 @@ def save_world_model(model: WorldModel, directory: str | Path,
     return write_checkpoint(Path(directory), MODEL_STEM, model.state_dict(), header)
 
 
-def _check_state_dict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Path
+def check_state_dict(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: Path
                       ) -> None:
     """Raise CheckpointError naming missing, unexpected or mis-shaped tensors."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -216,16 +216,22 @@ def load_world_model(path: str | Path, device: str | torch.device | None = None,
         if getattr(config, key) != value:
             raise CheckpointError(f'{path} has {key}={getattr(config, key)}, expected {value}')
     model = WorldModel(config)
-    _check_state_dict(model, tensors, path)
+    check_state_dict(model, tensors, path)
     model.load_state_dict(tensors)
     model.checkpoint_metadata = header.get('metadata', {})
     return model.to(device or 'cpu').eval()
 
 
-def save_training_state(directory: str | Path, model: WorldModel,
+def save_training_state(directory: str | Path, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                        extra_tensors: dict[str, torch.Tensor], progress: dict[str, Any]) -> Path:
-    """Save everything needed to resume training: weights, optimiser, RNG and progress."""
+                        extra_tensors: dict[str, torch.Tensor], progress: dict[str, Any],
+                        stem: str = TRAIN_STATE_STEM, format_name: str = TRAIN_STATE_FORMAT
+                        ) -> Path:
+    """Save everything needed to resume training: weights, optimiser, RNG and progress.
+
+    `model` is any module with a ``config.to_dict()`` (the world model, the latent model);
+    `stem` and `format_name` name its training state's files and format.
+    """
     tensors = {f'model.{k}': v for k, v in model.state_dict().items()}
     tensors.update({f'extra.{k}': v for k, v in extra_tensors.items()})
     tensors['rng.generator'] = generator.get_state()
@@ -237,15 +243,16 @@ def save_training_state(directory: str | Path, model: WorldModel,
                 tensors[f'optim.{pid}.{key}'] = value
             else:
                 scalars[f'{pid}.{key}'] = value
-    header = {'format': TRAIN_STATE_FORMAT, 'version': VERSION,
+    header = {'format': format_name, 'version': VERSION,
               'config': model.config.to_dict(), 'param_groups': opt['param_groups'],
               'optim_scalars': scalars, 'progress': progress}
-    return write_checkpoint(Path(directory), TRAIN_STATE_STEM, tensors, header)
+    return write_checkpoint(Path(directory), stem, tensors, header)
 
 
-def load_training_state(directory: str | Path, model: WorldModel,
+def load_training_state(directory: str | Path, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, generator: torch.Generator,
-                        ignore: tuple[str, ...] = ()
+                        ignore: tuple[str, ...] = (), stem: str = TRAIN_STATE_STEM,
+                        format_name: str = TRAIN_STATE_FORMAT
                         ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """Restore a state saved by save_training_state; return (extra tensors, progress) or None.
 
@@ -253,17 +260,17 @@ def load_training_state(directory: str | Path, model: WorldModel,
     (apart from the fields named in `ignore`) raises CheckpointError.
     """
     directory = Path(directory)
-    if not (directory / f'{TRAIN_STATE_STEM}.json').is_file():
+    if not (directory / f'{stem}.json').is_file():
         return None
-    tensors, header = read_checkpoint(directory, TRAIN_STATE_STEM)
-    if header.get('format') != TRAIN_STATE_FORMAT or header.get('version') != VERSION:
+    tensors, header = read_checkpoint(directory, stem)
+    if header.get('format') != format_name or header.get('version') != VERSION:
         raise CheckpointError(f'{directory} holds a training state of another format')
     saved = {k: v for k, v in (header.get('config') or {}).items() if k not in ignore}
     if saved != {k: v for k, v in model.config.to_dict().items() if k not in ignore}:
         raise CheckpointError(f'the training state in {directory} was made with another config; '
                               f'use another out_dir or resume=False')
     weights = {k[len('model.'):]: v for k, v in tensors.items() if k.startswith('model.')}
-    _check_state_dict(model, weights, directory)
+    check_state_dict(model, weights, directory)
     model.load_state_dict(weights)
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
