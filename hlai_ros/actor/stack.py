@@ -27,8 +27,32 @@ from hlai_ros.actor.agent import Agent
 from hlai_ros.actor.planner import Planner
 from hlai_ros.cost.profile import CostProfile
 
-REPRESENTATIONS = ('state',)
-"""Representations a model folder may hold."""
+REPRESENTATIONS = ('state', 'latent')
+"""Representations a model folder may hold: ``state`` (the task's labelled model state, from
+its perception estimators) or ``latent`` (pixels + proprioception through a learned encoder,
+`hlai_ros.latent.stack.LatentStack`)."""
+
+
+def folder_representation(folder: str | Path) -> str:
+    """The representation a model folder holds: ``latent`` when it has an encoder."""
+    return 'latent' if (Path(folder).expanduser() / 'latent_model.json').is_file() else 'state'
+
+
+def load_stack(task, folder: str | Path | None = None, device: str | torch.device | None = None,
+               profile: CostProfile | None = None, use_critic: bool = True,
+               use_policy: bool = True):
+    """The stack of a model folder (default: models/<task>), whichever representation it holds.
+
+    A folder with ``latent_model.json`` gives a `hlai_ros.latent.stack.LatentStack` (planning
+    with the profile's planner settings), any other a `Stack`.
+    """
+    path = Path(folder).expanduser() if folder else default_model_dir(task)
+    if folder_representation(path) == 'latent':
+        from hlai_ros.latent.stack import LatentStack
+        from hlai_ros.world_model.model import default_device
+        planner = (profile or task.default_profile()).planner
+        return LatentStack.from_folder(task, path, device or default_device(), planner=planner)
+    return Stack.from_folder(task, path, device, profile, use_critic, use_policy)
 
 
 @dataclass

@@ -43,6 +43,9 @@ class LatentDataset:
     """Ground truth for the probes only: key -> (M, 2) float64 xy, m (NaN where missing)."""
     proprio_names: tuple[str, ...] = ()
     """Labels of the proprioception vector."""
+    failed: np.ndarray | None = None
+    """(episodes,) bool: the episode's end marker names a failure (fall, collision): what the
+    event heads learn from. None: unknown."""
 
     def __len__(self) -> int:
         return int(self.rgb.shape[0])
@@ -99,7 +102,8 @@ class LatentDataset:
         return LatentDataset(self.rgb[index], self.depth[index], self.proprio[index],
                              self.actions[index], self.valid[index], renum, self.step[index],
                              {k: v[index.numpy()] for k, v in self.positions.items()},
-                             self.proprio_names)
+                             self.proprio_names,
+                             None if self.failed is None else self.failed[list(episodes)])
 
     def fingerprint(self) -> str:
         """SHA-256 of the frames and actions (tells whether a resume sees the same data)."""
@@ -163,7 +167,9 @@ def dataset_from_episodes(episodes: Sequence) -> LatentDataset:
                          torch.from_numpy(cat(valid)), torch.from_numpy(cat(episode)),
                          torch.from_numpy(cat(step)),
                          {k: cat(v) for k, v in positions.items()},
-                         tuple(episodes[0].proprio_names))
+                         tuple(episodes[0].proprio_names),
+                         np.array([bool((getattr(e, 'metadata', None) or {}).get('failure'))
+                                   for e in episodes]))
 
 
 def load_dataset(path: str | Path, progress: bool = False) -> LatentDataset:

@@ -31,6 +31,7 @@ from hlai_ros.latent.config import LatentConfig
 from hlai_ros.latent.data import LatentDataset, split_by_episode
 from hlai_ros.latent.model import LatentWorldModel
 from hlai_ros.latent.objective import window_loss
+from hlai_ros.latent.planning import PlanningSettings, train_planning
 
 BUDGET_FIELDS = ('max_epochs', 'time_budget_s', 'patience')
 """Config fields that only bound the run; a resume may change them."""
@@ -225,6 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                    help='override LatentConfig fields, e.g. map_size=16 recon_weight=0')
+    p.add_argument('--stage', choices=('all', 'encoder', 'planning'), default='all',
+                   help="'encoder': the pixel model only; 'planning': only what the actor "
+                        "plans with (dynamics, goal cost, event heads) on the folder's encoder; "
+                        "'all' (default): both, in that order")
+    p.add_argument('--plan-set', nargs='*', default=[], metavar='KEY=VALUE',
+                   help='override PlanningSettings fields (hlai_ros/latent/planning.py), e.g. '
+                        'dynamics_budget_s=600 event_within=15')
     p.add_argument('--no-resume', action='store_true', help='start afresh even if a state exists')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     args = p.parse_args(argv)
@@ -246,14 +254,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 'episodes': data.num_episodes, 'transitions': int(data.valid.sum()),
                 'command': 'python -m hlai_ros.latent.train ' + ' '.join(
                     argv if argv is not None else __import__('sys').argv[1:])}
-    t1 = time.monotonic()
-    _, history = train_latent(data, config, args.out, progress=not args.no_progress,
-                              resume=not args.no_resume, metadata=metadata)
     summary = {'out': str(args.out), 'episodes': data.num_episodes,
-               'transitions': metadata['transitions'], 'load_s': round(load_s, 1),
-               'train_s': round(time.monotonic() - t1, 1), 'epochs': len(history.val_loss),
-               'best_epoch': history.best_epoch, 'stop_reason': history.stop_reason,
-               'best_val_loss': min(history.val_loss) if history.val_loss else None}
+               'transitions': metadata['transitions'], 'load_s': round(load_s, 1)}
+    if args.stage in ('all', 'encoder'):
+        t1 = time.monotonic()
+        _, history = train_latent(data, config, args.out, progress=not args.no_progress,
+                                  resume=not args.no_resume, metadata=metadata)
+        summary.update(train_s=round(time.monotonic() - t1, 1), epochs=len(history.val_loss),
+                       best_epoch=history.best_epoch, stop_reason=history.stop_reason,
+                       best_val_loss=min(history.val_loss) if history.val_loss else None)
+    if args.stage in ('all', 'planning'):
+        t1 = time.monotonic()
+        settings = PlanningSettings(seed=args.seed, goal_weighting=task.latent_goal_weighting
+                                    ).with_overrides(args.plan_set)
+        report = train_planning(args.out, data, data.failed, settings, metadata=metadata,
+                                progress=not args.no_progress)
+        summary.update(planning_s=round(time.monotonic() - t1, 1), planning=report)
     print(json.dumps(summary))
     return 0
 

@@ -305,6 +305,28 @@ class HlaiWorld(gym.Env):
         """Free the memory of a snapshot."""
         self._bullet.removeState(snap[0])
 
+    # -- goal images ------------------------------------------------------------------------
+    def goal_observation(self) -> dict[str, np.ndarray]:
+        """The observation as the scene should look with the task done: a goal image.
+
+        The world is posed at its goal (`_pose_at_goal`: the robot at the goal in cliff, the
+        object at the goal in push and roll), the camera renders it with the episode's camera
+        pose and noise, and everything, random streams included, is put back: the episode goes
+        on exactly as without the call. Returns the same keys as an observation (rgb, depth,
+        proprio: what the robot's own sensors read in that pose, goal).
+        """
+        snap = self.snapshot()
+        try:
+            self._pose_at_goal()
+            return self._observe()
+        finally:
+            self.restore(snap)
+            self.release(snap)
+
+    def _pose_at_goal(self) -> None:
+        """Move the scene into its goal pose, without stepping the physics."""
+        raise NotImplementedError(f'{type(self).__name__} renders no goal image')
+
     # -- camera -----------------------------------------------------------------------------
     def nominal_camera(self) -> CameraModel:
         """Return the calibrated camera model (what perception is told)."""

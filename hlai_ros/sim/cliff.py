@@ -327,6 +327,14 @@ class CliffWorld(HlaiWorld):
             self._bullet.resetBasePositionAndOrientation(self._goal_marker,
                                                          self._marker_position(), [0, 0, 0, 1])
 
+    def _pose_at_goal(self) -> None:
+        """The robot on the goal, heading as now, at rest."""
+        b = self._bullet
+        pos, orn = b.getBasePositionAndOrientation(self._robot)
+        b.resetBasePositionAndOrientation(
+            self._robot, [float(self._goal[0]), float(self._goal[1]), pos[2]], orn)
+        b.resetBaseVelocity(self._robot, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+
     # -- control ----------------------------------------------------------------------------
     def wheel_speeds(self, action: np.ndarray) -> tuple[float, float]:
         """Return (left, right) wheel speeds (rad/s) for an action (v m/s, omega rad/s)."""

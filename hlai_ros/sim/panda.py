@@ -375,6 +375,14 @@ class PandaTableWorld(HlaiWorld):
                                                          self._marker_position(), [0, 0, 0, 1])
 
     # -- control ----------------------------------------------------------------------------
+    def _pose_at_goal(self) -> None:
+        """The object on the goal (its height and heading as now, at rest); the arm stays."""
+        b = self._bullet
+        pos, orn = b.getBasePositionAndOrientation(self._object)
+        b.resetBasePositionAndOrientation(
+            self._object, [float(self._goal[0]), float(self._goal[1]), pos[2]], orn)
+        b.resetBaseVelocity(self._object, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+
     def ee_position(self) -> np.ndarray:
         """Return the end-effector position (3,), metres, world frame (ground truth)."""
         state = self._bullet.getLinkState(self._robot, self._ee_link,

@@ -82,6 +82,10 @@ class Task:
     latent_defaults: Mapping[str, Any] = MappingProxyType({})
     """`hlai_ros.latent.config.LatentConfig` fields this task's pixel world model starts from
     (before any ``--set``), e.g. how many keypoints its scene needs."""
+    latent_goal_weighting: str = 'world'
+    """How the latent stack's goal cost weights the keypoints (`hlai_ros.latent.goal`): 'world'
+    (what proprioception does not explain: the goal is about objects) or 'self' (the goal is
+    about where the robot itself is)."""
     pose_topic: Topic = OBJECT_POSE
     """Where perception publishes the pose of interest (`pose_labels`), for RViz."""
     pose_labels: tuple[str, ...] = ()

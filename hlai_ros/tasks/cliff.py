@@ -52,6 +52,8 @@ class CliffTask(Task):
     latent_defaults = MappingProxyType({'keypoints': 8, 'keypoint_decoder_proprio': False})
     """The pixel model's keypoints must stay on the robot (the goal is about where it is), so
     its decoder gets no odometry that would explain the robot away (BENCHMARKS.md, issue 12)."""
+    latent_goal_weighting = 'self'
+    """The goal image shows where the robot should stand: its own keypoints carry the goal."""
 
     def cost_terms(self) -> dict[str, Any]:
         """Goal path length around obstacles, fall and collision barriers, effort, uncertainty.

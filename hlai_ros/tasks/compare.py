@@ -52,12 +52,12 @@ class CompareConfig:
 
 
 def learned_stack(config: CompareConfig):
-    """The learned stack of a comparison (`hlai_ros.actor.stack.Stack`)."""
-    from hlai_ros.actor.stack import Stack
+    """The learned stack of a comparison: `hlai_ros.actor.stack.load_stack` of its folder."""
+    from hlai_ros.actor.stack import load_stack
     task = get_task(config.task)
     profile = task.default_profile().with_params(dict(config.profile))
-    return Stack.from_folder(task, config.model_dir, config.device, profile,
-                             config.use_critic, config.use_policy)
+    return load_stack(task, config.model_dir, config.device, profile, config.use_critic,
+                      config.use_policy)
 
 
 def make_controller(name: str, config: CompareConfig):

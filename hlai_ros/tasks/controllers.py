@@ -55,17 +55,31 @@ class LearnedController:
         self.estimator = None
         self.last_percept: Percept | None = None
 
+    @property
+    def latent(self) -> bool:
+        """Whether the stack perceives through its own encoder (representation 'latent')."""
+        return self.stack.representation == 'latent'
+
     def reset(self, world, seed: int | None = None) -> None:
-        """New episode: a fresh estimator for the calibrated camera, a cold planner."""
+        """New episode: a fresh estimator for the calibrated camera, a cold planner.
+
+        A latent stack has no estimator: it encodes the frames itself and is given the world's
+        goal image (`HlaiWorld.goal_observation`), as a user would capture one on a robot.
+        """
         close_estimator(self.estimator)
-        self.estimator = self.task.make_perception(world.nominal_camera(), world.dt)
+        if self.latent:
+            self.estimator = self.stack
+            self.stack.set_goal(world.goal_observation())
+        else:
+            self.estimator = self.task.make_perception(world.nominal_camera(), world.dt)
         self.stack.reset()
 
     def act(self, obs, info=None) -> np.ndarray:
         """Perceive, plan; `info` is never read."""
         if self.estimator is None:
             raise RuntimeError('call reset(world) before act()')
-        percept = self.task.perceive(self.estimator, obs)
+        percept = (self.stack.perceive(obs) if self.latent
+                   else self.task.perceive(self.estimator, obs))
         self.last_percept = percept
         return self.stack.plan(percept).action
 

@@ -1,0 +1,165 @@
+"""Learned event heads: the probability that the episode fails within k steps.
+
+The catastrophe term of the latent stack is learned by watching, not written as geometry: the
+bags' outcome markers say which episodes ended in a fall or a collision, and when. A head
+reads
+
+- the *scene*: the current frame's latent map (where the platform edge, the obstacles, the
+  table are: static within an episode), pooled to a few features once per plan, and
+- a *planning state* v (keypoints + proprioception latent), the current one or one the
+  dynamics predicts,
+
+and returns P(failure within `within` steps). In training the scene comes from an earlier
+frame of the same episode (up to `scene_lag` steps before), so the head learns to take the
+robot's position from v and the layout from the scene, as at plan time, where the scene is the
+current frame and v runs ahead along each imagined path.
+
+`fit_event_heads` trains it (weighted binary cross-entropy, events are rare) and reports the
+event counts and the precision and recall on held-out episodes.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    """Settings of the event heads and their training."""
+
+    within: int = 10
+    """Horizon k of the event: failure within this many steps of the frame."""
+    scene_features: int = 32
+    """Features the pooled scene map is reduced to."""
+    hidden: int = 128
+    """Width of the head's hidden layers."""
+    scene_lag: int = 15
+    """In training, the scene frame is up to this many steps before the state's frame."""
+    steps: int = 3000
+    """Optimiser steps."""
+    batch_size: int = 256
+    """Frames per step."""
+    learning_rate: float = 1e-3
+    """AdamW learning rate."""
+    seed: int = 0
+    """Seed of the sampling."""
+
+
+class EventHeads(nn.Module):
+    """P(failure within k steps | scene map, planning state)."""
+
+    def __init__(self, map_shape: tuple[int, int, int], state_dim: int,
+                 config: EventConfig = EventConfig()):
+        super().__init__()
+        self.config = config
+        self.map_shape, self.state_dim = tuple(map_shape), state_dim
+        c, m, _ = self.map_shape
+        self.scene = nn.Sequential(nn.Conv2d(c, 16, 3, 1, 1), nn.GELU(),
+                                   nn.Flatten(), nn.Linear(16 * m * m, config.scene_features))
+        self.head = nn.Sequential(
+            nn.Linear(config.scene_features + state_dim, config.hidden), nn.GELU(),
+            nn.Linear(config.hidden, config.hidden), nn.GELU(), nn.Linear(config.hidden, 1))
+        self.register_buffer('state_mean', torch.zeros(state_dim))
+        self.register_buffer('state_std', torch.ones(state_dim))
+        self._scene: torch.Tensor | None = None
+
+    def scene_features(self, maps: torch.Tensor) -> torch.Tensor:
+        """Latent maps (B, C*m*m) -> scene features (B, F)."""
+        return self.scene(maps.reshape(-1, *self.map_shape))
+
+    def logits(self, scene: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """Scene features (..., F) broadcast with states (..., S) -> logits (...)."""
+        x = (states - self.state_mean) / self.state_std
+        scene = scene.expand(*x.shape[:-1], scene.shape[-1])
+        return self.head(torch.cat([scene, x], -1)).squeeze(-1)
+
+    @torch.no_grad()
+    def set_scene(self, latent_map: torch.Tensor) -> None:
+        """Fix the scene for the next plans: the current frame's latent map (C*m*m,)."""
+        self._scene = self.scene_features(latent_map.reshape(1, -1))[0]
+
+    def probability(self, states: torch.Tensor) -> torch.Tensor:
+        """P(failure within k) of planning states (..., S) in the scene set by `set_scene`."""
+        if self._scene is None:
+            raise RuntimeError('call set_scene(latent_map) before probability()')
+        return torch.sigmoid(self.logits(self._scene, states))
+
+    def settings(self) -> dict:
+        """JSON-able constructor arguments."""
+        return {'map_shape': list(self.map_shape), 'state_dim': self.state_dim,
+                'config': asdict(self.config)}
+
+
+def _pairs(episode: np.ndarray, step: np.ndarray, index: np.ndarray, lag: int,
+           rng: np.random.Generator) -> np.ndarray:
+    """For frames `index`, a frame of the same episode 0..lag steps earlier (not before 0)."""
+    back = rng.integers(0, lag + 1, len(index))
+    back = np.minimum(back, step[index])
+    out = index - back
+    assert (episode[out] == episode[index]).all()
+    return out
+
+
+def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states: torch.Tensor,
+                    labels: np.ndarray,
+                    episode: np.ndarray, step: np.ndarray, train_episodes, val_episodes,
+                    config: EventConfig = EventConfig(), progress: bool = False
+                    ) -> tuple[EventHeads, dict]:
+    """Train the heads on frames of `train_episodes`; report on `val_episodes`.
+
+    maps (M, C*m*m) latent maps of shape `map_shape` (C, m, m), states (M, S) planning
+    states, labels (M,) bool (failure within `config.within`), episode / step (M,) of each
+    frame. Returns the heads (eval mode) and a report: events and frames per split, precision
+    and recall at p >= 0.5 on held-out frames (None where undefined).
+    """
+    c = config
+    rng = np.random.default_rng(c.seed)
+    torch.manual_seed(c.seed)
+    heads = EventHeads(map_shape, states.shape[1], c)
+    train = np.flatnonzero(np.isin(episode, list(train_episodes)))
+    val = np.flatnonzero(np.isin(episode, list(val_episodes)))
+    y = torch.as_tensor(labels, dtype=torch.float32)
+    heads.state_mean.copy_(states[train].mean(0))
+    heads.state_std.copy_(states[train].std(0).clamp_min(1e-3))
+    pos = float(y[train].sum())
+    pos_weight = torch.tensor((len(train) - pos) / max(pos, 1.0)).clamp(1.0, 50.0)
+    opt = torch.optim.AdamW(heads.parameters(), lr=c.learning_rate, weight_decay=1e-4)
+    # half of every batch from the frames near an event, so the rare class is seen often
+    positives = train[labels[train]]
+    steps = range(c.steps)
+    if progress:
+        from tqdm import tqdm
+        steps = tqdm(steps, desc='event heads', unit='step', leave=False)
+    heads.train()
+    for _ in steps:
+        idx = rng.choice(train, c.batch_size)
+        if len(positives):
+            idx[:c.batch_size // 4] = rng.choice(positives, c.batch_size // 4)
+        scene_idx = _pairs(episode, step, idx, c.scene_lag, rng)
+        logits = heads.logits(heads.scene_features(maps[scene_idx]), states[idx])
+        loss = F.binary_cross_entropy_with_logits(logits, y[idx], pos_weight=pos_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    heads.eval()
+    report = {'within': c.within, 'train_frames': int(len(train)),
+              'train_event_frames': int(labels[train].sum()),
+              'val_frames': int(len(val)), 'val_event_frames': int(labels[val].sum()),
+              'train_event_episodes': int(len(np.unique(episode[train][labels[train]]))),
+              'val_event_episodes': int(len(np.unique(episode[val][labels[val]])))}
+    if len(val):
+        with torch.no_grad():
+            scene_idx = _pairs(episode, step, val, c.scene_lag, rng)
+            p = torch.sigmoid(heads.logits(heads.scene_features(maps[scene_idx]), states[val]))
+        pred = p.numpy() >= 0.5
+        truth = labels[val]
+        tp = int((pred & truth).sum())
+        report.update(
+            precision=tp / int(pred.sum()) if pred.sum() else None,
+            recall=tp / int(truth.sum()) if truth.sum() else None,
+            val_predicted=int(pred.sum()))
+    return heads, report

@@ -1,0 +1,210 @@
+"""The planning state of the pixel world model, and the dynamics the actor plans with.
+
+The latent of `hlai_ros.latent.model.LatentWorldModel` is large (a 16 x 8 x 8 map, keypoints,
+the proprioception latent: about 1,060 numbers) and its convolutional predictor takes 170 ms
+to roll 64 sequences 12 steps on one core: far too slow for a 10 Hz MPC that scores thousands
+of steps per plan. The actor therefore plans in the *vector part* of the latent, the planning
+state
+
+    v = [keypoints (2K) | proprioception latent (Dp)],
+
+through the same latent-variable ensemble MLP as the state stack (`hlai_ros.world_model`), here
+trained on the encoder's own codes of the recorded frames: the state it predicts is what the
+encoder computes from pixels and the robot's own sensors, never a hand-written estimate.
+
+- `encode_dataset`: every frame of a `LatentDataset` through the (frozen) encoder.
+- `planning_episodes`: per-episode arrays (states (T+1, S), actions (T, A)) of planning states,
+  cut at frames without a valid command, for `hlai_ros.world_model.train.train_world_model`.
+- `event_labels`: per frame, whether the episode fails within k steps (the outcome markers of
+  the bags), for the learned catastrophe heads (`hlai_ros.latent.events`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hlai_ros.latent.data import LatentDataset
+from hlai_ros.latent.model import LatentWorldModel
+
+
+@torch.no_grad()
+def encode_dataset(model: LatentWorldModel, data: LatentDataset, batch_size: int = 256,
+                   progress: bool = False) -> torch.Tensor:
+    """Encode every frame (M frames) -> latents (M, D), in eval mode, float32."""
+    model.eval()
+    out = []
+    starts = range(0, len(data), batch_size)
+    if progress:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc='encode frames', unit='batch', leave=False)
+    for i in starts:
+        f = data.frames(torch.arange(i, min(i + batch_size, len(data))))
+        out.append(model.encode(f['rgb'], f['depth'], f['proprio']))
+    return torch.cat(out) if out else torch.zeros(0, model.config.latent_dim)
+
+
+def planning_part(model: LatentWorldModel) -> slice:
+    """Where the planning state lies in the latent: keypoints then the proprioception latent."""
+    return slice(model.map_dim, None)
+
+
+@dataclass(frozen=True)
+class PlanningEpisode:
+    """One stretch of consecutive valid commands: states (T+1, S), actions (T, A)."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    episode: int
+    """Index of the recorded episode it comes from."""
+
+
+def planning_episodes(data: LatentDataset, states: torch.Tensor, min_steps: int = 2
+                      ) -> list[PlanningEpisode]:
+    """Cut the planning states (M, S) of every frame into runs of valid commands.
+
+    A run holds frames m..m+T where the commands at m..m+T-1 are valid (`LatentDataset.valid`);
+    runs shorter than `min_steps` transitions are dropped.
+    """
+    valid = data.valid.numpy()
+    episode = data.episode.numpy()
+    s = states.numpy().astype(np.float32)
+    a = data.actions.numpy()
+    out: list[PlanningEpisode] = []
+    start = 0
+    m = len(valid)
+    while start < m:
+        end = start
+        while end < m and valid[end] and (end + 1 < m and episode[end + 1] == episode[start]):
+            end += 1
+        if end - start >= min_steps:
+            out.append(PlanningEpisode(s[start:end + 1], a[start:end], int(episode[start])))
+        start = end + 1
+    return out
+
+
+def event_labels(data: LatentDataset, failed: np.ndarray, within: int) -> np.ndarray:
+    """(M,) bool: the frame's episode ends in failure within `within` steps of it.
+
+    failed: (num_episodes,) bool, whether each recorded episode ended in a failure marker.
+    """
+    episode = data.episode.numpy()
+    step = data.step.numpy()
+    last = np.zeros(data.num_episodes, dtype=np.int64)
+    np.maximum.at(last, episode, step)
+    return failed[episode] & (last[episode] - step <= within)
+
+
+@dataclass(frozen=True)
+class PlanningSettings:
+    """Settings of the planning stage (dynamics, goal cost, event heads) of a latent folder."""
+
+    dynamics_budget_s: float = 300.0
+    """Training time of the planning dynamics, s."""
+    ensemble_size: int = 5
+    """Members of the planning dynamics."""
+    latent_dim: int = 2
+    """Size of its latent variable z (what the frames leave undetermined)."""
+    goal_weighting: str = 'world'
+    """Keypoint weighting of the goal cost (`hlai_ros.latent.goal.fit_goal_cost`)."""
+    event_within: int = 10
+    """Horizon of the event heads, steps."""
+    event_steps: int = 3000
+    """Optimiser steps of the event heads."""
+    value_steps: int = 4000
+    """Optimiser steps of the steps-to-goal value (`hlai_ros.latent.value`); 0: none."""
+    value_reach: float = 0.05
+    """Goal cost under which a hindsight goal counts as reached."""
+    val_fraction: float = 0.1
+    """Episodes held out (event-head report; the dynamics split their own)."""
+    seed: int = 0
+    """Seed of every split and initialisation."""
+
+    def with_overrides(self, pairs) -> 'PlanningSettings':
+        """Apply ``key=value`` strings (types from the defaults).
+
+        Raises:
+            ValueError: an unknown key or a malformed pair.
+
+        """
+        from dataclasses import fields, replace
+        types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        updates = {}
+        for pair in pairs:
+            key, sep, value = pair.partition('=')
+            if not sep or key not in types:
+                raise ValueError(f'bad planning setting {pair!r}; known: {sorted(types)}')
+            updates[key] = types[key](value)
+        return replace(self, **updates)
+
+
+def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: PlanningSettings,
+                   metadata: dict | None = None, progress: bool = True, log=print) -> dict:
+    """Train what the actor plans with, next to the encoder in `folder`; return a report.
+
+    Encodes every frame with the folder's encoder, trains the planning dynamics on the
+    planning states (``world_model.json``), fits the goal cost's keypoint weights on the codes
+    (no labels) and the event heads on the outcome markers (`failed`: (episodes,) bool), and
+    writes them (``latent_cost.json``). Nothing here reads ground truth.
+    """
+    from pathlib import Path
+    import time
+
+    from hlai_ros.latent.checkpoint import load_latent_model
+    from hlai_ros.latent.data import split_by_episode
+    from hlai_ros.latent.events import EventConfig, fit_event_heads
+    from hlai_ros.latent.goal import fit_goal_cost
+    from hlai_ros.latent.stack import planning_goal_cost, save_latent_cost
+    from hlai_ros.world_model.config import WorldModelConfig
+    from hlai_ros.world_model.train import train_world_model
+    folder = Path(folder)
+    s = settings
+    encoder = load_latent_model(folder)
+    t0 = time.monotonic()
+    latents = encode_dataset(encoder, data, progress=progress)
+    states = latents[:, planning_part(encoder)].contiguous()
+    log(f'[latent] encoded {len(data)} frames in {time.monotonic() - t0:.0f} s')
+    episodes = planning_episodes(data, states)
+    config = WorldModelConfig(state_dim=states.shape[1], action_dim=data.actions.shape[1],
+                              latent_dim=s.latent_dim, ensemble_size=s.ensemble_size,
+                              time_budget_s=s.dynamics_budget_s, seed=s.seed)
+    t0 = time.monotonic()
+    _, history = train_world_model([(e.states, e.actions) for e in episodes], config,
+                                   out_dir=folder, progress=progress, metadata=metadata)
+    dyn_s = time.monotonic() - t0
+    log(f'[latent] planning dynamics: val error {min(history.val_error):.4f} after '
+        f'{len(history.val_error)} epochs, {dyn_s:.0f} s ({history.stop_reason})')
+    goal = planning_goal_cost(fit_goal_cost(encoder, latents, weighting=s.goal_weighting))
+    train_eps, val_eps = split_by_episode(data.num_episodes, s.val_fraction, s.seed)
+    labels = event_labels(data, failed, s.event_within)
+    heads, report = None, {'events': int(failed.sum()), 'episodes': int(len(failed))}
+    if failed[train_eps].any():
+        t0 = time.monotonic()
+        heads, fit = fit_event_heads(latents[:, :encoder.map_dim].contiguous(),
+                                     (encoder.config.map_channels, encoder.config.map_size,
+                                      encoder.config.map_size), states, labels,
+                                     data.episode.numpy(), data.step.numpy(), train_eps,
+                                     val_eps, EventConfig(within=s.event_within,
+                                                          steps=s.event_steps, seed=s.seed),
+                                     progress=progress)
+        report.update(fit, seconds=time.monotonic() - t0)
+        log(f'[latent] event heads: {report}')
+    else:
+        log('[latent] no failure in the training episodes: no event heads (collect '
+            'exploration that sometimes falls or collides to learn them)')
+    value, value_report = None, {}
+    if s.value_steps:
+        from hlai_ros.latent.value import ValueConfig, fit_goal_value
+        t0 = time.monotonic()
+        value, value_report = fit_goal_value(
+            states, data.episode.numpy(), goal, train_eps, val_eps,
+            ValueConfig(reach=s.value_reach, steps=s.value_steps, seed=s.seed), progress)
+        value_report['seconds'] = time.monotonic() - t0
+        log(f'[latent] steps-to-goal value: {value_report}')
+    save_latent_cost(folder, goal, heads, s.goal_weighting, report, metadata, value,
+                     value_report)
+    return {'dynamics_val_error': min(history.val_error), 'dynamics_seconds': dyn_s,
+            'dynamics_epochs': len(history.val_error), 'events': report,
+            'value': value_report,
+            'planning_transitions': sum(len(e.actions) for e in episodes)}

@@ -1,0 +1,265 @@
+"""The latent stack: pixels and proprioception in, action out, planned to a goal image.
+
+A model folder of representation ``latent`` holds
+
+- ``latent_model.json`` + weights: the encoder (`hlai_ros.latent.model.LatentWorldModel`);
+- ``world_model.json`` + weights: the planning dynamics, the state stack's latent-variable
+  ensemble MLP trained on the encoder's planning states (`hlai_ros.latent.planning`);
+- ``latent_cost.json`` + weights: the goal cost's keypoint weights (fitted on unlabelled codes)
+  and the learned event heads (`hlai_ros.latent.events`), with their held-out report.
+
+`LatentStack` offers what `hlai_ros.actor.stack.Stack` offers the controllers and nodes:
+`reset`, `set_goal` (a goal observation: RGB-D + proprioception, as the camera gives it),
+`perceive` (an observation -> a `LatentPercept`), `plan`, `predict`, `last_plan`, `warm_up`.
+Nothing in it reads ground truth or a hand-written estimator: only the camera's RGB-D and the
+robot's own proprioception enter, for the current frame and for the goal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hlai_ros.actor.agent import Agent
+from hlai_ros.actor.planner import Planner, PlannerConfig
+from hlai_ros.cost.base import CostContext
+from hlai_ros.cost.composite import Cost
+from hlai_ros.cost.effort import EffortCost
+from hlai_ros.cost.uncertainty import UncertaintyCost
+from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
+from hlai_ros.latent.events import EventConfig, EventHeads
+from hlai_ros.latent.goal import GoalCost
+from hlai_ros.latent.planning import planning_part
+from hlai_ros.latent.value import GoalValue, ValueConfig, ValueTerm
+
+COST_STEM = 'latent_cost'
+COST_FORMAT = 'hlai_latent_cost'
+COST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LatentCostWeights:
+    """Weights of the latent stack's cost terms (per step, summed over the horizon)."""
+
+    goal: float = 1.0
+    """Keypoint distance to the goal image."""
+    terminal: float = 2.0
+    """Extra weight of the horizon's last step in the goal term."""
+    event: float = 30.0
+    """Probability of a failure within k steps (the learned event heads)."""
+    uncertainty: float = 1.0
+    """Ensemble disagreement on the keypoints (in units of their spread)."""
+    effort: float = 0.01
+    """Squared action, per action half-range."""
+    value: float = 0.1
+    """Steps to the goal beyond the horizon (the learned value), per step."""
+
+
+@dataclass
+class LatentPercept:
+    """What the encoder made of one observation."""
+
+    latent: torch.Tensor
+    """The full latent (D,)."""
+    state: np.ndarray
+    """The planning state (S,): keypoints then the proprioception latent."""
+
+
+@torch.no_grad()
+def encode_observation(encoder, obs: dict[str, np.ndarray]) -> torch.Tensor:
+    """Encode one observation -> latent (D,).
+
+    obs: rgb (H, W, 3) uint8, depth (H, W) metres (non-finite readings become the frame's
+    farthest), proprio (P,) (may be absent, e.g. for a goal image: zeros; nothing of the goal's
+    proprioception is used by the cost).
+    """
+    rgb = torch.as_tensor(np.ascontiguousarray(obs['rgb'])).permute(2, 0, 1)[None]
+    depth = np.asarray(obs['depth'], dtype=np.float32)
+    finite = np.isfinite(depth)
+    far = float(depth[finite].max()) if finite.any() else 0.0
+    depth = torch.as_tensor(np.where(finite, depth, far))[None]
+    proprio = obs.get('proprio')
+    if proprio is None:
+        proprio = encoder.proprio_mean.numpy()
+    proprio = torch.as_tensor(np.nan_to_num(np.asarray(proprio, np.float32)))[None]
+    return encoder.encode(rgb, depth, proprio)[0]
+
+
+def save_latent_cost(directory: str | Path, goal_cost: GoalCost, heads: EventHeads | None,
+                     weighting: str, report: dict[str, Any] | None = None,
+                     metadata: dict[str, Any] | None = None, value: GoalValue | None = None,
+                     value_report: dict[str, Any] | None = None) -> Path:
+    """Write the goal cost's weights, the event heads, the value (atomic, safetensors)."""
+    from hlai_ros.world_model.checkpoint import write_checkpoint
+    tensors = {'goal.keypoint_weights': goal_cost.keypoint_weights,
+               'goal.keypoint_scale': goal_cost.keypoint_scale}
+    if heads is not None:
+        tensors.update({f'events.{k}': v for k, v in heads.state_dict().items()})
+    if value is not None:
+        tensors.update({f'value.{k}': v for k, v in value.state_dict().items()})
+    header = {'format': COST_FORMAT, 'version': COST_VERSION, 'weighting': weighting,
+              'events': heads.settings() if heads is not None else None,
+              'event_report': report or {},
+              'value': value.settings() if value is not None else None,
+              'value_report': value_report or {}, 'metadata': metadata or {}}
+    return write_checkpoint(Path(directory), COST_STEM, tensors, header)
+
+
+def load_latent_cost(directory: str | Path, keypoints: int
+                     ) -> tuple[GoalCost, EventHeads | None, GoalValue | None, dict[str, Any]]:
+    """Read `save_latent_cost`'s files.
+
+    Returns (goal cost over planning states, event heads, value, header); absent parts None.
+    """
+    from hlai_ros.world_model.checkpoint import CheckpointError, read_checkpoint
+    tensors, header = read_checkpoint(Path(directory), COST_STEM)
+    if header.get('format') != COST_FORMAT or header.get('version') != COST_VERSION:
+        raise CheckpointError(f'{directory} holds no version-{COST_VERSION} {COST_FORMAT}')
+    goal = GoalCost(0, 2 * keypoints, tensors['goal.keypoint_weights'],
+                    tensors['goal.keypoint_scale'])
+    heads = None
+    if header.get('events'):
+        s = header['events']
+        heads = EventHeads(tuple(s['map_shape']), int(s['state_dim']),
+                           EventConfig(**s['config']))
+        heads.load_state_dict({k[len('events.'):]: v for k, v in tensors.items()
+                               if k.startswith('events.')})
+        heads.eval()
+    value = None
+    if header.get('value'):
+        v = header['value']
+        value = GoalValue(int(v['state_dim']), int(v['goal_dim']), ValueConfig(**v['config']))
+        value.load_state_dict({k[len('value.'):]: t for k, t in tensors.items()
+                               if k.startswith('value.')})
+        value.eval()
+    return goal, heads, value, header
+
+
+def planning_goal_cost(goal_cost: GoalCost) -> GoalCost:
+    """A goal cost fitted on full latents, re-indexed for planning states (no map part)."""
+    k = len(goal_cost.keypoint_weights)
+    return GoalCost(0, 2 * k, goal_cost.keypoint_weights, goal_cost.keypoint_scale)
+
+
+class LatentStack:
+    """Encoder + planning dynamics + latent cost + planner, built once; see the module doc."""
+
+    representation = 'latent'
+
+    def __init__(self, task, encoder, dynamics, goal_cost: GoalCost,
+                 heads: EventHeads | None = None, value: GoalValue | None = None,
+                 weights: LatentCostWeights = LatentCostWeights(),
+                 planner: PlannerConfig | None = None, device: str | torch.device | None = None):
+        self.task, self.encoder, self.model = task, encoder, dynamics
+        self.goal_cost, self.heads, self.value, self.weights = goal_cost, heads, value, weights
+        self.device = torch.device(device) if device is not None else torch.device('cpu')
+        self.part = planning_part(encoder)
+        self.keypoint_dim = len(goal_cost.keypoint_weights) * 2
+        self.planner_config = planner or task.default_profile().planner
+        self.goal: torch.Tensor | None = None
+        self.critic = self.policy = None
+        self.folder: Path | None = None
+        self.profile = task.default_profile()
+        self.planner = Planner(dynamics, self._cost(), task.action_low, task.action_high,
+                               self.planner_config, device=self.device)
+        self.agent = Agent(self.planner)
+
+    @classmethod
+    def from_folder(cls, task, folder: str | Path, device: str | torch.device | None = None,
+                    **options) -> 'LatentStack':
+        """Load a latent model folder for `task` (identities checked)."""
+        from hlai_ros.latent.checkpoint import load_latent_model
+        from hlai_ros.world_model.checkpoint import load_world_model
+        path = Path(folder).expanduser()
+        identity = task.identity('latent')
+        encoder = load_latent_model(path, identity=identity)
+        dynamics = load_world_model(path, device=device or 'cpu', identity=identity)
+        goal, heads, value, _ = load_latent_cost(path, encoder.config.keypoints)
+        stack = cls(task, encoder, dynamics, goal, heads, value, device=device, **options)
+        stack.folder = path
+        return stack
+
+    def _cost(self) -> Cost:
+        w, k = self.weights, self.keypoint_dim
+        spread = 1.0 / self.goal_cost.keypoint_scale.sqrt()      # keypoint std (K,)
+        scale = tuple(float(s) for s in spread.repeat_interleave(2) / 2 ** 0.5)
+        half = (np.asarray(self.task.action_high) - np.asarray(self.task.action_low)) / 2
+        terms = [('goal', LatentGoalTerm(self.goal_cost, w.terminal), w.goal, 1.0),
+                 ('uncertainty', UncertaintyCost(tuple(range(k)), scale), w.uncertainty, 1.0),
+                 ('effort', EffortCost(scale=tuple(float(h) for h in half)), w.effort, 1.0)]
+        if self.heads is not None and w.event:
+            terms.append(('event', EventTerm(self.heads), w.event, 1.0))
+        if self.value is not None and w.value:
+            terms.append(('value', ValueTerm(self.value), w.value, 1.0))
+        return Cost(terms)
+
+    # -- perception -------------------------------------------------------------------------
+    def encode(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
+        """An observation -> its latent (D,) (`encode_observation` with this encoder)."""
+        return encode_observation(self.encoder, obs)
+
+    def percept(self, latent: torch.Tensor) -> LatentPercept:
+        """A latent (D,), encoded here or received on ``/hlai/latent``, as the percept.
+
+        The event heads take its latent map as the scene of the next plans.
+        """
+        latent = torch.as_tensor(latent, dtype=torch.float32).reshape(-1)
+        if latent.numel() != self.encoder.config.latent_dim:
+            raise ValueError(f'latent must have {self.encoder.config.latent_dim} entries, got '
+                             f'{latent.numel()}')
+        if self.heads is not None:
+            self.heads.set_scene(latent[:self.encoder.map_dim])
+        return LatentPercept(latent, latent[self.part].numpy().astype(np.float32))
+
+    def perceive(self, obs: dict[str, np.ndarray]) -> LatentPercept:
+        """Encode an observation and make it the percept to plan from."""
+        return self.percept(self.encode(obs))
+
+    def set_goal_latent(self, latent: torch.Tensor) -> None:
+        """The goal as a latent (D,): the goal image's encoding."""
+        latent = torch.as_tensor(latent, dtype=torch.float32).reshape(-1)
+        self.goal = latent[self.part].clone()
+
+    def set_goal(self, goal_obs: dict[str, np.ndarray]) -> None:
+        """The goal image: RGB-D as the camera gives it.
+
+        Proprioception, if any, as the robot read it there; the goal cost and the value look
+        at the keypoints only.
+        """
+        self.set_goal_latent(self.encode(goal_obs))
+
+    # -- planning ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """A new episode: forget the warm start (the goal stays until the next set_goal)."""
+        self.agent.reset()
+
+    def plan(self, percept: LatentPercept):
+        """Plan from a percept towards the goal; returns a `hlai_ros.actor.stack.Plan`."""
+        from hlai_ros.actor.stack import Plan
+        if self.goal is None:
+            raise RuntimeError('no goal image: call set_goal(goal_observation) first')
+        action = self.agent.act(percept.state, CostContext(goal=self.goal))
+        result = self.agent.last_plan
+        return Plan(action, result.actions, result.cost, result.seconds)
+
+    def predict(self, percept: LatentPercept, actions: torch.Tensor) -> np.ndarray:
+        """Predicted planning states (T+1, S) of a plan's actions, ensemble mean."""
+        return self.planner.predict(percept.state, actions).mean(0).cpu().numpy()
+
+    def warm_up(self) -> None:
+        """Plan once from a zero state, so the first real plan pays no start-up cost."""
+        zero = np.zeros(self.model.state_dim, np.float32)
+        goal, self.goal = self.goal, torch.zeros(self.model.state_dim)
+        if self.heads is not None and self.heads._scene is None:
+            self.heads.set_scene(torch.zeros(self.encoder.map_dim))
+        self.agent.act(zero, CostContext(goal=self.goal))
+        self.goal = goal
+        self.agent.reset()
+
+    @property
+    def last_plan(self):
+        """The planner's last `hlai_ros.actor.planner.PlanResult` (None before a plan)."""
+        return self.agent.last_plan
