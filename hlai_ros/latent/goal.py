@@ -59,7 +59,11 @@ class GoalCost:
     """(mean (Dp,), std (Dp,), W (Dp + 1, 2K)): with it, keypoints are compared after their
     linear prediction from the proprioception latent is subtracted (weighting 'residual')."""
 
-    def _keypoints(self, latents: torch.Tensor) -> torch.Tensor:
+    def keypoints(self, latents: torch.Tensor) -> torch.Tensor:
+        """The keypoints (..., 2K) the cost compares.
+
+        With `residual`, minus their linear prediction from the proprioception latent.
+        """
         kp = latents[..., self.map_dim:self.image_dim]
         if self.residual is None:
             return kp
@@ -72,7 +76,7 @@ class GoalCost:
         k = len(self.keypoint_weights)
         cost = latents.new_zeros(latents.shape[:-1])
         if k:
-            d = self._keypoints(latents) - self._keypoints(goal)
+            d = self.keypoints(latents) - self.keypoints(goal)
             d2 = d.pow(2).unflatten(-1, (k, 2)).sum(-1)                     # (..., K)
             cost = cost + (d2 * self.keypoint_scale * self.keypoint_weights).sum(-1) \
                 / self.keypoint_weights.sum().clamp_min(1e-6)

@@ -12,7 +12,6 @@ through the same latent-variable ensemble MLP as the state stack (`hlai_ros.worl
 trained on the encoder's own codes of the recorded frames: the state it predicts is what the
 encoder computes from pixels and the robot's own sensors, never a hand-written estimate.
 
-- `encode_dataset`: every frame of a `LatentDataset` through the (frozen) encoder.
 - `planning_episodes`: per-episode arrays (states (T+1, S), actions (T, A)) of planning states,
   cut at frames without a valid command, for `hlai_ros.world_model.train.train_world_model`.
 - `event_labels`: per frame, whether the episode fails within k steps (the outcome markers of
@@ -27,22 +26,7 @@ import torch
 
 from hlai_ros.latent.data import LatentDataset
 from hlai_ros.latent.model import LatentWorldModel
-
-
-@torch.no_grad()
-def encode_dataset(model: LatentWorldModel, data: LatentDataset, batch_size: int = 256,
-                   progress: bool = False) -> torch.Tensor:
-    """Encode every frame (M frames) -> latents (M, D), in eval mode, float32."""
-    model.eval()
-    out = []
-    starts = range(0, len(data), batch_size)
-    if progress:
-        from tqdm import tqdm
-        starts = tqdm(starts, desc='encode frames', unit='batch', leave=False)
-    for i in starts:
-        f = data.frames(torch.arange(i, min(i + batch_size, len(data))))
-        out.append(model.encode(f['rgb'], f['depth'], f['proprio']))
-    return torch.cat(out) if out else torch.zeros(0, model.config.latent_dim)
+from hlai_ros.latent.probes import encode_dataset
 
 
 def planning_part(model: LatentWorldModel) -> slice:
@@ -162,7 +146,8 @@ def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: Pl
     s = settings
     encoder = load_latent_model(folder)
     t0 = time.monotonic()
-    latents = encode_dataset(encoder, data, progress=progress)
+    with torch.no_grad():
+        latents = encode_dataset(encoder, data)
     states = latents[:, planning_part(encoder)].contiguous()
     log(f'[latent] encoded {len(data)} frames in {time.monotonic() - t0:.0f} s')
     episodes = planning_episodes(data, states)

@@ -96,6 +96,9 @@ def save_latent_cost(directory: str | Path, goal_cost: GoalCost, heads: EventHea
     from hlai_ros.world_model.checkpoint import write_checkpoint
     tensors = {'goal.keypoint_weights': goal_cost.keypoint_weights,
                'goal.keypoint_scale': goal_cost.keypoint_scale}
+    if goal_cost.residual is not None:
+        tensors.update(zip(('goal.residual_mean', 'goal.residual_std', 'goal.residual_w'),
+                           goal_cost.residual))
     if heads is not None:
         tensors.update({f'events.{k}': v for k, v in heads.state_dict().items()})
     if value is not None:
@@ -118,8 +121,11 @@ def load_latent_cost(directory: str | Path, keypoints: int
     tensors, header = read_checkpoint(Path(directory), COST_STEM)
     if header.get('format') != COST_FORMAT or header.get('version') != COST_VERSION:
         raise CheckpointError(f'{directory} holds no version-{COST_VERSION} {COST_FORMAT}')
+    residual = None
+    if 'goal.residual_w' in tensors:
+        residual = tuple(tensors[f'goal.residual_{k}'] for k in ('mean', 'std', 'w'))
     goal = GoalCost(0, 2 * keypoints, tensors['goal.keypoint_weights'],
-                    tensors['goal.keypoint_scale'])
+                    tensors['goal.keypoint_scale'], residual=residual)
     heads = None
     if header.get('events'):
         s = header['events']
@@ -141,7 +147,8 @@ def load_latent_cost(directory: str | Path, keypoints: int
 def planning_goal_cost(goal_cost: GoalCost) -> GoalCost:
     """A goal cost fitted on full latents, re-indexed for planning states (no map part)."""
     k = len(goal_cost.keypoint_weights)
-    return GoalCost(0, 2 * k, goal_cost.keypoint_weights, goal_cost.keypoint_scale)
+    return GoalCost(0, 2 * k, goal_cost.keypoint_weights, goal_cost.keypoint_scale,
+                    residual=goal_cost.residual)
 
 
 class LatentStack:
@@ -151,10 +158,11 @@ class LatentStack:
 
     def __init__(self, task, encoder, dynamics, goal_cost: GoalCost,
                  heads: EventHeads | None = None, value: GoalValue | None = None,
-                 weights: LatentCostWeights = LatentCostWeights(),
+                 weights: LatentCostWeights | None = None,
                  planner: PlannerConfig | None = None, device: str | torch.device | None = None):
         self.task, self.encoder, self.model = task, encoder, dynamics
-        self.goal_cost, self.heads, self.value, self.weights = goal_cost, heads, value, weights
+        self.goal_cost, self.heads, self.value = goal_cost, heads, value
+        self.weights = weights or LatentCostWeights(**task.latent_cost_weights)
         self.device = torch.device(device) if device is not None else torch.device('cpu')
         self.part = planning_part(encoder)
         self.keypoint_dim = len(goal_cost.keypoint_weights) * 2
@@ -193,7 +201,7 @@ class LatentStack:
         if self.heads is not None and w.event:
             terms.append(('event', EventTerm(self.heads), w.event, 1.0))
         if self.value is not None and w.value:
-            terms.append(('value', ValueTerm(self.value), w.value, 1.0))
+            terms.append(('value', ValueTerm(self.value, self.goal_cost), w.value, 1.0))
         return Cost(terms)
 
     # -- perception -------------------------------------------------------------------------

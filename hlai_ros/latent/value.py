@@ -56,12 +56,17 @@ class GoalValue(nn.Module):
             nn.Linear(config.hidden, config.hidden), nn.GELU(), nn.Linear(config.hidden, 1))
         self.register_buffer('state_mean', torch.zeros(state_dim))
         self.register_buffer('state_std', torch.ones(state_dim))
+        self.register_buffer('goal_mean', torch.zeros(goal_dim))
+        self.register_buffer('goal_std', torch.ones(goal_dim))
 
     def forward(self, states: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """Steps to the goal (>= 0), in steps."""
+        """Steps to the goal (>= 0) of states (..., S).
+
+        goal: keypoints (..., G) or (G,) as the goal cost compares them (`GoalCost.keypoints`
+        of the goal's planning state).
+        """
         x = (states - self.state_mean) / self.state_std
-        g = (goal[..., :self.goal_dim] - self.state_mean[:self.goal_dim]) \
-            / self.state_std[:self.goal_dim]
+        g = (goal - self.goal_mean) / self.goal_std
         g = g.expand(*x.shape[:-1], self.goal_dim)
         out = self.net(torch.cat([x, g], -1)).squeeze(-1)
         return F.softplus(out) * self.config.max_gap / 4.0
@@ -119,6 +124,10 @@ def fit_goal_value(states: torch.Tensor, episode: np.ndarray, goal_cost: GoalCos
     value = GoalValue(states.shape[1], goal_dim, c)
     value.state_mean.copy_(states.mean(0))
     value.state_std.copy_(states.std(0).clamp_min(1e-3))
+    with torch.no_grad():
+        goals = goal_cost.keypoints(states)
+    value.goal_mean.copy_(goals.mean(0))
+    value.goal_std.copy_(goals.std(0).clamp_min(1e-3))
     opt = torch.optim.AdamW(value.parameters(), lr=c.learning_rate, weight_decay=1e-4)
     steps = range(c.steps)
     if progress:
@@ -127,7 +136,7 @@ def fit_goal_value(states: torch.Tensor, episode: np.ndarray, goal_cost: GoalCos
     value.train()
     for _ in steps:
         b = train[torch.as_tensor(rng.integers(0, len(train), c.batch_size))]
-        pred = value(states[b[:, 0]], states[b[:, 1]])
+        pred = value(states[b[:, 0]], goals[b[:, 1]])
         loss = F.smooth_l1_loss(pred, b[:, 2].float())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -137,7 +146,7 @@ def fit_goal_value(states: torch.Tensor, episode: np.ndarray, goal_cost: GoalCos
               'reach': c.reach, 'max_gap': c.max_gap}
     if len(val):
         with torch.no_grad():
-            pred = value(states[val[:, 0]], states[val[:, 1]])
+            pred = value(states[val[:, 0]], goals[val[:, 1]])
         truth = val[:, 2].float()
         report.update(val_mae_steps=float((pred - truth).abs().mean()),
                       val_mae_mean_baseline=float((truth - train[:, 2].float().mean())
@@ -150,10 +159,12 @@ class ValueTerm:
     """The value of the horizon's last predicted state, in steps (member mean)."""
 
     value: GoalValue
+    goal_cost: GoalCost
+    """Gives the goal keypoints the value compares (`GoalCost.keypoints`)."""
 
     def per_step(self, states: torch.Tensor, actions: torch.Tensor,
                  context: CostContext) -> torch.Tensor:
         """(N, T): zero but for the last step, which carries V(s_T, goal)."""
         _, n, t, _, _ = check_shapes(states, actions)
-        v = self.value(states[:, :, -1], context.goal).mean(0)
+        v = self.value(states[:, :, -1], self.goal_cost.keypoints(context.goal)).mean(0)
         return torch.cat([states.new_zeros(n, t - 1), v.unsqueeze(1)], 1)

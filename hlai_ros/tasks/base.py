@@ -86,6 +86,9 @@ class Task:
     """How the latent stack's goal cost weights the keypoints (`hlai_ros.latent.goal`): 'world'
     (what proprioception does not explain: the goal is about objects) or 'self' (the goal is
     about where the robot itself is)."""
+    latent_cost_weights: Mapping[str, float] = MappingProxyType({})
+    """`hlai_ros.latent.stack.LatentCostWeights` fields this task's latent stack plans with
+    (before the defaults)."""
     pose_topic: Topic = OBJECT_POSE
     """Where perception publishes the pose of interest (`pose_labels`), for RViz."""
     pose_labels: tuple[str, ...] = ()
