@@ -6,7 +6,8 @@ Example::
 
 Each worker writes the bag ``OUT/worker_<k>`` with the topics of the running ROS graph
 (`hlai_ros.contract.episode_topics`) and episode markers; `hlai_ros.data.load_episodes(OUT)`
-reads them.
+reads them. With ``--ray [ADDRESS]`` the episodes run as Ray tasks on a cluster and this
+process writes the same bags (`hlai_ros.scale.collect`, docs/ray.md).
 """
 from __future__ import annotations
 
@@ -52,19 +53,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     parser.add_argument('--json', action='store_true',
                         help='print the summary as one JSON object on the last line')
+    parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
+                        help='run the episodes as Ray tasks on the cluster at ADDRESS (without '
+                             'it: RAY_ADDRESS, else a new Ray instance on this machine); this '
+                             'process writes the same bags (docs/ray.md). Needs the ray extra')
 
 
 def run(args: argparse.Namespace) -> int:
     """Collect; return 0 on success, 1 if a worker failed, 130 if interrupted."""
     from hlai_ros.data.collection import CollectSettings, collect
 
+    if args.ray is not None:
+        from hlai_ros.scale import RayMissingError, require_ray
+        try:
+            require_ray()
+        except RayMissingError as exc:
+            raise SystemExit(f'hlai collect: {exc}') from None
     try:
         settings = CollectSettings(
             task=args.task, episodes=args.episodes, out=args.out, workers=args.workers,
             policy=args.policy, noise=args.noise, seed=args.seed, width=args.width,
             height=args.height, max_steps=args.max_steps, flush_period_s=args.flush_period,
             overwrite=args.overwrite, model=args.model)
-        summary = collect(settings, progress=not args.no_progress)
+        if args.ray is not None:
+            from hlai_ros.scale.collect import collect_ray
+            summary = collect_ray(settings, args.ray or None, progress=not args.no_progress)
+        else:
+            summary = collect(settings, progress=not args.no_progress)
     except ValueError as exc:
         raise SystemExit(f'hlai collect: {exc}') from None
     _print_summary(summary)

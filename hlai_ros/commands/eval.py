@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--progress', action='store_true', help='show progress bars')
     parser.add_argument('--json', action='store_true',
                         help='print one JSON object with the results on the last line')
+    parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
+                        help='task path: run the episodes as Ray tasks on the cluster at '
+                             'ADDRESS (without it: RAY_ADDRESS, else a new Ray instance on '
+                             'this machine); same per-seed outcomes (docs/ray.md)')
 
 
 def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
@@ -106,8 +110,12 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
                            profile=tuple((k, v) for k, v in changes.items() if v is not None),
                            device=args.device, use_critic=not args.no_critic,
                            use_policy=not args.no_policy)
-    summaries, _ = compare(config, progress=args.progress,
-                           log=None if args.json else lambda m: print(m, flush=True))
+    log = None if args.json else lambda m: print(m, flush=True)
+    if args.ray is not None:
+        from hlai_ros.scale.evaluate import compare_ray
+        summaries, _ = compare_ray(config, args.ray or None, progress=args.progress, log=log)
+    else:
+        summaries, _ = compare(config, progress=args.progress, log=log)
     extra = {'task': args.task, 'seed': args.seed, 'episodes': args.episodes}
     return summaries, extra
 
@@ -136,6 +144,16 @@ def run(args: argparse.Namespace) -> int:
         print(f'need --budget >= 2 and --episodes >= 1, got {args.budget} and {args.episodes}',
               file=sys.stderr)
         return 2
+    if args.ray is not None:
+        from hlai_ros.scale import RayMissingError, require_ray
+        if args.gym_id:
+            print('hlai eval: --ray applies to --task only', file=sys.stderr)
+            return 2
+        try:
+            require_ray()
+        except RayMissingError as exc:
+            print(f'hlai eval: {exc}', file=sys.stderr)
+            return 2
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))

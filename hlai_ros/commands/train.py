@@ -5,7 +5,8 @@ task's perception over every frame to get model states (never ground truth), and
 ensemble world model with its latent variable by multi-step prediction, with a train/validation
 split by episode and early stopping. Writes safetensors + a plain JSON config into --out, and a
 model card (README.md) with the command, seed, data size and validation error. Training resumes
-from --out when it was interrupted.
+from --out when it was interrupted. ``--ray [ADDRESS] --workers N`` trains the world model
+data-parallel with Ray Train into the same files (`hlai_ros.scale.train`, docs/ray.md).
 """
 from __future__ import annotations
 
@@ -58,9 +59,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='policy updates through the model (default 300)')
     parser.add_argument('--actor-seconds', type=float, default=None,
                         help='time budget of critic + policy training, s (default 300)')
+    parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
+                        help='train the world model data-parallel with Ray Train on the '
+                             'cluster at ADDRESS (without it: RAY_ADDRESS, else a new Ray '
+                             'instance on this machine); same files in --out (docs/ray.md)')
+    parser.add_argument('--workers', type=int, default=2,
+                        help='--ray: Ray Train workers (DDP processes; default: 2)')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--representation latent: override LatentConfig fields '
                              '(hlai_ros/latent/config.py), e.g. map_size=16')
+    parser.add_argument('--plan-set', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='--representation latent: override the planning stage '
+                             '(hlai_ros.latent.planning.PlanningSettings), e.g. '
+                             'dynamics_budget_s=600 event_within=15')
 
 
 def run_latent(args: argparse.Namespace) -> int:
@@ -86,6 +97,8 @@ def run_latent(args: argparse.Namespace) -> int:
         argv.append('--no-progress')
     if args.set:
         argv += ['--set', *args.set]
+    if args.plan_set:
+        argv += ['--plan-set', *args.plan_set]
     return train_latent_main(argv)
 
 
@@ -99,14 +112,24 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.data.exists():
         raise SystemExit(f'hlai train: --data {args.data} does not exist')
+    if args.representation == 'latent' and args.ray is not None:
+        raise SystemExit('hlai train: --ray trains the state model only, not --representation '
+                         'latent')
     if args.representation == 'latent':
         return run_latent(args)
-    if args.set:
-        raise SystemExit('hlai train: --set applies to --representation latent only')
+    if args.set or args.plan_set:
+        raise SystemExit('hlai train: --set and --plan-set apply to --representation latent '
+                         'only')
     if args.max_transitions is not None and args.max_transitions < 1:
         raise SystemExit('hlai train: --max-transitions must be at least 1')
     if args.no_actor and args.actor_only:
         raise SystemExit('hlai train: --no-actor and --actor-only exclude each other')
+    if args.ray is not None:
+        from hlai_ros.scale import RayMissingError, require_ray
+        try:
+            require_ray()
+        except RayMissingError as exc:
+            raise SystemExit(f'hlai train: {exc}') from None
     out = args.out or Path('models') / args.task
     task = get_task(args.task)
     progress = not args.quiet
@@ -151,9 +174,14 @@ def run(args: argparse.Namespace) -> int:
         summary.update({k: previous.get(k) for k in ('val_error', 'best_epoch')},
                        stop_reason='see world_model.json')
     else:
+        if args.ray is not None:
+            from hlai_ros.scale.train import train_world_model_ray as train_world_model
+            place = {'workers': args.workers, 'address': args.ray or None,
+                     'use_gpu': (args.device or '').startswith('cuda')}
+        else:
+            place = {'device': args.device}
         model, history = train_world_model(episodes, config, out_dir=out, progress=progress,
-                                           resume=not args.fresh, device=args.device,
-                                           metadata=metadata)
+                                           resume=not args.fresh, metadata=metadata, **place)
         best = (history.val_error[history.best_epoch] if history.best_epoch >= 0
                 else float('nan'))
         summary.update({'epochs': len(history.val_error), 'best_epoch': history.best_epoch,

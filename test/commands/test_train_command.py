@@ -65,11 +65,17 @@ def test_train_representation_latent_writes_a_latent_checkpoint_with_its_identit
     assert main(['train', '--task', 'cliff', '--data', str(data), '--out', str(out),
                  '--representation', 'latent', '--time-budget', '30', '--quiet', '--set',
                  'horizon=2', 'steps_per_epoch=2', 'max_epochs=1', 'batch_size=4',
-                 'ensemble_size=2', 'val_fraction=0.34']) == 0
+                 'ensemble_size=2', 'val_fraction=0.34', '--plan-set', 'dynamics_budget_s=2',
+                 'ensemble_size=2', 'event_steps=20', 'value_steps=20']) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary['episodes'] == 3 and summary['epochs'] == 1
     model = load_latent_model(out, identity=get_task('cliff').identity('latent'))
     assert model is not None
+    # the planning stage wrote what the actor plans with: the folder is a latent stack
+    from hlai_ros.actor.stack import load_stack
+    from hlai_ros.latent.stack import LatentStack
+    assert summary['planning']['planning_transitions'] > 0
+    assert isinstance(load_stack(get_task('cliff'), out, 'cpu'), LatentStack)
     # the state model's options are refused with the latent representation
     try:
         main(['train', '--task', 'cliff', '--data', str(data), '--representation', 'latent',
