@@ -18,7 +18,7 @@ def tree(folder):
 
 
 NODES = ['sim', 'perception', 'world_model', 'cost_critic', 'mpc_actor', 'command_gate',
-         'recorder', 'scripted_controller']
+         'recorder', 'scripted_controller', 'view']
 
 setup(
     name=package_name,
@@ -31,6 +31,10 @@ setup(
         ('share/' + package_name + '/config', glob('config/*.yaml')),
     ] + tree('sim') + tree('models'),
     install_requires=['setuptools'],
+    extras_require={
+        'view': ['rerun-sdk==0.41.0'],  # hlai view, hlai run --view, view:=true
+        'ray': ['ray[train]==2.60.0'],  # hlai collect/train/eval --ray (hlai_ros.scale)
+    },
     zip_safe=True,
     maintainer='hlai_ros developers',
     maintainer_email='dev@hlai-ros.org',

@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 import sys
 
-COMMANDS = ('demo', 'collect', 'train', 'eval', 'run')
+COMMANDS = ('demo', 'collect', 'train', 'eval', 'run', 'view')
 
 
 def _available():

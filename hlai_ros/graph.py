@@ -9,7 +9,8 @@ then `NodeSpec.parameters`, which override it.
 The node set, in data-flow order (DESIGN.md): ``sim`` (simulation only) -> ``perception`` ->
 ``world_model``, ``cost_critic`` (the configurator: the cost profile) -> ``mpc_actor`` ->
 command [-> ``command_gate``, the safety layer: always on a robot, and with
-the actor in realtime simulation] -> ``sim`` or the robot; ``recorder`` when recording.
+the actor in realtime simulation] -> ``sim`` or the robot; ``recorder`` when recording;
+``view`` (rerun: camera, state, plan, imagined rollouts, costs, gate) when viewing.
 The learned ``mpc_actor`` closes the loop by default; ``scripted_controller`` is a privileged
 baseline that reads ground truth, for comparison in simulation only, never in a robot graph.
 """
@@ -28,6 +29,7 @@ from hlai_ros.cost.profile import (
     PROFILE_SECTION,
     profile_file,
 )
+from hlai_ros.latent.node_core import model_representation
 from hlai_ros.paths import share_dir
 from hlai_ros.tasks import check_task, get_task, task_names
 
@@ -106,6 +108,8 @@ class GraphOptions:
     """Open the PyBullet GUI."""
     record: str = ''
     """Bag directory for the recorder; empty: no recorder."""
+    view: bool = False
+    """Stream the graph into rerun (the ``view`` node; rerun-sdk, the 'view' extra)."""
     episodes: int = 0
     """Episodes the simulator runs; 0: until stopped."""
     seed: int = 0
@@ -204,8 +208,13 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
     o = options
     sim_time = o.use_sim_time and o.target == 'sim'
     common = (('task', o.task), ('use_sim_time', sim_time))
+    # The model folder chooses the representation: a latent one makes perception encode
+    # frames (/hlai/latent) and the world_model start from it (it learns nothing there).
+    model = (('model', o.model),) if o.model else ()
+    latent = (('model_path', o.model),) if o.model and model_representation(
+        get_task(o.task), o.model) == 'latent' else ()
     nodes = [NodeSpec('perception', 'perception', 'perception: RGB-D + proprio -> /hlai/state',
-                      common)]
+                      common + model)]
     # Profile settings (--set cost_critic.planner.horizon=8) go to the cost_critic as given;
     # the actor and the cost_critic both start from one file of the whole profile, so that
     # they agree from the first plan on, before /hlai/cost_profile arrives.
@@ -216,7 +225,8 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
     learn = (('output_dir', o.online), ('learning', True)) if o.online else (
         ('learning', False),)
     nodes.append(NodeSpec('world_model', 'world_model',
-                          'world model: surprise, imagination, online learning', common + learn))
+                          'world model: surprise, imagination, online learning',
+                          common + learn + latent))
     nodes.append(NodeSpec('cost_critic', 'cost_critic',
                           'configurator: cost profile, /hlai/cost, /hlai/critic',
                           common + profile))
@@ -236,6 +246,8 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
                               common + (('seed', o.seed),)))
     if o.record:
         nodes.append(recorder_node(o.task, o.record, sim_time))
+    if o.view:
+        nodes.append(view_node(o.task, sim_time))
     if o.target == 'sim':
         waits = [n.name for n in nodes] + list(o.extra_nodes)
         sim_params = (('task', o.task), ('use_sim_time', False), ('mode', o.mode),
@@ -283,6 +295,12 @@ def recorder_node(task: str, output: str, use_sim_time: bool) -> NodeSpec:
                     (('task', task), ('use_sim_time', use_sim_time), ('output', output)))
 
 
+def view_node(task: str, use_sim_time: bool) -> NodeSpec:
+    """Return the live view of the graph of `task` (rerun; `hlai_ros.nodes.view`)."""
+    return NodeSpec('view', 'view', 'view: topics -> rerun (web viewer on 127.0.0.1)',
+                    (('task', task), ('use_sim_time', use_sim_time)))
+
+
 # -- launch files ---------------------------------------------------------------------------
 LAUNCH_ARGUMENTS = {
     'task': ('', 'the task: one of ' + ', '.join(task_names())),
@@ -296,6 +314,8 @@ LAUNCH_ARGUMENTS = {
     'mode': ('lockstep', 'simulator mode: lockstep or realtime'),
     'episodes': ('0', 'episodes the simulator runs; 0: until stopped'),
     'seed': ('0', 'seed of episode 0'),
+    'view': ('false', 'stream the graph into rerun: the web viewer on http://127.0.0.1:9090 '
+                      '(needs the view extra, rerun-sdk)'),
 }
 """Launch arguments of sim.launch.py: name -> (default, description)."""
 
@@ -324,6 +344,7 @@ def options_from_launch(values: dict[str, str], target: str = 'sim',
                         mode=get('mode'),
                         use_sim_time=check_flag('use_sim_time', get('use_sim_time')),
                         gui=check_flag('gui', get('gui')), record=get('record'),
+                        view=check_flag('view', get('view')),
                         episodes=check_integer('episodes', get('episodes'), 0),
                         seed=check_integer('seed', get('seed'), 0),
                         remappings=tuple(remappings))

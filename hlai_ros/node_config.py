@@ -28,6 +28,7 @@ CONFIGS = {
     'command_gate': 'hlai_ros.safety.command_gate:CommandGateConfig',
     'recorder': 'hlai_ros.node_config:RecorderConfig',
     'scripted_controller': 'hlai_ros.node_config:ScriptedControllerConfig',
+    'view': 'hlai_ros.view.config:ViewNodeConfig',
 }
 """Node name -> its config dataclass (``module:name``), in graph order."""
 ROS_PARAMETERS = ('use_sim_time',)
@@ -53,6 +54,11 @@ class PerceptionNodeConfig:
     """Nearest valid depth, metres; 0: the task world's camera."""
     depth_far: float = field(default=0.0, metadata=RO)
     """Farthest valid depth, metres; 0: the task world's camera."""
+    model: str = field(default='', metadata=RO)
+    """Model folder, as the mpc_actor's; one that holds a latent model (latent_model.json)
+    makes this node encode each frame into /hlai/latent and the goal image into
+    /hlai/latent_goal, instead of running the task's estimator; empty: the shipped
+    models/<task>."""
 
     def __post_init__(self):
         check_task(self.task)

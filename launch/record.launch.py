@@ -2,7 +2,8 @@
 
     ros2 launch hlai_ros record.launch.py task:=<task> record:=/data/run1 use_sim_time:=false
 
-The recorder's parameters come from `hlai_ros.graph.recorder_node`, as in `hlai run --record`.
+The recorder's parameters come from `hlai_ros.graph.recorder_node`, as in `hlai run --record`;
+``view:=true`` adds the live view (`hlai_ros.graph.view_node`, rerun), as ``hlai run --view``.
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
@@ -13,6 +14,7 @@ from hlai_ros.graph import (
     checked,
     launch_node_arguments,
     recorder_node,
+    view_node,
 )
 from hlai_ros.tasks import check_task
 from launch import LaunchDescription
@@ -21,6 +23,7 @@ ARGUMENTS = {
     'task': LAUNCH_ARGUMENTS['task'],
     'record': ('', 'bag directory to create (required)'),
     'use_sim_time': ('false', 'stamp headerless messages with /clock time'),
+    'view': LAUNCH_ARGUMENTS['view'],
 }
 
 
@@ -29,9 +32,12 @@ def _nodes(context, *args, **kwargs):
     check_task(values['task'])
     if not values.get('record'):
         raise ValueError('record:=<bag directory> is required')
-    (spec,) = checked([recorder_node(values['task'], values['record'], check_flag(
-        'use_sim_time', values['use_sim_time']))], values['task'])  # the node's own checks
-    return [Node(**launch_node_arguments(spec, values['task']))]
+    sim_time = check_flag('use_sim_time', values['use_sim_time'])
+    specs = [recorder_node(values['task'], values['record'], sim_time)]
+    if check_flag('view', values['view']):
+        specs.append(view_node(values['task'], sim_time))
+    specs = checked(specs, values['task'])  # every node's own checks, before any starts
+    return [Node(**launch_node_arguments(spec, values['task'])) for spec in specs]
 
 
 def generate_launch_description():

@@ -10,7 +10,8 @@ Runs ``perception``, the learned nodes (``world_model``, ``cost_critic``,
 command goes to the gate's input (``/hlai/actor_command``; with ``controller:=none`` another
 process, e.g. a teleop, publishes there); the gate applies the velocity, acceleration and
 workspace limits, the command watchdog and the e-stop (``/hlai/estop``, released by the
-``/command_gate/release_estop`` service). Its limits are read-only parameters bounded by the
+``/command_gate/release_estop`` service). ``view:=true`` streams the graph into rerun (the
+web viewer on http://127.0.0.1:9090). Its limits are read-only parameters bounded by the
 task's action range (``config/<task>.yaml``, section ``command_gate``): no parameter change
 can remove them while the graph runs. Nodes use the wall clock (no ``use_sim_time``).
 """
@@ -42,6 +43,7 @@ ARGUMENTS = {
                 "contract's name for the task's robot"),
     'command': ('', "where the gated commands go (e.g. MoveIt Servo's twist or a base's "
                 "cmd_vel); empty: the contract's name for the task's robot"),
+    'view': LAUNCH_ARGUMENTS['view'],
 }
 
 
@@ -56,7 +58,8 @@ def _nodes(context, *args, **kwargs):
     remaps = tuple((a, b) for a, b in remaps if a != b)
     options = options_from_launch({'task': task, 'record': values['record'],
                                    'online': values['online'],
-                                   'use_sim_time': 'false', 'controller': values['controller']},
+                                   'use_sim_time': 'false', 'controller': values['controller'],
+                                   'view': values['view']},
                                   target='robot', remappings=remaps)
     specs = checked(build(options), task)  # every node's own checks, before any starts
     if 'command_gate' not in [s.name for s in specs]:

@@ -1,6 +1,7 @@
 """Simulation graph on a ROS 2 install: the world in the loop.
 
     ros2 launch hlai_ros sim.launch.py task:=<task> use_sim_time:=true gui:=false record:=/data
+    ros2 launch hlai_ros sim.launch.py task:=cliff view:=true   # rerun: http://127.0.0.1:9090
 
 The learned ``mpc_actor`` closes the loop (``controller:=mpc``, the default, on the shipped
 model or ``model:=DIR``; ``controller:=scripted`` for the privileged baseline). A thin

@@ -4,7 +4,8 @@ Starts the nodes of `hlai_ros.graph` (separate processes, or one with ``--compos
 learned ``mpc_actor`` closing the loop on the shipped model by default, prints each episode's
 outcome as it ends, and stops everything cleanly after ``--episodes`` or on Ctrl-C. It saves a
 top-down picture of the first episode: the true path (evaluation-only ground truth) with the
-actor's plans (``/hlai/plan``) drawn in. ``--json`` prints one JSON object on the last line.
+actor's plans (``/hlai/plan``) drawn in. ``--view`` adds the live view (rerun's web viewer on
+http://127.0.0.1:9090). ``--json`` prints one JSON object on the last line.
 """
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--record', type=Path, default=None, metavar='DIR',
                         help='record the graph to a new bag under DIR')
     parser.add_argument('--gui', action='store_true', help='open the PyBullet GUI')
+    parser.add_argument('--view', action='store_true',
+                        help='stream the graph into rerun (camera, state, plan, imagined '
+                             'rollouts, costs, gate): the web viewer on http://127.0.0.1:9090 '
+                             '(--set view.web_port=...; needs the view extra, rerun-sdk)')
     parser.add_argument('--timeout', type=float, default=0.0,
                         help='give up after this many seconds (default: never)')
     parser.add_argument('--log-dir', type=Path, default=None,
@@ -87,6 +92,13 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
 
     if args.episodes < 1:
         raise SystemExit(f'--episodes must be at least 1, got {args.episodes}')
+    view = getattr(args, 'view', False)
+    if view:
+        import importlib.util
+        if importlib.util.find_spec('rerun') is None:
+            from hlai_ros.view.session import INSTALL_HINT
+            print(f'hlai run: --view: {INSTALL_HINT}', file=sys.stderr)
+            return 2, {}
     if args.controller == 'none':
         print("hlai run: controller 'none' leaves the simulated robot without commands; use "
               "'mpc' or 'scripted'", file=sys.stderr)
@@ -114,7 +126,8 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
     if args.record is not None:
         bag = str(args.record / f'{args.task}_{time.strftime("%Y%m%d_%H%M%S")}')
     options = GraphOptions(task=args.task, controller=args.controller, mode=args.mode,
-                           gui=args.gui, record=bag, episodes=args.episodes, seed=args.seed,
+                           gui=args.gui, record=bag, view=view, episodes=args.episodes,
+                           seed=args.seed,
                            extra_nodes=(MONITOR.name,), model=model,
                            online=str(args.online.resolve()) if args.online else '',
                            node_parameters=overrides)
@@ -127,6 +140,8 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
     print(f'hlai run: {args.task}, {args.episodes} episodes, controller {args.controller}, '
           f'{args.mode}, nodes {[s.name for s in specs]}'
           f'{" composed" if args.compose else ""}; logs in {log_dir}', file=sys.stderr)
+    if view:
+        print(f'hlai run: view: {view_address(specs)}', file=sys.stderr, flush=True)
 
     def report(marker: dict) -> None:
         outcome = 'success' if marker.get('success') else (marker.get('failure') or 'timeout')
@@ -157,6 +172,18 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
     if result['interrupted']:
         return 130, summary
     return (1 if result['error'] else 0), summary
+
+
+def view_address(specs) -> str:
+    """Where the view node of `specs` shows the graph (its web page, viewer or file)."""
+    from hlai_ros.view.config import ViewNodeConfig
+    from hlai_ros.view.session import viewer_url
+
+    spec = next(s for s in specs if s.name == 'view')
+    cfg = ViewNodeConfig(**{k: v for k, v in spec.parameters if k != 'use_sim_time'})
+    if cfg.web:
+        return f'open {viewer_url(cfg.grpc_port, cfg.web_port)} in a browser'
+    return f'streaming to {cfg.connect or cfg.save}'
 
 
 def parse_override(text: str) -> tuple[str, str, object]:

@@ -30,9 +30,9 @@ STARTED = re.compile(r'\[INFO\] \[(\w+)-\d+\]: process started with pid \[(\d+)\
 CLEAN = '[INFO] [{}-{}]: process has finished cleanly [pid {}]'
 ARGUMENTS = {
     'sim.launch.py': set(LAUNCH_ARGUMENTS),
-    'record.launch.py': {'task', 'record', 'use_sim_time'},
+    'record.launch.py': {'task', 'record', 'use_sim_time', 'view'},
     'robot.launch.py': {'task', 'record', 'online', 'controller', 'image', 'depth',
-                        'camera_info', 'proprio', 'command'},
+                        'camera_info', 'proprio', 'command', 'view'},
 }
 
 
@@ -163,6 +163,7 @@ def test_bad_arguments_are_refused_alike_before_anything_starts(ros2_install, tm
         (['sim.launch.py', 'task:=cliff', 'mode:=fast'], mode),
         (hlai + ['--task', 'cliff', '--mode', 'fast'], mode),
         (['sim.launch.py', 'task:=cliff', 'seed:=x'], seed),
+        (['robot.launch.py', 'task:=cliff', 'view:=maybe'], 'view must be true or false'),
         (hlai + ['--task', 'cliff', '--seed', 'x'], seed),
         (['record.launch.py', 'task:=cliff', f'record:={existing}'], bag),
         (['robot.launch.py', 'task:=cliff', 'controller:=none', f'record:={existing}'], bag),
