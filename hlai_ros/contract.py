@@ -7,6 +7,11 @@ ROS 2 form ``package/msg/Name`` that rosbag2 stores. QoS is described without rc
 (`QoS`); the node layer turns it into an rclpy profile (`hlai_ros.nodes.convert.qos_profile`).
 Which proprioception and command topics a robot uses is its embodiment's
 (`hlai_ros.embodiments`), not a table here.
+
+Goals come as a pose (`GOAL`, the state representation) or as an image (`GOAL_IMAGE` and
+`GOAL_DEPTH`, the latent representation). The sim node publishes both at each episode start;
+on a robot the user publishes them: a pose from RViz, or a goal image captured with the
+robot's own camera (colour and depth under one stamp, in the camera's frame, latched).
 """
 from __future__ import annotations
 
@@ -58,6 +63,14 @@ CLOCK = Topic('/clock', 'rosgraph_msgs/msg/Clock')
 """Simulation time (``use_sim_time``)."""
 GOAL = Topic('/goal_pose', 'geometry_msgs/msg/PoseStamped', LATCHED_QOS)
 """Goal position in the ``world`` frame."""
+GOAL_IMAGE = Topic('/goal_image', 'sensor_msgs/msg/Image', LATCHED_QOS)
+"""Goal image (the latent representation's goal): the scene as it should look with the task
+done, encoding ``rgb8``, in the camera's frame and size. In simulation the sim node renders it
+(`HlaiWorld.goal_observation`) and publishes it at each episode start, and again when the goal
+moves; on a robot the user captures one with the robot's camera and publishes it, with
+`GOAL_DEPTH` under the same stamp and frame (latched: publish once, it holds until replaced)."""
+GOAL_DEPTH = Topic('/goal_image/depth', 'sensor_msgs/msg/Image', LATCHED_QOS)
+"""Depth of the goal image, ``32FC1`` in metres; same stamp and frame as `GOAL_IMAGE`."""
 TF_STATIC = Topic('/tf_static', 'tf2_msgs/msg/TFMessage')
 """Static transforms; carries ``world`` -> camera optical frame (the calibrated extrinsics)."""
 
@@ -85,6 +98,14 @@ BASE_FRAME = 'base_link'
 STATE = Topic('/hlai/state', 'std_msgs/msg/Float32MultiArray', QoS(depth=1))
 """Perception's labelled state (one ``MultiArrayDimension`` label per entry); depth 1: a slow
 reader plans on the newest state."""
+LATENT = Topic('/hlai/latent', 'std_msgs/msg/Float32MultiArray', QoS(depth=1))
+"""Perception's latent in latent mode (a model folder with a learned encoder): one
+``MultiArrayDimension`` per part, in order ``map`` (the image latent map, flattened),
+``keypoints`` (x, y per keypoint) and ``proprio_latent``, each with its size
+(`hlai_ros.latent.node_core.latent_layout`); depth 1 like `STATE`."""
+LATENT_GOAL = Topic('/hlai/latent_goal', 'std_msgs/msg/Float32MultiArray', LATCHED_QOS)
+"""The goal image's latent (`GOAL_IMAGE` + `GOAL_DEPTH` through the same encoder), laid out
+as `LATENT`; latched: the actor plans towards the last one."""
 PLAN = Topic('/hlai/plan', 'nav_msgs/msg/Path')
 """The actor's planned path (ensemble mean of the task's pose labels)."""
 IMAGINED = Topic('/hlai/imagined', 'visualization_msgs/msg/MarkerArray')

@@ -12,8 +12,15 @@ makes about a plan live here, so they are testable without a graph:
   applied to the stack, or refused (counted, with the reason) keeping what is in effect;
 - `check_percept`, `goal_fault`: refuse a state or goal that is not finite, a goal in a
   frame the robot does not take goals in;
-- `build`: the task, its `Stack` and the hot reload's `CheckpointWatcher` for an `ActorConfig`;
+- `build`: the task, its stack and the hot reload's `CheckpointWatcher` for an `ActorConfig`;
 - `status`: the diagnostics' level ('ok', 'warn', 'error'), message and values.
+
+The model folder chooses the stack (`hlai_ros.actor.stack.load_stack`): a `Stack` on the
+task's labelled state, or, for a latent folder, a `hlai_ros.latent.stack.LatentStack` that
+plans from perception's latent (`read_latent`) towards the goal image's (`set_latent_goal`).
+The latent stack has no policy (a late plan's action becomes zero), no hot reload and no
+profile to follow (it plans with its own cost; published profiles are ignored); the deadline,
+the watchdog, the e-stop and the command gate are the same.
 
 Profile files (`read_profile`, `profile_digest`) are `hlai_ros.cost.profile`'s.
 """
@@ -151,12 +158,13 @@ class HotReload:
 
     def __init__(self, watcher, folder: Path, now_s: float):
         self.watcher, self.folder = watcher, folder
+        """The watcher (None: no hot reload, the latent stack) and the folder it watches."""
         self.last_check_s = now_s
         """When the folder was last checked (wall clock), s."""
 
     def due(self, now_s: float, period_s: float) -> bool:
-        """Whether to check now (period 0: never); a True restarts the period."""
-        if period_s > 0 and now_s - self.last_check_s >= period_s:
+        """Whether to check now (period 0 or no watcher: never); a True restarts the period."""
+        if self.watcher is not None and period_s > 0 and now_s - self.last_check_s >= period_s:
             self.last_check_s = now_s
             return True
         return False
@@ -188,8 +196,44 @@ def read_percept(task, names, values, goal=None):
     return percept if goal is None else replace(percept, goal=goal)
 
 
-def plan_positions(task, stack, percept, actions) -> list[tuple[float, float]]:
-    """The positions (`Task.position_indices`) of the plan's predicted states, ensemble mean."""
+def is_latent(stack) -> bool:
+    """Whether `stack` plans in a learned latent space (`LatentStack`)."""
+    return getattr(stack, 'representation', 'state') == 'latent'
+
+
+def read_latent(stack, parts, values):
+    """The `LatentPercept` of a latent message's parts ((label, size), ...) and values.
+
+    Raises:
+        ValueError: the layout is not the model's, the values are not finite, or no goal
+            latent has come yet (nothing to plan towards).
+
+    """
+    from hlai_ros.latent.node_core import check_latent, latent_layout
+    latent = check_latent(parts, values, latent_layout(stack.encoder))
+    if stack.goal is None:
+        raise ValueError('no goal latent yet (/hlai/latent_goal: the goal image, encoded)')
+    return stack.percept(latent)
+
+
+def set_latent_goal(stack, parts, values) -> None:
+    """Plan towards the goal image's latent from now on.
+
+    Raises:
+        ValueError: the layout is not the model's, or the values are not finite.
+
+    """
+    from hlai_ros.latent.node_core import check_latent, latent_layout
+    stack.set_goal_latent(check_latent(parts, values, latent_layout(stack.encoder)))
+
+
+def plan_positions(task, stack, percept, actions) -> list[tuple[float, float]] | None:
+    """The positions (`Task.position_indices`) of the plan's predicted states, ensemble mean.
+
+    None for a latent stack: its plan is in keypoints, not metres (nothing to draw).
+    """
+    if is_latent(stack):
+        return None
     states = stack.predict(percept, actions)
     i, j = task.position_indices
     return list(zip(states[:, i].tolist(), states[:, j].tolist()))
@@ -197,8 +241,10 @@ def plan_positions(task, stack, percept, actions) -> list[tuple[float, float]]:
 
 def describe(stack) -> str:
     """What the actor plans with: model folder, device, critic, policy, profile digest."""
-    return (f'model {stack.folder} on {stack.device}, critic {stack.critic is not None}, '
-            f'policy {stack.policy is not None}; profile {profile_digest(stack.profile)}')
+    return (f'{stack.representation} model {stack.folder} on {stack.device}, critic '
+            f'{stack.critic is not None}, policy {stack.policy is not None}; profile '
+            f'{profile_digest(stack.profile)}' + ('' if not is_latent(stack) else
+                                                  ' (not used: the latent cost)'))
 
 
 def goal_fault(goal: np.ndarray, frame: str, goal_frames) -> str:
@@ -212,8 +258,10 @@ def goal_fault(goal: np.ndarray, frame: str, goal_frames) -> str:
 def build(cfg: ActorConfig):
     """Return (task, stack, hot reload) for `cfg`.
 
-    The `Stack` plans on the model folder with the start profile; the `HotReload` watches the
-    folder that is hot-reloaded (`cfg.watch`, else the model's), its period starting now.
+    The stack (`load_stack`: a `Stack`, or a `LatentStack` for a latent folder) plans on the
+    model folder with the start profile; the `HotReload` watches the folder that is
+    hot-reloaded (`cfg.watch`, else the model's), its period starting now (a latent stack:
+    no hot reload).
 
     Raises:
         ValueError: cuda was asked for but torch sees none; a bad profile file.
@@ -222,7 +270,7 @@ def build(cfg: ActorConfig):
     """
     import torch
 
-    from hlai_ros.actor.stack import Stack
+    from hlai_ros.actor.stack import load_stack
     from hlai_ros.tasks import get_task
     from hlai_ros.world_model.watch import CheckpointWatcher
 
@@ -233,9 +281,11 @@ def build(cfg: ActorConfig):
     profile = task.default_profile()
     if cfg.profile_file:
         profile = read_profile(Path(cfg.profile_file).expanduser(), profile)
-    stack = Stack.from_folder(task, cfg.model or None,
-                              None if cfg.device == 'auto' else cfg.device, profile)
+    stack = load_stack(task, cfg.model or None, None if cfg.device == 'auto' else cfg.device,
+                       profile)
     watch_dir = Path(cfg.watch).expanduser() if cfg.watch else stack.folder
+    if is_latent(stack):
+        return task, stack, HotReload(None, watch_dir, time.monotonic())
     watcher = CheckpointWatcher(watch_dir, stack.device, {
         'state_dim': task.state_dim, 'action_dim': task.action_dim},
         identity=task.identity('state'))
@@ -246,6 +296,7 @@ def status(cfg: ActorConfig, stack, stats: ActorStats, watch_dir, estop: bool,
            stale: bool) -> tuple[str, str, dict]:
     """The actor's diagnostics: (level 'ok' | 'warn' | 'error', message, values)."""
     values = dict(stats.values(), model=str(stack.folder), watch=str(watch_dir),
+                  representation=stack.representation,
                   device=str(stack.device), critic=stack.critic is not None,
                   policy=stack.policy is not None, deadline_ms=round(1e3 * cfg.budget_s, 1),
                   estop=estop, stale=stale, profile_digest=profile_digest(stack.profile),
@@ -254,6 +305,8 @@ def status(cfg: ActorConfig, stack, stats: ActorStats, watch_dir, estop: bool,
         return 'error', 'e-stop engaged: zero commands', values
     if stale:
         return 'warn', f'state older than {cfg.timeout_s:.2f} s: zero commands', values
+    if is_latent(stack) and stack.goal is None:
+        return 'warn', 'no goal latent yet (/hlai/latent_goal): zero commands', values
     if stats.reload_error or stats.profile_error:
         return 'warn', stats.reload_error or stats.profile_error, values
     return 'ok', 'planning', values
@@ -276,13 +329,18 @@ def act(stack, percept, stats: ActorStats, budget_s: float, enforce_deadline: bo
     if not enforce_deadline:
         return plan.action, plan, ''
     stats.fallbacks += 1
-    action = stack.fallback(percept)
+    action = stack.fallback(percept) if hasattr(stack, 'fallback') else None
     return action, plan, (f'plan took {stats.plan_ms:.0f} ms > deadline {1e3 * budget_s:.0f} '
                           f'ms: {"policy action" if action is not None else "zero"}')
 
 
 def apply_profile(stack, text: str, stats: ActorStats) -> str:
-    """Apply a published profile (`CostProfile.to_json`) to `stack`; return why not, or ''."""
+    """Apply a published profile (`CostProfile.to_json`) to `stack`; return why not, or ''.
+
+    A latent stack plans with its own cost: the profile is ignored ('').
+    """
+    if is_latent(stack):
+        return ''
     try:
         stack.reconfigure(CostProfile.from_json(text, stack.profile))
     except (TypeError, ValueError) as exc:

@@ -117,7 +117,11 @@ def load_latent_cost(directory: str | Path, keypoints: int
 
     Returns (goal cost over planning states, event heads, value, header); absent parts None.
     """
-    from hlai_ros.world_model.checkpoint import CheckpointError, read_checkpoint
+    from hlai_ros.world_model.checkpoint import (
+        CheckpointError,
+        check_state_dict,
+        read_checkpoint,
+    )
     tensors, header = read_checkpoint(Path(directory), COST_STEM)
     if header.get('format') != COST_FORMAT or header.get('version') != COST_VERSION:
         raise CheckpointError(f'{directory} holds no version-{COST_VERSION} {COST_FORMAT}')
@@ -131,15 +135,17 @@ def load_latent_cost(directory: str | Path, keypoints: int
         s = header['events']
         heads = EventHeads(tuple(s['map_shape']), int(s['state_dim']),
                            EventConfig(**s['config']))
-        heads.load_state_dict({k[len('events.'):]: v for k, v in tensors.items()
-                               if k.startswith('events.')})
+        part = {k[len('events.'):]: v for k, v in tensors.items() if k.startswith('events.')}
+        check_state_dict(heads, part, Path(directory))
+        heads.load_state_dict(part)
         heads.eval()
     value = None
     if header.get('value'):
         v = header['value']
         value = GoalValue(int(v['state_dim']), int(v['goal_dim']), ValueConfig(**v['config']))
-        value.load_state_dict({k[len('value.'):]: t for k, t in tensors.items()
-                               if k.startswith('value.')})
+        part = {k[len('value.'):]: t for k, t in tensors.items() if k.startswith('value.')}
+        check_state_dict(value, part, Path(directory))
+        value.load_state_dict(part)
         value.eval()
     return goal, heads, value, header
 

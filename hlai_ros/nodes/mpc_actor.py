@@ -20,6 +20,8 @@ Out: the embodiment's command, ``/hlai/plan`` (nav_msgs/Path: the plan's predict
   for another task or broken is refused and the old one stays (``reload_error``).
 - **Profile**: it starts from ``profile_file``'s ``cost_critic`` section (default
   config/<task>.yaml); parameters: `hlai_ros.actor.supervision.ActorConfig`.
+- **Latent mode** (a latent ``model``; `hlai_ros.nodes.latent_io.ActorInputs`): ``/hlai/latent``
+  to ``/hlai/latent_goal``, zero until that came; no plan, reload, profile, policy (late: zero).
 """
 from __future__ import annotations
 
@@ -32,10 +34,10 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from hlai_ros.actor import supervision
-from hlai_ros.contract import EPISODE, ESTOP, GOAL, PLAN, PROFILE, STATE
-from hlai_ros.data import messages
+from hlai_ros.contract import EPISODE, ESTOP, PLAN, PROFILE
 from hlai_ros.nodes import convert
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from hlai_ros.nodes.latent_io import ActorInputs
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 from hlai_ros.safety import EStopLatch
@@ -57,13 +59,14 @@ class MpcActorNode(Node):
             self.get_logger().fatal(f'model refused: {exc}')
             raise
         self.stats, self.emb = supervision.ActorStats(), self.task.embodiment
-        self.latch, self.goal = EStopLatch(), None
+        self.latch, self.inputs = EStopLatch(), ActorInputs(self.task, self.stack)
         self.watch = supervision.StateWatch()
         # In this order: with several messages ready, the executor serves markers, the e-stop
         # and profiles before a state (STATE has depth 1: a slow planner plans the newest).
         for topic, callback in ((EPISODE, self._on_episode), (ESTOP, self._on_estop),
-                                (PROFILE, self._on_profile), (GOAL, self._on_goal),
-                                (STATE, self._on_state)):
+                                (PROFILE, self._on_profile),
+                                (self.inputs.goal_topic, self._on_goal),
+                                (self.inputs.state_topic, self._on_state)):
             self.create_subscription(convert.message_class(topic.msgtype), topic.name, callback,
                                      convert.qos_profile(topic.qos))
         self.create_service(Trigger, '~/release_estop', self._on_release)
@@ -81,7 +84,7 @@ class MpcActorNode(Node):
         marker = convert.episode_marker(msg)
         if marker is not None and marker.get('event') == 'start':
             self.stack.reset()
-            self.goal = None
+            self.inputs.reset()
 
     def _on_estop(self, msg):
         if msg.data:
@@ -112,20 +115,16 @@ class MpcActorNode(Node):
         self._publish_diagnostics(force=True)
 
     def _on_goal(self, msg):
-        goal = messages.pose_to_goal(msg)
-        if fault := supervision.goal_fault(goal, msg.header.frame_id.lstrip('/'),
-                                           self.emb.goal_frames):
-            return self.get_logger().warning(f'{GOAL.name}: {fault}', throttle_duration_sec=1.0)
-        self.goal = goal
+        if fault := self.inputs.on_goal(msg):
+            self.get_logger().warning(fault, throttle_duration_sec=1.0)
 
     def _on_state(self, msg):
         self.watch.fresh(self.get_clock().now().nanoseconds)
         try:
-            percept = supervision.read_percept(self.task, *convert.state_from_message(msg),
-                                               self.goal)
+            percept = self.inputs.percept(msg)
         except ValueError as exc:
             self.stats.state_faults += 1
-            self.get_logger().warning(f'{STATE.name}: {exc}; zero command',
+            self.get_logger().warning(f'{self.inputs.state_topic.name}: {exc}; zero command',
                                       throttle_duration_sec=1.0)
             return self._publish_command(None)
         if self.latch.engaged:
@@ -148,8 +147,9 @@ class MpcActorNode(Node):
 
     def _publish_plan(self, percept, actions) -> None:
         points = supervision.plan_positions(self.task, self.stack, percept, actions)
-        self.plan_pub.publish(convert.planar_path(
-            points, self.get_clock().now().nanoseconds, self.emb.state_frame))
+        if points is not None:  # None: a latent plan (keypoints, not metres)
+            self.plan_pub.publish(convert.planar_path(
+                points, self.get_clock().now().nanoseconds, self.emb.state_frame))
 
     def _publish_diagnostics(self, force: bool = False) -> None:
         level, text, values = supervision.status(self.params.config, self.stack, self.stats,
@@ -164,8 +164,8 @@ class MpcActorNode(Node):
             return  # nothing to command yet (a lockstep simulator waits for a real answer)
         now, timeout = self.get_clock().now().nanoseconds, self.params.config.timeout_s
         if (age_s := self.watch.check(now, timeout)) is not None:
-            self.get_logger().warning(f'{STATE.name}: no state for {age_s:.2f} s; zero '
-                                      'commands until it is fresh again')
+            self.get_logger().warning(f'{self.inputs.state_topic.name}: no state for '
+                                      f'{age_s:.2f} s; zero commands until it is fresh again')
         if self.watch.stale or self.latch.engaged:
             self._publish_command(None)
 

@@ -1,4 +1,4 @@
-"""The `perception` node: camera RGB-D + proprioception -> the task's labelled state.
+"""The `perception` node: camera RGB-D + proprioception -> the task's labelled state, or a latent.
 
 Subscribes to the camera (image, depth, camera info), the robot's proprioception (its
 embodiment's topic), ``/goal_pose``, ``/hlai/episode`` (a start marker resets the estimator)
@@ -11,6 +11,10 @@ dimension per entry, `hlai_ros.nodes.convert.state_message`), the task's pose of
 ``/diagnostics``. Bad input (NaN/Inf, wrong images, depth in millimetres, foreign frames, bad
 stamps, extrinsics that differ from those in use) is dropped with a throttled warning and
 counted (`hlai_ros.nodes.guard`).
+
+Latent mode (a latent ``model`` folder, `hlai_ros.latent.node_core`): no estimator; its encoder
+makes each matched frame ``/hlai/latent`` and the goal image (``/goal_image`` + ``/depth``, one
+stamp) ``/hlai/latent_goal`` (latched); diagnostics give the encode time (``encode_ms``).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from hlai_ros import contract
 from hlai_ros.data import messages
+from hlai_ros.latent import node_core
 from hlai_ros.node_config import PerceptionNodeConfig
 from hlai_ros.nodes.convert import (
     episode_marker,
@@ -32,6 +37,7 @@ from hlai_ros.nodes.convert import (
 )
 from hlai_ros.nodes.diagnostics import OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.guard import InputGuard
+from hlai_ros.nodes.latent_io import latent_message
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 from hlai_ros.perception.pipeline import FramePipeline, world_camera_transforms
@@ -53,10 +59,12 @@ class PerceptionNode(Node):
         cfg = self.params.config
         self.task = task = get_task(cfg.task)
         body, spec = task.embodiment, world_class(cfg.task).camera_spec
-        self.pipeline = FramePipeline(
-            task, 1.0 / cfg.control_hz, cfg.proprio_names or body.proprio_names,
-            cfg.depth_near or spec.near, cfg.depth_far or spec.far,
-            int(cfg.sync_tolerance_s * 1e9), cfg.camera_pose)
+        names, tolerance_ns = cfg.proprio_names or body.proprio_names, int(
+            cfg.sync_tolerance_s * 1e9)
+        self.pipeline = node_core.latent_pipeline(task, cfg.model, names, tolerance_ns) or (
+            FramePipeline(task, 1.0 / cfg.control_hz, names, cfg.depth_near or spec.near,
+                          cfg.depth_far or spec.far, tolerance_ns, cfg.camera_pose))
+        self.latent = isinstance(self.pipeline, node_core.LatentFramePipeline)
         self.stats = {'frames': 0, 'estimate_ms': 0.0, 'errors': 0, 'last_error': ''}
         self._last_output = None
         # Bad input is dropped with a throttled warning and counted on /diagnostics; an
@@ -86,13 +94,22 @@ class PerceptionNode(Node):
             self.pipeline.extrinsics_message_fault)
         sub(contract.CAMERA_INFO, self._on_camera_info, 10, checks.non_finite,
             checks.camera_info_fault)
+        if self.latent:  # the goal image (before the frames) -> /hlai/latent_goal
+            sub(contract.GOAL_IMAGE, lambda m: self._on_goal_image('rgb', m), LATCHED,
+                lambda m: checks.image_fault(m, checks.COLOUR_ENCODINGS), camera_frame)
+            sub(contract.GOAL_DEPTH, lambda m: self._on_goal_image('depth', m), LATCHED,
+                lambda m: checks.image_fault(m, checks.DEPTH_ENCODINGS),
+                checks.depth_units_fault, camera_frame)
+            goal = contract.LATENT_GOAL
+            self.goal_pub = self.create_publisher(message_class(goal.msgtype), goal.name,
+                                                  LATCHED)
         sensor(contract.CAMERA_RGB, 'rgb',
                lambda m: checks.image_fault(m, checks.COLOUR_ENCODINGS), camera_frame)
         sensor(contract.CAMERA_DEPTH, 'depth',
                lambda m: checks.image_fault(m, checks.DEPTH_ENCODINGS),
                checks.depth_units_fault, camera_frame)
         sensor(body.proprio, 'proprio', lambda m: checks.non_finite(m, ignore=('effort',)))
-        state = contract.STATE
+        state = contract.LATENT if self.latent else contract.STATE
         self.state_pub = self.create_publisher(message_class(state.msgtype), state.name, 10)
         self.pose_pub = self.create_publisher(message_class(task.pose_topic.msgtype),
                                               task.pose_topic.name, 10)
@@ -128,7 +145,30 @@ class PerceptionNode(Node):
             self.get_logger().info(f'waiting for {", ".join(self.pipeline.missing())}',
                                    throttle_duration_sec=5.0)
         for stamp, frame in frames:
-            self._estimate(stamp, frame)
+            self._encode(stamp, frame) if self.latent else self._estimate(stamp, frame)
+
+    def _on_goal_image(self, role: str, msg):  # latent mode
+        p = self.pipeline  # an image the encoder cannot take raises: dropped, counted
+        if pair := p.goal_images.add(role, stamp_ns(msg.header.stamp), msg):
+            self.goal_pub.publish(latent_message(p.layout, p.encode_goal(*pair)))
+
+    def _encode(self, stamp: int, frame: dict):
+        start = time.perf_counter()
+        try:
+            latent = self.pipeline.encode(frame)
+        except ValueError as exc:
+            return self._failed(stamp, exc)
+        self._last_output = (latent_message(self.pipeline.layout, latent),)
+        self.state_pub.publish(self._last_output[0])
+        self.stats.update(frames=self.stats['frames'] + 1,
+                          encode_ms=1e3 * (time.perf_counter() - start))
+        self.diagnostics.publish(OK, 'ok (latent)', self.stats)
+
+    def _failed(self, stamp: int, exc: Exception):
+        self.stats['errors'] += 1
+        self.stats['last_error'] = str(exc)
+        self.get_logger().warning(f'frame at {stamp * 1e-9:.3f} s not estimated: {exc}',
+                                  throttle_duration_sec=1.0)
 
     # -- estimation -------------------------------------------------------------------------
     def _estimate(self, stamp: int, frame: dict):
@@ -136,11 +176,7 @@ class PerceptionNode(Node):
         try:
             names, state = self.pipeline.estimate(frame)
         except ValueError as exc:
-            self.stats['errors'] += 1
-            self.stats['last_error'] = str(exc)
-            self.get_logger().warning(f'frame at {stamp * 1e-9:.3f} s not estimated: {exc}',
-                                      throttle_duration_sec=1.0)
-            return
+            return self._failed(stamp, exc)
         pose = planar_pose(*self.pipeline.pose(names, state), stamp,
                            self.task.embodiment.state_frame)
         self._last_output = (state_message(names, state), pose)

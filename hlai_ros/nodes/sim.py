@@ -1,8 +1,9 @@
 """The `sim` node: a task's PyBullet world in the ROS loop (DESIGN.md, topic contract).
 
 Publishes what `hlai_ros.sim.session.EpisodeSession` returns: the camera, the robot's
-proprioception (its embodiment's topic), ``/clock``, ``/goal_pose``, ``/hlai/episode`` markers,
-the privileged ``/ground_truth/state`` and the camera extrinsics (``/tf_static``, else
+proprioception (its embodiment's topic), ``/clock``, ``/goal_pose``, the goal image
+(``/goal_image``, ``/goal_image/depth``; latched, at each start and goal move), ``/hlai/episode``
+markers, the privileged ``/ground_truth/state`` and the camera extrinsics (``/tf_static``, else
 ``/hlai/camera_extrinsics``). Takes the robot's command and ``/goal_pose``; ``~/reset``
 (std_srvs/Trigger) ends the episode and starts the next. ``lockstep``: one control period per
 command (the observation is republished after ``republish_period_s`` without one); ``realtime``:
@@ -25,6 +26,8 @@ from hlai_ros.contract import (
     CLOCK,
     EPISODE,
     GOAL,
+    GOAL_DEPTH,
+    GOAL_IMAGE,
     GROUND_TRUTH,
     TF_STATIC,
     WORLD_FRAME,
@@ -64,7 +67,7 @@ class SimNode(Node):
         extrinsics = TF_STATIC if has_message(TF_STATIC.msgtype) else CAMERA_EXTRINSICS
         self._pub = {t.name: self.create_publisher(message_class(t.msgtype), t.name, _qos(t))
                      for t in (*sensor_topics(s.embodiment), CLOCK, GROUND_TRUTH, EPISODE, GOAL,
-                               extrinsics)}
+                               GOAL_IMAGE, GOAL_DEPTH, extrinsics)}
         body, command = s.embodiment, s.embodiment.command
         self.guard = InputGuard(self)
         checks = [non_finite]
@@ -132,8 +135,8 @@ class SimNode(Node):
         return ''
 
     def _on_goal(self, msg):
-        if self.session.open:  # the guard has checked its frame, numbers and place
-            self.session.set_goal(messages.pose_to_goal(msg))
+        if self.session.open and self.session.set_goal(messages.pose_to_goal(msg)):
+            self._send(self.session.goal_image_messages())  # (the guard checked the goal)
 
     def _on_reset(self, request, response):
         s = self.session

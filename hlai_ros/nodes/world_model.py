@@ -24,6 +24,8 @@ Publishes:
   (`Task.position_indices`) over ``imagine_horizon`` steps under the last command (zero before
   any), in the ``world`` frame at height ``marker_height_m``.
 - ``/diagnostics``.
+
+Latent mode (a latent ``model_path``): it starts, says so, learns nothing (not implemented).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import torch
 from visualization_msgs.msg import Marker, MarkerArray
 
 from hlai_ros.contract import EPISODE, IMAGINED, STATE, SURPRISE, WORLD_FRAME
+from hlai_ros.latent.node_core import model_representation
 from hlai_ros.nodes.convert import episode_marker, message_class, state_from_message
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
 from hlai_ros.nodes.params import NodeParameters
@@ -57,6 +60,12 @@ class WorldModelNode(Node):
         cfg = self.params.config
         torch.set_num_threads(cfg.torch_threads)
         self.task = get_task(cfg.task)
+        if model_representation(self.task, cfg.model_path) == 'latent':
+            text = 'latent mode: no online learning, surprise or imagined rollouts'
+            self.get_logger().info(f'{cfg.model_path}: {text}')
+            diagnostics = DiagnosticsPublisher(self, 'online learning', 'latent')
+            self.create_timer(1.0, lambda: diagnostics.publish(OK, text, {'learning': False}))
+            return
         self.live = LiveLearner(self.task, cfg, torch_device(cfg.device))
         self._report_model()
         self.errors = {'state_errors': 0, 'last_error': '', 'state_ms': 0.0}

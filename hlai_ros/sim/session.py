@@ -7,7 +7,9 @@ task's embodiment, `hlai_ros.embodiments.Embodiment.encode_proprio`), so a live 
 bag carry the same bytes. Episode i is seeded with ``seed + i``; stamps are
 ``(tick + 1) * dt`` where the tick counts control steps across episodes (one extra tick after
 each episode's end, as in `EpisodeWriter`), so they increase monotonically and never start at
-zero (time 0 means "unset" to a ROS node on sim time).
+zero (time 0 means "unset" to a ROS node on sim time). Each episode start also carries the
+goal image (`goal_image_messages`: the scene rendered posed at its goal, colour and depth in the
+camera's frame), the goal of the latent representation.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from hlai_ros.contract import (
     CLOCK,
     EPISODE,
     GOAL,
+    GOAL_DEPTH,
+    GOAL_IMAGE,
     GROUND_TRUTH,
     WORLD_FRAME,
     Topic,
@@ -181,11 +185,11 @@ class EpisodeSession:
 
     # -- the loop, as messages to publish ---------------------------------------------------
     def begin(self) -> list[tuple[Topic, object]]:
-        """Start the next episode: its start marker, goal and first observation."""
+        """Start the next episode: its start marker, goal, goal image and first observation."""
         self.next_due = False
         marker = self.start()
         return [(EPISODE, messages.string(json.dumps(marker))),
-                (GOAL, self.goal_message()), *self.observation()]
+                (GOAL, self.goal_message()), *self.goal_image_messages(), *self.observation()]
 
     def finish(self, reason: str | None = None) -> list[tuple[Topic, object]]:
         """End the open episode: its end marker."""
@@ -244,6 +248,19 @@ class EpisodeSession:
     def goal_message(self):
         """Return the current goal as a PoseStamped in the world frame."""
         return messages.pose_stamped(self.world.goal, self.stamp_ns, WORLD_FRAME)
+
+    def goal_image_messages(self) -> list[tuple[Topic, object]]:
+        """The goal image (`HlaiWorld.goal_observation`): colour and depth, camera frame.
+
+        Stamped now; empty where the world renders no goal image.
+        """
+        try:
+            goal = self.world.goal_observation()
+        except NotImplementedError:
+            return []
+        t, frame = self.stamp_ns, self.camera.frame_id
+        return [(GOAL_IMAGE, messages.rgb_image(goal['rgb'], t, frame)),
+                (GOAL_DEPTH, messages.depth_image(goal['depth'], t, frame))]
 
     def ground_truth_message(self):
         """Return the privileged ground truth of the current step (evaluation only)."""
