@@ -116,6 +116,28 @@ def prepare_output(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def worker_controllers(settings, env):
+    """What a collection worker acts with besides random: (learned controller or None, noise).
+
+    The learned stack on `settings.model` when the policy is 'learned' (one torch thread: one
+    worker per core), and the scripted or learned action noise, by default a quarter of the
+    action bound.
+    """
+    learned = None
+    if settings.policy == 'learned':
+        import torch
+
+        from hlai_ros.tasks.compare import CompareConfig, learned_stack
+        from hlai_ros.tasks.controllers import LearnedController
+        torch.set_num_threads(1)
+        learned = LearnedController(learned_stack(CompareConfig(
+            task=settings.task, model_dir=str(settings.model) if settings.model else None)))
+    noise = settings.noise
+    if noise is None:
+        noise = 0.25 * float(np.min(env.action_space.high))
+    return learned, noise
+
+
 def _make_world(settings: CollectSettings):
     from hlai_ros.config import world_config
     from hlai_ros.sim import make
@@ -184,18 +206,7 @@ def worker_main(worker: int, episodes: list[int], settings: CollectSettings, eve
         from hlai_ros.data.writer import EpisodeWriter
         env = _make_world(settings)
         world = env.unwrapped
-        learned = None
-        if settings.policy == 'learned':
-            import torch
-
-            from hlai_ros.tasks.compare import CompareConfig, learned_stack
-            from hlai_ros.tasks.controllers import LearnedController
-            torch.set_num_threads(1)  # one process per core
-            learned = LearnedController(learned_stack(CompareConfig(
-                task=settings.task, model_dir=str(settings.model) if settings.model else None)))
-        noise = settings.noise
-        if noise is None:
-            noise = 0.25 * float(np.min(env.action_space.high))
+        learned, noise = worker_controllers(settings, env)
         writer = EpisodeWriter(
             Path(settings.out) / f'worker_{worker:02d}', settings.task, world.nominal_camera(),
             world.proprio_names, world.config.control_hz, settings.flush_period_s,

@@ -39,6 +39,7 @@ from hlai_ros.data.collection import (
     _summary,
     prepare_output,
     run_episode,
+    worker_controllers,
 )
 from hlai_ros.data.exploration import episode_policy
 from hlai_ros.scale import connect, require_ray
@@ -116,18 +117,7 @@ def _worker_world(settings: CollectSettings) -> tuple:
             env.close()
         _WORLDS.clear()
         env = _make_world(settings)
-        learned = None
-        if settings.policy == 'learned':
-            import torch
-
-            from hlai_ros.tasks.compare import CompareConfig, learned_stack
-            from hlai_ros.tasks.controllers import LearnedController
-            torch.set_num_threads(1)  # one task per CPU
-            learned = LearnedController(learned_stack(CompareConfig(
-                task=settings.task, model_dir=str(settings.model) if settings.model else None)))
-        noise = settings.noise
-        if noise is None:
-            noise = 0.25 * float(np.min(env.action_space.high))
+        learned, noise = worker_controllers(settings, env)
         world = env.unwrapped
         about = {'camera': world.nominal_camera(), 'proprio_names': tuple(world.proprio_names),
                  'control_hz': float(world.config.control_hz),

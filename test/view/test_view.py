@@ -4,9 +4,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import NO_RERUN, rrd_entities
 import numpy as np
 import pytest
+from view_support import NO_RERUN, rrd_entities
 
 from hlai_ros.graph import GraphOptions, build, checked, options_from_launch
 from hlai_ros.view.session import rerun_executable

@@ -14,9 +14,9 @@ import subprocess
 import sys
 import time
 
-from conftest import NO_RERUN, claim_domain, rrd_entities
 import numpy as np
 import pytest
+from view_support import NO_RERUN, claim_domain, rrd_entities
 
 pytestmark = pytest.mark.ros
 pytest.importorskip('rerun', reason=NO_RERUN)

@@ -19,9 +19,9 @@ import sys
 import time
 
 from cdp import Browser, chromium_path
-from conftest import NO_RERUN
 import numpy as np
 import pytest
+from view_support import NO_RERUN
 
 CHROMIUM = chromium_path()
 pytest.importorskip('rerun', reason=NO_RERUN)
