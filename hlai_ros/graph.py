@@ -359,3 +359,27 @@ def launch_node_arguments(spec: NodeSpec, task: str) -> dict[str, Any]:
     return {'package': 'hlai_ros', 'executable': spec.executable, 'name': spec.name,
             'output': 'screen', 'parameters': [str(params_file(task)), dict(spec.parameters)],
             'remappings': [tuple(r) for r in spec.remappings]}
+
+
+_CALM = []
+
+
+def calm_teardown() -> None:
+    """In the launching process (``ros2 launch``): ignore Ctrl-C once the process is exiting.
+
+    A terminal's impatient second Ctrl-C would otherwise land in the launcher's own teardown
+    (torch's exit finalisers, imported with the tasks) and print a KeyboardInterrupt traceback
+    after every node has already stopped cleanly. Registered once; the nodes' own processes
+    handle signals in `hlai_ros.nodes.spin`.
+    """
+    if _CALM:
+        return
+    import atexit
+    import signal
+    import threading
+
+    def ignore_sigint() -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    atexit.register(ignore_sigint)
+    _CALM.append(True)

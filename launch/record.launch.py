@@ -10,6 +10,7 @@ from launch_ros.actions import Node
 
 from hlai_ros.graph import (
     LAUNCH_ARGUMENTS,
+    calm_teardown,
     check_flag,
     checked,
     launch_node_arguments,
@@ -42,6 +43,7 @@ def _nodes(context, *args, **kwargs):
 
 def generate_launch_description():
     """Declare the arguments; build the recorder once they are known."""
+    calm_teardown()
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)
          for name, (default, text) in ARGUMENTS.items()]

@@ -22,6 +22,7 @@ from hlai_ros.contract import ACTOR_COMMAND, CAMERA_DEPTH, CAMERA_INFO, CAMERA_R
 from hlai_ros.graph import (
     LAUNCH_ARGUMENTS,
     build,
+    calm_teardown,
     checked,
     launch_node_arguments,
     options_from_launch,
@@ -43,6 +44,7 @@ ARGUMENTS = {
                 "contract's name for the task's robot"),
     'command': ('', "where the gated commands go (e.g. MoveIt Servo's twist or a base's "
                 "cmd_vel); empty: the contract's name for the task's robot"),
+    'model': LAUNCH_ARGUMENTS['model'],
     'view': LAUNCH_ARGUMENTS['view'],
 }
 
@@ -57,7 +59,7 @@ def _nodes(context, *args, **kwargs):
               (robot.command.name, values['command'] or robot.command.name)]
     remaps = tuple((a, b) for a, b in remaps if a != b)
     options = options_from_launch({'task': task, 'record': values['record'],
-                                   'online': values['online'],
+                                   'online': values['online'], 'model': values['model'],
                                    'use_sim_time': 'false', 'controller': values['controller'],
                                    'view': values['view']},
                                   target='robot', remappings=remaps)
@@ -69,6 +71,7 @@ def _nodes(context, *args, **kwargs):
 
 def generate_launch_description():
     """Declare the arguments; build the nodes once they are known."""
+    calm_teardown()
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)
          for name, (default, text) in ARGUMENTS.items()]

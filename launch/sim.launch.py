@@ -14,6 +14,7 @@ from launch_ros.actions import Node
 from hlai_ros.graph import (
     LAUNCH_ARGUMENTS,
     build,
+    calm_teardown,
     checked,
     launch_node_arguments,
     options_from_launch,
@@ -29,6 +30,7 @@ def _nodes(context, *args, **kwargs):
 
 def generate_launch_description():
     """Declare the arguments; build the nodes once they are known."""
+    calm_teardown()
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)
          for name, (default, text) in LAUNCH_ARGUMENTS.items()]

@@ -32,7 +32,7 @@ ARGUMENTS = {
     'sim.launch.py': set(LAUNCH_ARGUMENTS),
     'record.launch.py': {'task', 'record', 'use_sim_time', 'view'},
     'robot.launch.py': {'task', 'record', 'online', 'controller', 'image', 'depth',
-                        'camera_info', 'proprio', 'command', 'view'},
+                        'camera_info', 'proprio', 'command', 'model', 'view'},
 }
 
 
