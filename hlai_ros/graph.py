@@ -365,21 +365,32 @@ _CALM = []
 
 
 def calm_teardown() -> None:
-    """In the launching process (``ros2 launch``): ignore Ctrl-C once the process is exiting.
+    """In the launching process (``ros2 launch``): a second Ctrl-C during its exit is quiet.
 
-    A terminal's impatient second Ctrl-C would otherwise land in the launcher's own teardown
-    (torch's exit finalisers, imported with the tasks) and print a KeyboardInterrupt traceback
-    after every node has already stopped cleanly. Registered once; the nodes' own processes
-    handle signals in `hlai_ros.nodes.spin`.
+    After the first Ctrl-C every node stops within ~0.1 s and the launcher exits; a terminal's
+    impatient second Ctrl-C then lands in the launcher's own exit hooks (torch's finalisers,
+    concurrent.futures' thread shutdown: torch comes in with the tasks) and Python prints an
+    "Exception ignored ... KeyboardInterrupt" traceback, although nothing is left to stop. Here
+    such a KeyboardInterrupt in an exit hook is dropped (every other unraisable error is still
+    printed) and SIGINT is ignored once the atexit hooks run. Registered once; the nodes' own
+    processes handle their signals in `hlai_ros.nodes.spin`.
     """
     if _CALM:
         return
     import atexit
     import signal
+    import sys
     import threading
 
     def ignore_sigint() -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    report = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            report(info)
     atexit.register(ignore_sigint)
+    sys.unraisablehook = unraisable
     _CALM.append(True)
