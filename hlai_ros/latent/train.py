@@ -32,6 +32,7 @@ from hlai_ros.latent.data import LatentDataset, split_by_episode
 from hlai_ros.latent.model import LatentWorldModel
 from hlai_ros.latent.objective import window_loss
 from hlai_ros.latent.planning import PlanningSettings, train_planning
+from hlai_ros.world_model.train import stopping
 
 BUDGET_FIELDS = ('max_epochs', 'time_budget_s', 'patience')
 """Config fields that only bound the run; a resume may change them."""
@@ -148,13 +149,7 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
                 best_state = load_latent_model(out_dir).state_dict()
 
     def stop_reason() -> str:
-        if bad_epochs >= c.patience:
-            return 'patience'
-        if c.time_budget_s and sum(history.epoch_seconds) >= c.time_budget_s:
-            return 'time_budget'
-        if len(history.val_loss) >= c.max_epochs:
-            return 'max_epochs'
-        return ''
+        return stopping(c, bad_epochs, history.epoch_seconds, len(history.val_loss))
 
     finished = start_epoch > 0 and bool(stop_reason())
     bar = tqdm(total=c.max_epochs, initial=start_epoch, desc='latent model', unit='epoch',

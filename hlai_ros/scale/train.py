@@ -43,13 +43,15 @@ from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.dataset import (
     as_episodes,
     episodes_fingerprint,
-    make_windows,
-    split_episodes,
-    transitions,
 )
 from hlai_ros.world_model.model import WorldModel
 from hlai_ros.world_model.objective import multistep_error, window_loss
-from hlai_ros.world_model.train import BUDGET_FIELDS, TrainingHistory
+from hlai_ros.world_model.train import (
+    BUDGET_FIELDS,
+    TrainingHistory,
+    prepare_training,
+    stopping,
+)
 
 RAY_TRAIN_FOLDER = '.ray_train'
 """Ray Train's storage inside ``out_dir`` (by default), removed after a finished run."""
@@ -104,27 +106,14 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     c: WorldModelConfig = cfg['config']
     episodes = as_episodes(ray.get(cfg['episodes'])[0])
     device = ray.train.torch.get_device()
-    train_eps, val_eps = split_episodes(episodes, c.val_fraction, c.seed)
-    if not val_eps:
-        val_eps = train_eps
-    torch.manual_seed(c.seed)
-    model = WorldModel(c)
-    model.fit_normalizers(*transitions(train_eps))
-    model.to(device)
-    train_w = make_windows(train_eps, c.train_horizon, c.window_stride).to(device)
-    val_w = make_windows(val_eps, c.train_horizon, c.window_stride)
-    by_episode = c.latent_context == 'episode'
-    val_ctx = val_w.select(val_w.same_episode()) if by_episode else None
-    history = TrainingHistory(train_windows=len(train_w), val_windows=len(val_w),
-                              train_transitions=sum(len(ep) for ep in train_eps),
-                              device=f'{device} x {size} (ray)')
-    optimizer = torch.optim.AdamW(model.parameters(), lr=c.learning_rate,
-                                  weight_decay=c.weight_decay)
-    generator = torch.Generator(device=device).manual_seed(c.seed)  # the same on every rank
+    # the same split, model, windows and bootstrap on every rank (the run's stream is seeded
+    # alike), as a local run draws them
+    run = prepare_training(episodes, c, device, f'{device} x {size} (ray)')
+    model, train_w, val_w, val_ctx = run.model, run.train_windows, run.val_windows, run.val_context
+    history, optimizer, generator, bootstrap = (run.history, run.optimizer, run.generator,
+                                                run.bootstrap)
+    by_episode, n_windows = run.by_episode, len(train_w)
     noise = torch.Generator(device=device).manual_seed(c.seed + 1000003 * (rank + 1))
-    n_windows = len(train_w)
-    bootstrap = torch.randint(0, n_windows, (c.ensemble_size, n_windows), device=device,
-                              generator=generator)
     fingerprint = episodes_fingerprint(episodes)
     best_val, bad_epochs, start_epoch = float('inf'), 0, 0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -161,13 +150,7 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         _Objective(model), find_unused_parameters=True, **ddp_kwargs)
 
     def stop_reason() -> str:
-        if bad_epochs >= c.patience:
-            return 'patience'
-        if c.time_budget_s and sum(history.epoch_seconds) >= c.time_budget_s:
-            return 'time_budget'
-        if len(history.val_error) >= c.max_epochs:
-            return 'max_epochs'
-        return ''
+        return stopping(c, bad_epochs, history.epoch_seconds, len(history.val_error))
 
     if start_epoch > 0 and stop_reason():
         return

@@ -81,6 +81,72 @@ def _state_copy(model: WorldModel) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def stopping(config, bad_epochs: int, epoch_seconds: Sequence[float], epochs: int) -> str:
+    """Why a training run stops now: 'patience', 'time_budget', 'max_epochs', or '' (go on).
+
+    config: settings with ``patience``, ``time_budget_s`` (0: none) and ``max_epochs`` (the
+    world model's, the latent model's).
+    """
+    if bad_epochs >= config.patience:
+        return 'patience'
+    if config.time_budget_s and sum(epoch_seconds) >= config.time_budget_s:
+        return 'time_budget'
+    if epochs >= config.max_epochs:
+        return 'max_epochs'
+    return ''
+
+
+@dataclass
+class TrainingRun:
+    """What a world-model training run starts from (`prepare_training`)."""
+
+    model: WorldModel
+    train_windows: Any
+    val_windows: Any
+    val_context: Any
+    """Validation windows' same-episode context (latent_context 'episode'), else None."""
+    by_episode: bool
+    history: TrainingHistory
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    """The run's sampling stream (bootstrap, epoch order)."""
+    bootstrap: torch.Tensor
+    """(E, W) each member's bootstrap of the training windows."""
+
+
+def prepare_training(episodes, config: WorldModelConfig, device: torch.device,
+                     device_label: str) -> TrainingRun:
+    """The start of a training run, in the order that fixes its random numbers.
+
+    Split by episode, seed, build the model with its normalisers, cut the windows, draw the
+    bootstrap: shared by a local run (`train_world_model`) and every Ray Train rank
+    (`hlai_ros.scale.train`), so that both draw the same numbers.
+    """
+    c = config
+    train_eps, val_eps = split_episodes(episodes, c.val_fraction, c.seed)
+    if not val_eps:
+        val_eps = train_eps
+    torch.manual_seed(c.seed)
+    model = WorldModel(c)
+    model.fit_normalizers(*transitions(train_eps))
+    model.to(device)
+    train_w = make_windows(train_eps, c.train_horizon, c.window_stride).to(device)
+    val_w = make_windows(val_eps, c.train_horizon, c.window_stride)
+    by_episode = c.latent_context == 'episode'
+    val_ctx = val_w.select(val_w.same_episode()) if by_episode else None
+    history = TrainingHistory(train_windows=len(train_w), val_windows=len(val_w),
+                              train_transitions=sum(len(ep) for ep in train_eps),
+                              device=device_label)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=c.learning_rate,
+                                  weight_decay=c.weight_decay)
+    generator = torch.Generator(device=device).manual_seed(c.seed)
+    n_windows = len(train_w)
+    bootstrap = torch.randint(0, n_windows, (c.ensemble_size, n_windows), device=device,
+                              generator=generator)
+    return TrainingRun(model, train_w, val_w, val_ctx, by_episode, history, optimizer,
+                       generator, bootstrap)
+
+
 def train_world_model(episodes: Sequence[Any], config: WorldModelConfig,
                       out_dir: str | Path | None = None, progress: bool = True,
                       resume: bool = True, device: str | torch.device | None = None,
@@ -101,27 +167,11 @@ def train_world_model(episodes: Sequence[Any], config: WorldModelConfig,
         raise ValueError(f'episodes have state size {s_dim} and action size {a_dim}; the config '
                          f'expects {c.state_dim} and {c.action_dim}')
     device = torch.device(device) if device is not None else default_device()
-    train_eps, val_eps = split_episodes(episodes, c.val_fraction, c.seed)
-    if not val_eps:
-        val_eps = train_eps
-
-    torch.manual_seed(c.seed)
-    model = WorldModel(c)
-    model.fit_normalizers(*transitions(train_eps))
-    model.to(device)
-    train_w = make_windows(train_eps, c.train_horizon, c.window_stride).to(device)
-    val_w = make_windows(val_eps, c.train_horizon, c.window_stride)
-    by_episode = c.latent_context == 'episode'
-    val_ctx = val_w.select(val_w.same_episode()) if by_episode else None
-    history = TrainingHistory(train_windows=len(train_w), val_windows=len(val_w),
-                              train_transitions=sum(len(ep) for ep in train_eps),
-                              device=str(device))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=c.learning_rate,
-                                  weight_decay=c.weight_decay)
-    generator = torch.Generator(device=device).manual_seed(c.seed)
-    n_windows = len(train_w)
-    bootstrap = torch.randint(0, n_windows, (c.ensemble_size, n_windows), device=device,
-                              generator=generator)
+    run = prepare_training(episodes, c, device, str(device))
+    model, train_w, val_w, val_ctx = run.model, run.train_windows, run.val_windows, run.val_context
+    history, optimizer, generator, bootstrap = (run.history, run.optimizer, run.generator,
+                                                run.bootstrap)
+    by_episode, n_windows = run.by_episode, len(train_w)
     fingerprint = episodes_fingerprint(episodes)
     best_val, bad_epochs, start_epoch, finished = float('inf'), 0, 0, False
     best_state = _state_copy(model)
@@ -143,13 +193,7 @@ def train_world_model(episodes: Sequence[Any], config: WorldModelConfig,
                 best_state = load_world_model(out_dir, device=device).state_dict()
 
     def stop_reason() -> str:
-        if bad_epochs >= c.patience:
-            return 'patience'
-        if c.time_budget_s and sum(history.epoch_seconds) >= c.time_budget_s:
-            return 'time_budget'
-        if len(history.val_error) >= c.max_epochs:
-            return 'max_epochs'
-        return ''
+        return stopping(c, bad_epochs, history.epoch_seconds, len(history.val_error))
 
     finished = start_epoch > 0 and bool(stop_reason())
 
