@@ -8,39 +8,19 @@ has a timeout, and every process started here is killed at teardown.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
-import signal
 import subprocess
 import sys
 import time
 import types
 
 import pytest
+from ros_processes import claim_domain, stop_processes
 
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
-_LOCK = None
-
-
-def _claim_domain() -> int:
-    global _LOCK
-    start = os.getpid() % 100
-    for k in range(100):
-        domain = 1 + (start + k) % 100
-        handle = open(f'/tmp/hlai_ros_domain_{domain}.lock', 'w')
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            continue
-        _LOCK = handle
-        return domain
-    raise RuntimeError('no free ROS_DOMAIN_ID in 1..100')
-
-
-DOMAIN_ID = _claim_domain()
+DOMAIN_ID = claim_domain()
 os.environ['ROS_DOMAIN_ID'] = str(DOMAIN_ID)
 
 
@@ -152,15 +132,7 @@ def start_node(tmp_path):
         return proc
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    stop_processes(procs)
 
 
 REPO = Path(__file__).resolve().parents[2]

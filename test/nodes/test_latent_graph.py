@@ -6,13 +6,12 @@ with tiny budgets) drives sim + perception + mpc_actor + command_gate in real pr
 goal image and its latent arrive, the latent has the model's size and parts, the actor's
 commands reach the robot through the gate, and no node dies.
 """
-import os
 from pathlib import Path
-import signal
 import subprocess
 
 import numpy as np
 import pytest
+from ros_processes import stop_processes
 
 pytestmark = pytest.mark.ros
 STEPS = 10
@@ -137,15 +136,7 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
         assert not dead, (dead, {s.name: (tmp_path / f'{s.name}.log').read_text()[-2000:]
                                  for s in latent_specs(latent_folder)})
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_processes(procs)
     from hlai_ros.actor.stack import load_stack
     from hlai_ros.latent.node_core import latent_layout
     from hlai_ros.tasks import get_task

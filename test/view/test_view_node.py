@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 import pytest
-from view_support import NO_RERUN, claim_domain, rrd_entities
+from ros_processes import claim_domain
+from view_support import NO_RERUN, rrd_entities
 
 pytestmark = pytest.mark.ros
 pytest.importorskip('rerun', reason=NO_RERUN)
@@ -64,7 +65,7 @@ def test_view_node_streams_the_graph_topics_and_stops_cleanly(tmp_path):
 
     from hlai_ros.nodes.convert import message_class, qos_profile
 
-    domain = claim_domain()
+    domain = claim_domain(offset=37)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED='1',
                ROS_AUTOMATIC_DISCOVERY_RANGE=os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE',
                                                             'LOCALHOST'))
