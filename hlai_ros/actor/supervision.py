@@ -18,9 +18,10 @@ makes about a plan live here, so they are testable without a graph:
 The model folder chooses the stack (`hlai_ros.actor.stack.load_stack`): a `Stack` on the
 task's labelled state, or, for a latent folder, a `hlai_ros.latent.stack.LatentStack` that
 plans from perception's latent (`read_latent`) towards the goal image's (`set_latent_goal`).
-The latent stack has no policy (a late plan's action becomes zero), no hot reload and no
-profile to follow (it plans with its own cost; published profiles are ignored); the deadline,
-the watchdog, the e-stop and the command gate are the same.
+The latent stack has no policy (a late plan's action becomes zero); its hot reload swaps the
+planning dynamics (the mpc_actor node sets the watcher, `hlai_ros.latent.node_core.
+latent_watcher`) and a profile sets only its planner settings (it keeps its own cost
+weights); the deadline, the watchdog, the e-stop and the command gate are the same.
 
 Profile files (`read_profile`, `profile_digest`) are `hlai_ros.cost.profile`'s.
 """
@@ -158,7 +159,7 @@ class HotReload:
 
     def __init__(self, watcher, folder: Path, now_s: float):
         self.watcher, self.folder = watcher, folder
-        """The watcher (None: no hot reload, the latent stack) and the folder it watches."""
+        """The watcher (None until set: the latent stack's comes from its node) and its folder."""
         self.last_check_s = now_s
         """When the folder was last checked (wall clock), s."""
 
@@ -261,7 +262,7 @@ def build(cfg: ActorConfig):
     The stack (`load_stack`: a `Stack`, or a `LatentStack` for a latent folder) plans on the
     model folder with the start profile; the `HotReload` watches the folder that is
     hot-reloaded (`cfg.watch`, else the model's), its period starting now (a latent stack:
-    no hot reload).
+    no watcher here; `hlai_ros.latent.node_core.latent_watcher` makes it).
 
     Raises:
         ValueError: cuda was asked for but torch sees none; a bad profile file.

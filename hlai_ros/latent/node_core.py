@@ -10,7 +10,12 @@ A model folder that holds a latent model (``latent_model.json``,
   ``/goal_image/depth``) by stamp, and the same encoder makes their latent
   (``/hlai/latent_goal``);
 - the ``mpc_actor`` node plans with a `hlai_ros.latent.stack.LatentStack` from the latent
-  towards the goal latent (`hlai_ros.actor.supervision`).
+  towards the goal latent (`hlai_ros.actor.supervision`), hot-reloads the planning dynamics
+  that the ``world_model`` node learns online (`latent_watcher`, `LatentStack.swap_model`) and
+  draws its plan on ``/hlai/plan`` through the folder's plan probe when it has one
+  (`PlanDrawing`: the probe only draws, the stack's cost never sees it);
+- the ``world_model`` node learns the planning dynamics online from ``/hlai/latent``
+  (`hlai_ros.world_model.live.LiveLearner` in latent mode).
 
 A latent travels as a ``std_msgs/Float32MultiArray`` whose layout has one dimension per part
 (`latent_layout`): ``map`` (the image latent map, C x m x m flattened), ``keypoints`` (2K: x, y
@@ -188,3 +193,52 @@ class GoalImages:
             return None
         self._done = (t_rgb, t_depth)
         return rgb, depth
+
+
+def latent_watcher(task, stack, folder: str | Path):
+    """The hot reload's `CheckpointWatcher` of a latent stack's planning dynamics in `folder`.
+
+    It loads only world models of the task's latent identity and the stack's planning-state
+    and action sizes; anything else is refused (``last_error``) and the stack keeps its model.
+    """
+    from hlai_ros.world_model.watch import CheckpointWatcher
+    return CheckpointWatcher(Path(folder).expanduser(), stack.device, {
+        'state_dim': int(stack.model.state_dim), 'action_dim': int(task.action_dim)},
+        identity=task.identity('latent'))
+
+
+class PlanDrawing:
+    """A latent plan in metres, through the model folder's plan probe, to draw only.
+
+    The probe (`hlai_ros.latent.probes.load_plan_probe`) is loaded here, beside the stack and
+    never given to it: it decodes the plan's predicted planning states (ensemble mean) into the
+    positions the task is about, and nothing of it enters the cost. Without a probe, or with
+    one refused (fitted on another encoder), `positions` is None and `note` says why.
+    """
+
+    def __init__(self, stack):
+        from hlai_ros.latent.probes import load_plan_probe
+        from hlai_ros.world_model.checkpoint import CheckpointError
+        self.stack, self.probe, self.frame = stack, None, ''
+        try:
+            self.probe = load_plan_probe(stack.folder) if stack.folder is not None else None
+        except CheckpointError as exc:
+            self.note = f'plan probe refused, /hlai/plan not published: {exc}'
+            return
+        if self.probe is None:
+            self.note = (f'no plan probe in {stack.folder} (latent_probe.json; python -m '
+                         'hlai_ros.latent.probes --fit): /hlai/plan not published')
+        elif self.probe.state_dim != int(stack.model.state_dim):
+            self.note = (f'plan probe reads {self.probe.state_dim}-entry planning states, the '
+                         f'model plans in {stack.model.state_dim}: /hlai/plan not published')
+            self.probe = None
+        else:
+            self.frame = self.probe.frame
+            self.note = f'/hlai/plan through the plan probe, {self.probe.describe()}'
+
+    def positions(self, percept, actions) -> list[tuple[float, float]] | None:
+        """The plan's positions [(x, y)] (m, in `frame`), or None without a probe."""
+        if self.probe is None:
+            return None
+        xy = self.probe.decode(self.stack.predict(percept, actions))
+        return [(float(x), float(y)) for x, y in xy]

@@ -1,4 +1,4 @@
-"""Probes that measure the latent and never steer it: decoding, collapse and prediction figures.
+r"""Probes that measure the latent and never steer it: decoding, collapse and prediction figures.
 
 Everything here reads ground truth (`LatentDataset.positions`) or a held-out dataset, and runs
 after training; nothing in training or planning imports it.
@@ -9,10 +9,21 @@ after training; nothing in training or planning imports it.
 - `collapse_stats`: per-dimension std and the effective rank (exp of the entropy of the
   normalised singular values, RankMe) of held-out latents.
 - `prediction_errors`: k-step latent prediction error against the copy-last baseline.
+- `PlanProbe`, `fit_plan_probe`, `save_plan_probe`, `load_plan_probe`: a ridge probe from the
+  *planning state* (keypoints + proprioception latent) to true positions (m), fitted on
+  held-out bags and stored in the model folder (``latent_probe.json`` + safetensors, atomic),
+  so that the ``mpc_actor`` can draw a latent plan on ``/hlai/plan`` in metres. It only
+  draws: the stack's cost never sees it. Command line::
+
+      python -m hlai_ros.latent.probes --fit --task cliff --model models/cliff_latent \
+          --data /work/data/cliff_probe
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import argparse
+from dataclasses import asdict, dataclass, field
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -189,3 +200,172 @@ def prediction_errors(model: LatentWorldModel, data: LatentDataset, horizon: int
     out['predicted_latents'] = mean                                  # for predicted-frame probes
     out['starts'] = starts
     return out
+
+
+# -- the stored plan probe (draws /hlai/plan; never enters the cost) --------------------------
+PROBE_STEM = 'latent_probe'
+PROBE_FORMAT = 'hlai_latent_probe'
+PROBE_VERSION = 1
+PLAN_TARGETS = {'cliff': 'base_position', 'push': 'object_position', 'roll': 'object_position'}
+"""Which position a task's plan is drawn as: what the task is about (the robot, the object)."""
+PROBE_FRAME = 'world'
+"""The frame of the positions the probes decode (the simulator's ground truth: world)."""
+
+
+@dataclass
+class PlanProbe:
+    """Linear maps from planning states (S,) to positions (2,) in metres, one per target."""
+
+    weights: dict[str, tuple[np.ndarray, np.ndarray]]
+    """target -> (W (S, 2), b (2,)): position = state @ W + b."""
+    plan_target: str
+    """The target `decode` draws by default (the task's `PLAN_TARGETS` entry)."""
+    report: dict[str, Any] = field(default_factory=dict)
+    """Held-out scores per target (`ProbeResult.to_dict`) and how it was fitted."""
+    frame: str = PROBE_FRAME
+    """Frame of the decoded positions."""
+
+    @property
+    def state_dim(self) -> int:
+        """Size of the planning state it reads."""
+        return int(self.weights[self.plan_target][0].shape[0])
+
+    def decode(self, states, target: str | None = None) -> np.ndarray:
+        """Planning states (..., S) -> positions (..., 2), m."""
+        w, b = self.weights[target or self.plan_target]
+        states = np.asarray(states, dtype=np.float64)
+        if states.shape[-1] != w.shape[0]:
+            raise ValueError(f'the probe reads {w.shape[0]}-entry planning states, got '
+                             f'{states.shape[-1]}')
+        return states @ w + b
+
+    def describe(self) -> str:
+        """One line: target, held-out R^2 and mean error."""
+        r = self.report.get('scores', {}).get(self.plan_target, {})
+        if not r:
+            return f'{self.plan_target} (no held-out score)'
+        return (f'{self.plan_target}: held-out R^2 {r["r2"]:.3f}, mean error '
+                f'{r["mean_error_mm"] / 1000:.3f} m')
+
+
+def _encoder_sha(folder: Path) -> str | None:
+    try:
+        return json.loads((Path(folder) / 'latent_model.json').read_text()).get('sha256')
+    except (OSError, ValueError):
+        return None
+
+
+@torch.no_grad()
+def fit_plan_probe(encoder: LatentWorldModel, data: LatentDataset, task: str,
+                   plan_target: str | None = None, folds: int = 5, seed: int = 0) -> PlanProbe:
+    """Fit ridge probes from `encoder`'s planning states of `data` to every recorded position.
+
+    Each is scored by grouped K-fold over `data`'s episodes (`probe_positions`: R^2 and error
+    on episodes its fold never saw), then refitted on all of them with the penalty chosen by a
+    grouped split. `data` should be held out from the encoder's training.
+
+    Raises:
+        ValueError: `data` records no position (or not `plan_target`).
+
+    """
+    states = encode_dataset(encoder, data)[:, encoder.map_dim:].numpy().astype(np.float64)
+    scores = probe_positions(states, data, folds=folds, seed=seed)
+    target = plan_target or PLAN_TARGETS.get(task) or next(iter(scores), None)
+    if target not in scores:
+        raise ValueError(f'the data records no {target!r} positions to fit a probe on (has '
+                         f'{sorted(scores)})')
+    groups = data.episode.numpy()
+    weights = {}
+    for key in scores:
+        y = data.positions[key]
+        ok = np.isfinite(y).all(1)
+        alpha = _pick_alpha(states[ok], y[ok], groups[ok], seed)
+        fit = Ridge(states[ok], y[ok])
+        w = fit.weights(alpha)
+        weights[key] = (w / fit.sd[:, None], fit.y_mu - (fit.mu / fit.sd) @ w)
+    report = {'scores': {k: v.to_dict() for k, v in scores.items()}, 'folds': folds,
+              'seed': seed, 'frames': len(data), 'episodes': data.num_episodes}
+    return PlanProbe(weights, target, report)
+
+
+def save_plan_probe(folder: str | Path, probe: PlanProbe, metadata: dict | None = None) -> Path:
+    """Write ``latent_probe.json`` + weights into the model folder (atomic); return the JSON.
+
+    The header names the encoder it decodes (the SHA-256 of the folder's ``latent_model.json``
+    weights): `load_plan_probe` refuses it for another encoder.
+    """
+    from hlai_ros.world_model.checkpoint import write_checkpoint
+    tensors = {}
+    for key, (w, b) in probe.weights.items():
+        tensors[f'{key}.weight'] = torch.as_tensor(w, dtype=torch.float64)
+        tensors[f'{key}.bias'] = torch.as_tensor(b, dtype=torch.float64)
+    header = {'format': PROBE_FORMAT, 'version': PROBE_VERSION, 'targets': sorted(probe.weights),
+              'plan_target': probe.plan_target, 'frame': probe.frame, 'report': probe.report,
+              'state_dim': probe.state_dim, 'encoder_sha256': _encoder_sha(Path(folder)),
+              'metadata': metadata or {}}
+    return write_checkpoint(Path(folder), PROBE_STEM, tensors, header)
+
+
+def load_plan_probe(folder: str | Path) -> PlanProbe | None:
+    """The folder's plan probe; None when it has none (``latent_probe.json`` absent).
+
+    Raises:
+        CheckpointError: broken, of another format, or fitted on another encoder than the
+            folder's (the message names both).
+
+    """
+    from hlai_ros.world_model.checkpoint import CheckpointError, read_checkpoint
+    folder = Path(folder).expanduser()
+    if not (folder / f'{PROBE_STEM}.json').is_file():
+        return None
+    tensors, header = read_checkpoint(folder, PROBE_STEM)
+    if header.get('format') != PROBE_FORMAT or header.get('version') != PROBE_VERSION:
+        raise CheckpointError(f'{folder} holds no version-{PROBE_VERSION} {PROBE_FORMAT}')
+    if header.get('encoder_sha256') != (found := _encoder_sha(folder)):
+        raise CheckpointError(f'{folder}/{PROBE_STEM}.json was fitted on encoder '
+                              f'{str(header.get("encoder_sha256"))[:16]}, the folder holds '
+                              f'encoder {str(found)[:16]}: refit it (python -m '
+                              f'hlai_ros.latent.probes --fit ...)')
+    weights = {k: (tensors[f'{k}.weight'].numpy(), tensors[f'{k}.bias'].numpy())
+               for k in header['targets']}
+    return PlanProbe(weights, header['plan_target'], header.get('report') or {},
+                     header.get('frame', PROBE_FRAME))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m hlai_ros.latent.probes --fit``: fit and store a model folder's plan probe."""
+    p = argparse.ArgumentParser(prog='python -m hlai_ros.latent.probes',
+                                description='fit a linear probe from a latent folder\'s planning '
+                                'state to true positions on held-out bags, and store it in the '
+                                'folder (latent_probe.json) for /hlai/plan')
+    p.add_argument('--fit', action='store_true', required=True, help='fit and store the probe')
+    p.add_argument('--task', required=True, help='registered task (cliff, push, ...)')
+    p.add_argument('--model', required=True, help='latent model folder (written into)')
+    p.add_argument('--data', required=True, help='held-out bags with ground truth')
+    p.add_argument('--target', default=None, help='position drawn on /hlai/plan (default: '
+                   'the task\'s: ' + ', '.join(f'{k} {v}' for k, v in PLAN_TARGETS.items()) + ')')
+    p.add_argument('--folds', type=int, default=5, help='grouped folds of the held-out score')
+    p.add_argument('--seed', type=int, default=0, help='seed of the folds')
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    from hlai_ros.latent.checkpoint import load_latent_model
+    from hlai_ros.latent.data import load_dataset
+    from hlai_ros.tasks import get_task
+    task = get_task(args.task)
+    encoder = load_latent_model(args.model, identity=task.identity('latent'))
+    data = load_dataset(args.data)
+    probe = fit_plan_probe(encoder, data, task.name, args.target, args.folds, args.seed)
+    command = ' '.join(['python -m hlai_ros.latent.probes'] + list(
+        argv if argv is not None else __import__('sys').argv[1:]))
+    path = save_plan_probe(args.model, probe, {'identity': task.identity('latent'),
+                                               'data': str(args.data), 'command': command})
+    for key, r in probe.report['scores'].items():
+        print(f'{key}: R^2 {r["r2"]:.3f}, error mean {r["mean_error_mm"] / 1000:.4f} m, median '
+              f'{r["median_error_mm"] / 1000:.4f} m, p90 {r["p90_error_mm"] / 1000:.4f} m '
+              f'(spread {r["spread_mm"] / 1000:.3f} m, {r["samples"]} frames, held-out folds)')
+    print(f'plan probe ({probe.plan_target}) -> {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

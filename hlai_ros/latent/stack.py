@@ -10,7 +10,11 @@ A model folder of representation ``latent`` holds
 
 `LatentStack` offers what `hlai_ros.actor.stack.Stack` offers the controllers and nodes:
 `reset`, `set_goal` (a goal observation: RGB-D + proprioception, as the camera gives it),
-`perceive` (an observation -> a `LatentPercept`), `plan`, `predict`, `last_plan`, `warm_up`.
+`perceive` (an observation -> a `LatentPercept`), `plan`, `predict`, `last_plan`, `warm_up`,
+and the state stack's run-time interface: `swap_model` (new planning dynamics, e.g. learned
+online by the ``world_model`` node, identity- and layout-checked), `reconfigure` (a
+`CostProfile`'s planner settings; its cost weights are the state cost's and do not apply to
+the latent cost) and `fallback` (None: no policy, a late plan's action becomes zero).
 Nothing in it reads ground truth or a hand-written estimator: only the camera's RGB-D and the
 robot's own proprioception enter, for the current frame and for the goal.
 """
@@ -177,9 +181,17 @@ class LatentStack:
         self.critic = self.policy = None
         self.folder: Path | None = None
         self.profile = task.default_profile()
-        self.planner = Planner(dynamics, self._cost(), task.action_low, task.action_high,
-                               self.planner_config, device=self.device)
+        self._build(dynamics)
+
+    def _build(self, dynamics) -> None:
+        """Planner and agent on `dynamics` (a new warm start; the previous action stays)."""
+        previous = getattr(self, 'agent', None)
+        self.model = dynamics
+        self.planner = Planner(dynamics, self._cost(), self.task.action_low,
+                               self.task.action_high, self.planner_config, device=self.device)
         self.agent = Agent(self.planner)
+        if previous is not None:
+            self.agent.previous_action = previous.previous_action
 
     @classmethod
     def from_folder(cls, task, folder: str | Path, device: str | torch.device | None = None,
@@ -277,3 +289,44 @@ class LatentStack:
     def last_plan(self):
         """The planner's last `hlai_ros.actor.planner.PlanResult` (None before a plan)."""
         return self.agent.last_plan
+
+    # -- run time: the state stack's interface ----------------------------------------------
+    def fallback(self, percept: LatentPercept) -> None:
+        """No policy in the latent stack: a late plan's action becomes zero (None)."""
+        return None
+
+    def reconfigure(self, profile) -> bool:
+        """Plan with a profile's planner settings from the next plan on; whether they changed.
+
+        The profile (`hlai_ros.cost.profile.CostProfile`) is kept as the one in effect, but
+        only its planner settings apply: its weights are the state cost's terms, and the
+        latent cost keeps its own (`LatentCostWeights`). New settings restart the warm start.
+        """
+        self.profile = profile
+        if profile.planner == self.planner_config:
+            return False
+        self.planner_config = profile.planner
+        self._build(self.model)
+        return True
+
+    def swap_model(self, model) -> None:
+        """Plan with other planning dynamics (e.g. learned online) from the next plan on.
+
+        Raises:
+            CheckpointError: the model was trained for another task, robot or representation
+                (its identity), or predicts states or actions of another size than this
+                stack's planning state (the message names both); the current model stays.
+
+        """
+        from hlai_ros.world_model.checkpoint import CheckpointError, check_identity
+        identity = (getattr(model, 'checkpoint_metadata', None) or {}).get('identity')
+        check_identity('the new world model', identity, self.task.identity('latent'))
+        found = (int(model.state_dim), int(model.action_dim))
+        expected = (int(self.model.state_dim), int(self.model.action_dim))
+        if found != expected:
+            c = self.encoder.config
+            raise CheckpointError(
+                f'the new world model predicts {found[0]}-entry states under {found[1]}-entry '
+                f'actions; this latent stack plans in {expected[0]} (keypoints {2 * c.keypoints}'
+                f' + proprioception latent {c.proprio_latent_dim}) under {expected[1]}')
+        self._build(model)

@@ -35,7 +35,9 @@ class ActorInputs:
 
     State mode: ``/hlai/state`` (`Task.decode`) with ``/goal_pose`` overriding the state's goal
     until the next episode start. Latent mode (a `LatentStack`): ``/hlai/latent`` towards the
-    last ``/hlai/latent_goal`` (the goal image's latent; kept across episodes until the next).
+    last ``/hlai/latent_goal`` (the goal image's latent; kept across episodes until the next),
+    the plan drawn through the folder's probe (`hlai_ros.latent.node_core.PlanDrawing`), the
+    planning dynamics hot-reloaded (`hot_reload`), the profile's planner settings applied.
     """
 
     def __init__(self, task, stack):
@@ -47,6 +49,50 @@ class ActorInputs:
                                                                                       STATE)
         self.goal = None
         """The ``/goal_pose`` override (x, y) of this episode (state mode), or None."""
+        self.drawing = None
+        if self.latent:
+            from hlai_ros.latent.node_core import PlanDrawing
+            self.drawing = PlanDrawing(stack)
+
+    def hot_reload(self, reload):
+        """The actor's `HotReload`; latent mode: one watching the planning dynamics."""
+        if not self.latent or reload.watcher is not None:
+            return reload
+        from hlai_ros.latent.node_core import latent_watcher
+        return self.sv.HotReload(latent_watcher(self.task, self.stack, reload.folder),
+                                 reload.folder, reload.last_check_s)
+
+    def plan_path(self, percept, actions):
+        """(positions [(x, y)] m, frame) of a plan to draw on ``/hlai/plan``; None: nothing.
+
+        Latent mode: through the plan probe (None without one, `notes` says why).
+        """
+        if self.latent:
+            points = self.drawing.positions(percept, actions)
+            return None if points is None else (points, self.drawing.frame)
+        points = self.sv.plan_positions(self.task, self.stack, percept, actions)
+        return points, self.task.embodiment.state_frame
+
+    def apply_profile(self, text: str, stats) -> str:
+        """Apply a published profile; return why it is refused, or ''.
+
+        Latent mode: only its planner settings (`LatentStack.reconfigure`).
+        """
+        if not self.latent:
+            return self.sv.apply_profile(self.stack, text, stats)
+        from hlai_ros.cost.profile import CostProfile
+        try:
+            self.stack.reconfigure(CostProfile.from_json(text, self.stack.profile))
+        except (TypeError, ValueError) as exc:
+            stats.profile_refusals += 1
+            stats.profile_error = str(exc)
+            return stats.profile_error
+        stats.profile_error = ''
+        return ''
+
+    def notes(self) -> dict:
+        """Extra diagnostics values: latent mode, what ``/hlai/plan`` shows (``plan_probe``)."""
+        return {'plan_probe': self.drawing.note} if self.latent else {}
 
     def reset(self) -> None:
         """A new episode: the goal pose override ends (a goal latent stays)."""

@@ -20,8 +20,9 @@ Out: the embodiment's command, ``/hlai/plan`` (nav_msgs/Path: the plan's predict
   for another task or broken is refused and the old one stays (``reload_error``).
 - **Profile**: it starts from ``profile_file``'s ``cost_critic`` section (default
   config/<task>.yaml); parameters: `hlai_ros.actor.supervision.ActorConfig`.
-- **Latent mode** (a latent ``model``; `hlai_ros.nodes.latent_io.ActorInputs`): ``/hlai/latent``
-  to ``/hlai/latent_goal``, zero until that came; no plan, reload, profile, policy (late: zero).
+- **Latent mode** (a latent ``model``, `hlai_ros.nodes.latent_io.ActorInputs`): ``/hlai/latent``
+  to ``/hlai/latent_goal`` (zero until it came), planning dynamics hot-reloaded, the profile's
+  planner settings only, no policy; ``/hlai/plan`` only through the folder's plan probe.
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class MpcActorNode(Node):
             raise
         self.stats, self.emb = supervision.ActorStats(), self.task.embodiment
         self.latch, self.inputs = EStopLatch(), ActorInputs(self.task, self.stack)
+        self.reload = self.inputs.hot_reload(self.reload)
         self.watch = supervision.StateWatch()
         # In this order: with several messages ready, the executor serves markers, the e-stop
         # and profiles before a state (STATE has depth 1: a slow planner plans the newest).
@@ -108,7 +110,7 @@ class MpcActorNode(Node):
         return response
 
     def _on_profile(self, msg):
-        error = supervision.apply_profile(self.stack, msg.data, self.stats)
+        error = self.inputs.apply_profile(msg.data, self.stats)
         if error:
             self.get_logger().warning(f'{PROFILE.name}: profile refused, keeping the one in '
                                       f'effect: {error}')
@@ -146,15 +148,16 @@ class MpcActorNode(Node):
         self.pub.publish(convert.to_cdr(msg, self.emb.command.msgtype))
 
     def _publish_plan(self, percept, actions) -> None:
-        points = supervision.plan_positions(self.task, self.stack, percept, actions)
-        if points is not None:  # None: a latent plan (keypoints, not metres)
+        path = self.inputs.plan_path(percept, actions)
+        if path is not None:  # None: a latent plan without a probe (keypoints, not metres)
             self.plan_pub.publish(convert.planar_path(
-                points, self.get_clock().now().nanoseconds, self.emb.state_frame))
+                path[0], self.get_clock().now().nanoseconds, path[1]))
 
     def _publish_diagnostics(self, force: bool = False) -> None:
         level, text, values = supervision.status(self.params.config, self.stack, self.stats,
                                                  self.reload.folder, self.latch.engaged,
                                                  self.watch.stale)
+        values.update(self.inputs.notes())
         self.diagnostics.publish(LEVELS[level], text, values, force=force)
 
     # -- timers -----------------------------------------------------------------------------

@@ -25,7 +25,10 @@ Publishes:
   any), in the ``world`` frame at height ``marker_height_m``.
 - ``/diagnostics``.
 
-Latent mode (a latent ``model_path``): it starts, says so, learns nothing (not implemented).
+Latent mode (a latent ``model_path`` folder): the same on the planning states of ``/hlai/latent``
+(layout checked) instead of ``/hlai/state``, training the folder's planning dynamics into
+checkpoints the latent ``mpc_actor`` hot-reloads; ``/hlai/imagined`` through the folder's plan
+probe, none without one (diagnostics ``probe`` says why).
 """
 from __future__ import annotations
 
@@ -39,10 +42,10 @@ from std_msgs.msg import ColorRGBA, Float32, Float32MultiArray, String
 import torch
 from visualization_msgs.msg import Marker, MarkerArray
 
-from hlai_ros.contract import EPISODE, IMAGINED, STATE, SURPRISE, WORLD_FRAME
-from hlai_ros.latent.node_core import model_representation
+from hlai_ros.contract import EPISODE, IMAGINED, LATENT, STATE, SURPRISE, WORLD_FRAME
 from hlai_ros.nodes.convert import episode_marker, message_class, state_from_message
 from hlai_ros.nodes.diagnostics import ERROR, OK, WARN, DiagnosticsPublisher
+from hlai_ros.nodes.latent_io import latent_parts
 from hlai_ros.nodes.params import NodeParameters
 from hlai_ros.nodes.spin import spin_node
 from hlai_ros.tasks import get_task
@@ -60,13 +63,10 @@ class WorldModelNode(Node):
         cfg = self.params.config
         torch.set_num_threads(cfg.torch_threads)
         self.task = get_task(cfg.task)
-        if model_representation(self.task, cfg.model_path) == 'latent':
-            text = 'latent mode: no online learning, surprise or imagined rollouts'
-            self.get_logger().info(f'{cfg.model_path}: {text}')
-            diagnostics = DiagnosticsPublisher(self, 'online learning', 'latent')
-            self.create_timer(1.0, lambda: diagnostics.publish(OK, text, {'learning': False}))
-            return
         self.live = LiveLearner(self.task, cfg, torch_device(cfg.device))
+        latent = self.live.representation == 'latent'
+        self.topic, self._parse = (LATENT, latent_parts) if latent else (STATE,
+                                                                         state_from_message)
         self._report_model()
         self.errors = {'state_errors': 0, 'last_error': '', 'state_ms': 0.0}
         self._state_ok = True
@@ -74,7 +74,7 @@ class WorldModelNode(Node):
         sub = self.create_subscription
         sub(String, EPISODE.name, self._on_episode, 100)
         sub(message_class(command.msgtype), command.name, self._on_command, 10)
-        sub(Float32MultiArray, STATE.name, self._on_state, 10)
+        sub(Float32MultiArray, self.topic.name, self._on_state, 10)
         self.surprise_pub = self.create_publisher(Float32, SURPRISE.name, 10)
         self.imagined_pub = self.create_publisher(MarkerArray, IMAGINED.name, 10)
         self.diagnostics = DiagnosticsPublisher(self, 'online learning', str(self.live.device))
@@ -90,8 +90,10 @@ class WorldModelNode(Node):
         if live.model is None:
             self.get_logger().error(live.error, throttle_duration_sec=30.0)
         else:
-            self.get_logger().info(f'world model {live.model_path} loaded on {live.device}; '
-                                   f'checkpoints go to {live.output_dir}')
+            self.get_logger().info(f'{live.representation} world model {live.model_path} '
+                                   f'loaded on {live.device}; checkpoints go to '
+                                   f'{live.output_dir}' + (f'; {live.probe_note}'
+                                                           if live.probe_note else ''))
 
     def _on_params(self, cfg: WorldModelNodeConfig) -> None:
         if not hasattr(self, 'live'):
@@ -121,12 +123,11 @@ class WorldModelNode(Node):
     def _on_state(self, msg) -> None:
         start = time.perf_counter()
         try:
-            state = np.asarray(self.task.decode(*state_from_message(msg)).model_state,
-                               dtype=np.float32)
+            state = self.live.read_state(*self._parse(msg))
         except ValueError as exc:
             self.errors['state_errors'] += 1
             self.errors['last_error'], self._state_ok = str(exc), False
-            self.get_logger().warn(f'{STATE.name}: {exc}', throttle_duration_sec=5.0)
+            self.get_logger().warn(f'{self.topic.name}: {exc}', throttle_duration_sec=5.0)
             return
         self._state_ok = True
         if not np.all(np.isfinite(state)):
@@ -135,11 +136,12 @@ class WorldModelNode(Node):
         if surprise is not None:
             self.surprise_pub.publish(Float32(data=surprise))
         if self.live.model is not None:
-            self._publish_imagined(self.live.imagine(state))
+            paths = self.live.imagined_positions(state)
+            if paths is not None:  # None: latent mode without a plan probe
+                self._publish_imagined(paths)
             self.errors['state_ms'] = 1e3 * (time.perf_counter() - start)
 
     def _publish_imagined(self, paths: np.ndarray) -> None:
-        ix, iy = self.task.position_indices
         z = self.params.config.marker_height_m
         stamp, markers = self.get_clock().now().to_msg(), MarkerArray()
         for member, path in enumerate(paths):
@@ -149,7 +151,7 @@ class WorldModelNode(Node):
             marker.pose.orientation.w, marker.scale.x = 1.0, 0.005
             hue = member / max(len(paths), 1)
             marker.color = ColorRGBA(r=0.2 + 0.6 * hue, g=0.4, b=1.0 - 0.6 * hue, a=0.8)
-            marker.points = [Point(x=float(p[ix]), y=float(p[iy]), z=z) for p in path]
+            marker.points = [Point(x=float(p[0]), y=float(p[1]), z=z) for p in path]
             markers.markers.append(marker)
         self.imagined_pub.publish(markers)
 
@@ -175,6 +177,7 @@ class WorldModelNode(Node):
         live, cfg = self.live, self.params.config
         values = dict(live.stats, **self.errors, checkpoint_dir=str(live.output_dir),
                       start_model=str(live.model_path), learning=cfg.learning,
+                      representation=live.representation, probe=live.probe_note or 'ok',
                       recent_transitions=0 if live.learner is None else len(live.learner))
         if live.model is None:
             level, message = ERROR, live.error

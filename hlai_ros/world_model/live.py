@@ -8,6 +8,18 @@ replay (`hlai_ros.world_model.online.OnlineLearner`, the reservoir starting with
 start model itself predicts: `rehearsal_transitions`) and writes online checkpoints that keep
 the start model's metadata, its identity included, so that the actor may hot-reload them.
 `WorldModelNodeConfig` holds the node's parameters.
+
+Latent mode: a ``model_path`` folder that holds a latent model (``latent_model.json``,
+`hlai_ros.actor.stack.folder_representation`) makes the learner work on the encoder's planning
+states instead of the task's labelled state. It reads the folder's encoder for the layout of
+``/hlai/latent`` (`hlai_ros.latent.node_core.latent_layout`) and trains the folder's planning
+dynamics (its ``world_model.json``: the ensemble MLP over keypoints + proprioception latent,
+identity ``representation: latent``) with the same pairing, surprise, guard, replay and
+rehearsal; its checkpoints (same format, the start model's identity) are what
+`hlai_ros.latent.stack.LatentStack.swap_model` hot-reloads. `read_state` turns a message's
+(labels, values) into the state learned on, in either mode; `imagined_positions` gives the
+rollouts' positions in metres (latent mode: through the folder's plan probe,
+`hlai_ros.latent.probes.load_plan_probe`, or None without one).
 """
 from __future__ import annotations
 
@@ -124,8 +136,14 @@ class LiveLearner:
         self.task, self.cfg = task, cfg
         self.device = torch_device(cfg.device) if device is None else device
         self.model_path = Path(cfg.model_path) if cfg.model_path else model_dir() / task.name
+        from hlai_ros.actor.stack import folder_representation
+        self.representation = folder_representation(self.model_path)
         self.output_dir = Path(cfg.output_dir or default_output_dir(task.name))
         self.model = self.learner = self.context = None
+        self.layout = self.probe = None
+        """Latent mode: the latent message's parts and the plan probe (None: none)."""
+        self.probe_note = ''
+        """Latent mode: why rollouts are not drawn (no or a refused probe), else ''."""
         self.error = ''
         """Why there is no model yet (empty once one is loaded)."""
         self.pairing = TransitionPairing()
@@ -133,14 +151,66 @@ class LiveLearner:
                       'surprise': float('nan'), 'loss': float('nan'), 'last_save': '',
                       'update_ms': 0.0}
         self._updates_at_save = 0
+        state_dim = self._latent_setup() if self.representation == 'latent' else task.state_dim
         self.watcher = CheckpointWatcher(self.model_path, device=self.device, expect={
-            'state_dim': task.state_dim, 'action_dim': task.action_dim},
-            identity=task.identity('state'))
+            'state_dim': state_dim, 'action_dim': task.action_dim},
+            identity=task.identity(self.representation))
         try:
             self._start(load_world_model(self.model_path, self.device, self.watcher.expect,
                                          identity=self.watcher.identity))
         except CheckpointError as exc:
             self._missing(str(exc))
+
+    def _latent_setup(self) -> int:
+        """Read the latent folder's encoder (layout) and plan probe; return the state size.
+
+        Raises:
+            CheckpointError: the folder's encoder is broken or for another task.
+
+        """
+        from hlai_ros.latent.node_core import latent_layout, load_encoder
+        from hlai_ros.latent.probes import load_plan_probe
+        encoder = load_encoder(self.task, self.model_path, self.cfg.torch_threads)
+        self.layout, self.map_dim = latent_layout(encoder), int(encoder.map_dim)
+        state_dim = sum(size for _, size in self.layout) - self.map_dim
+        try:
+            self.probe = load_plan_probe(self.model_path)
+        except CheckpointError as exc:
+            self.probe_note = f'plan probe refused, no imagined rollouts: {exc}'
+            return state_dim
+        if self.probe is None:
+            self.probe_note = (f'no plan probe in {self.model_path} (latent_probe.json): no '
+                               'imagined rollouts')
+        elif self.probe.state_dim != state_dim:
+            self.probe_note = (f'plan probe reads {self.probe.state_dim}-entry planning states, '
+                               f'the encoder gives {state_dim}: no imagined rollouts')
+            self.probe = None
+        return state_dim
+
+    def read_state(self, labels, values) -> np.ndarray:
+        """The state learned on, of a message's labels and values.
+
+        State mode: (names, values) of ``/hlai/state`` -> the task's model state. Latent mode:
+        ((label, size), ...) and values of ``/hlai/latent`` -> the planning state.
+
+        Raises:
+            ValueError: the message cannot be read (labels, layout, size) for this model.
+
+        """
+        if self.representation == 'latent':
+            from hlai_ros.latent.node_core import check_latent
+            return check_latent(labels, values, self.layout)[self.map_dim:]
+        return np.asarray(self.task.decode(labels, values).model_state, dtype=np.float32)
+
+    def imagined_positions(self, state: np.ndarray) -> np.ndarray | None:
+        """Each member's rollout (`imagine`) as positions (E, T + 1, 2), m.
+
+        State mode: the task's `position_indices`; latent mode: decoded by the plan probe,
+        None without one (`probe_note` says why).
+        """
+        if self.representation != 'latent':
+            return self.imagine(state)[..., list(self.task.position_indices)]
+        return None if self.probe is None else self.probe.decode(self.imagine(state))
 
     def _missing(self, reason: str) -> None:
         self.error = (f'no world model at {self.model_path} ({reason}); surprise, imagined '

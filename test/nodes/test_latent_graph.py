@@ -2,9 +2,11 @@
 
 A tiny latent folder for cliff (an untrained encoder at the real image size, 64, and the
 robot's 5 proprioception values, its planning stage trained on three short random episodes
-with tiny budgets) drives sim + perception + mpc_actor + command_gate in real processes: the
-goal image and its latent arrive, the latent has the model's size and parts, the actor's
-commands reach the robot through the gate, and no node dies.
+with tiny budgets, a plan probe fitted on the same episodes) drives sim + perception +
+world_model (learning online) + mpc_actor + command_gate in real processes: the goal image and
+its latent arrive, the latent has the model's size and parts, the actor's commands reach the
+robot through the gate, its plan is drawn on /hlai/plan through the probe, the world_model
+learns from /hlai/latent and the actor hot-reloads its checkpoint, and no node dies.
 """
 from pathlib import Path
 import subprocess
@@ -44,6 +46,8 @@ def tiny_latent_folder(data_dir: Path, folder: Path) -> Path:
                    PlanningSettings(dynamics_budget_s=2.0, ensemble_size=2, event_steps=20,
                                     value_steps=20, val_fraction=0.34),
                    metadata=metadata, progress=False, log=lambda *_: None)
+    from hlai_ros.latent.probes import fit_plan_probe, save_plan_probe
+    save_plan_probe(folder, fit_plan_probe(encoder, data, 'cliff', folds=3))
     return folder
 
 
@@ -57,18 +61,27 @@ def latent_folder(tmp_path_factory):
     return tiny_latent_folder(root / 'data', root / 'cliff_latent')
 
 
-GRAPH = ('sim', 'perception', 'mpc_actor', 'command_gate')
-"""The nodes started: the world, the encoder, the latent actor and the safety gate."""
+GRAPH = ('sim', 'perception', 'world_model', 'mpc_actor', 'command_gate')
+"""The nodes started: the world, the encoder, online learning, the latent actor, the gate."""
+ONLINE = (('world_model', 'save_period_s', 1.0), ('world_model', 'update_period_s', 0.2),
+          ('world_model', 'min_transitions', 4), ('world_model', 'batch_size', 16),
+          ('world_model', 'rehearsal_size', 100), ('world_model', 'replay_size', 200),
+          ('mpc_actor', 'reload_period_s', 0.5))
+"""Online learning that checkpoints within the test's seconds, the actor checking as often."""
 PLANNER = (('cost_critic', 'planner.horizon', 8), ('cost_critic', 'planner.samples', 32),
            ('cost_critic', 'planner.iterations', 1))
 """A planner small enough for a loaded 2-core machine (the actor's start profile)."""
 
 
-def latent_specs(folder: Path):
-    """GRAPH of the realtime latent graph (`hlai run --model FOLDER --mode realtime`)."""
+def latent_specs(folder: Path, online: Path | None = None):
+    """GRAPH of the realtime latent graph (`hlai run --model FOLDER --mode realtime`).
+
+    With `online`: ``--online DIR`` (the world_model learns into DIR, the actor watches it).
+    """
     from hlai_ros.graph import GraphOptions, build
     options = GraphOptions(task='cliff', model=str(folder), mode='realtime',
-                           node_parameters=PLANNER + (
+                           online=str(online) if online else '',
+                           node_parameters=PLANNER + ONLINE + (
                                ('sim', 'wait_for_nodes', list(GRAPH[1:])),
                                ('sim', 'start_delay_s', 0.5)))
     return [s for s in build(options) if s.name in GRAPH]
@@ -87,6 +100,7 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
                                                                 ros_env):
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import Twist
+    from nav_msgs.msg import Path as PathMsg
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from sensor_msgs.msg import Image
     from std_msgs.msg import Float32MultiArray
@@ -95,18 +109,20 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
     from hlai_ros.runner import node_command
     latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
     got = {k: [] for k in ('goal_image', 'goal_depth', 'latent_goal', 'latent', 'cmd',
-                           'actor', 'diag')}
+                           'actor', 'diag', 'plan')}
+    online = tmp_path / 'online'
+    specs = latent_specs(latent_folder, online)
     for topic, kind, key, qos in (
             ('/goal_image', Image, 'goal_image', latched),
             ('/goal_image/depth', Image, 'goal_depth', latched),
             ('/hlai/latent_goal', Float32MultiArray, 'latent_goal', latched),
             ('/hlai/latent', Float32MultiArray, 'latent', 10), ('/cmd_vel', Twist, 'cmd', 10),
-            ('/hlai/actor_command', Twist, 'actor', 10),
+            ('/hlai/actor_command', Twist, 'actor', 10), ('/hlai/plan', PathMsg, 'plan', 10),
             ('/diagnostics', DiagnosticArray, 'diag', 50)):
         probe.create_subscription(kind, topic, lambda m, k=key: got[k].append(m), qos)
     procs = []
     try:
-        for spec in latent_specs(latent_folder):
+        for spec in specs:
             log = open(tmp_path / f'{spec.name}.log', 'wb')
             procs.append(subprocess.Popen(node_command(spec, params_file('cliff')), stdout=log,
                                           stderr=subprocess.STDOUT, env=ros_env,
@@ -120,6 +136,9 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
             return found[-1] if found else {}
         probe.spin_until(lambda: len(got['cmd']) >= 10 and got['latent_goal'] and planned(), 60,
                          'gated commands, the goal latent and five latent plans')
+        # online learning from /hlai/latent, its checkpoint hot-reloaded by the latent actor
+        probe.spin_until(lambda: int(status('mpc_actor: planning').get('reloads', 0)) >= 1, 60,
+                         'the actor to hot-reload the online planning dynamics')
         from std_msgs.msg import Bool
         estop = probe.create_publisher(Bool, '/hlai/estop', 10)
         estop.publish(Bool(data=True))
@@ -131,10 +150,9 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
         for key in ('actor', 'cmd'):  # the actor and the gate: zero from then on
             after = got[key][seen[key]:]
             assert after and all(m.linear.x == m.angular.z == 0.0 for m in after), key
-        dead = [(s.name, p.returncode) for s, p in zip(latent_specs(latent_folder), procs)
-                if p.poll() is not None]
+        dead = [(s.name, p.returncode) for s, p in zip(specs, procs) if p.poll() is not None]
         assert not dead, (dead, {s.name: (tmp_path / f'{s.name}.log').read_text()[-2000:]
-                                 for s in latent_specs(latent_folder)})
+                                 for s in specs})
     finally:
         stop_processes(procs)
     from hlai_ros.actor.stack import load_stack
@@ -155,10 +173,20 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
     actor, perception = status('mpc_actor: planning'), status('perception: state estimate')
     assert actor['representation'] == 'latent' and int(actor['plans']) >= 5
     assert float(perception['encode_ms']) > 0
+    learner = status('world_model: online learning')
+    assert learner['representation'] == 'latent' and int(learner['updates']) > 0
+    assert int(learner['checkpoints']) >= 1 and (online / 'world_model.json').is_file()
+    assert int(actor['reloads']) >= 1 and actor['reload_error'] == ''
+    assert actor['plan_probe'].startswith('/hlai/plan through the plan probe')
+    # the plan, decoded by the probe: metres in the world frame, horizon + 1 poses
+    plan = got['plan'][-1]
+    assert plan.header.frame_id == 'world' and len(plan.poses) == 8 + 1
+    assert np.isfinite([(p.pose.position.x, p.pose.position.y) for p in plan.poses]).all()
     print(f"latent graph: encode {float(perception['encode_ms']):.1f} ms/frame, plan "
           f"{float(actor['plan_ms']):.1f} ms (max {float(actor['plan_ms_max']):.1f} ms), "
           f"{actor['plans']} plans, {len(got['cmd'])} gated commands, "
-          f"{actor['deadline_misses']} deadline misses")
+          f"{actor['deadline_misses']} deadline misses; online {learner['updates']} updates "
+          f"({float(learner['update_ms']):.1f} ms each), {actor['reloads']} reloads")
 
 
 def test_goal_images_pair_by_stamp_once_and_latents_are_checked():
@@ -199,7 +227,12 @@ def test_supervision_plans_a_latent_stack_and_a_late_plan_becomes_zero(latent_fo
     cfg = supervision.ActorConfig(task='cliff', model=str(latent_folder), device='cpu')
     task, stack, reload = supervision.build(cfg)
     assert supervision.is_latent(stack) and reload.watcher is None
-    assert not reload.due(1e9, 1.0)                          # no hot reload in latent mode
+    from hlai_ros.nodes.latent_io import ActorInputs
+    inputs = ActorInputs(task, stack)
+    reload = inputs.hot_reload(reload)                       # the planning dynamics, watched
+    assert reload.watcher is not None and reload.folder == latent_folder
+    assert reload.watcher.identity == task.identity('latent')
+    assert reload.due(1e9, 1.0)
     from hlai_ros.latent.node_core import latent_layout
     layout = latent_layout(stack.encoder)
     latent = np.zeros(stack.encoder.config.latent_dim, np.float32)
@@ -213,6 +246,11 @@ def test_supervision_plans_a_latent_stack_and_a_late_plan_becomes_zero(latent_fo
     action, plan, late = supervision.act(stack, percept, stats, 10.0, True)
     assert action.shape == (2,) and np.isfinite(action).all() and not late
     assert supervision.plan_positions(task, stack, percept, plan.actions) is None
+    points, frame = inputs.plan_path(percept, plan.actions)   # through the folder's probe
+    assert frame == 'world' and len(points) == plan.actions.shape[0] + 1
     assert supervision.apply_profile(stack, 'not even json', stats) == ''
+    assert inputs.apply_profile('not even json', stats) and stats.profile_refusals == 1
+    assert inputs.apply_profile(stack.profile.to_json(), stats) == ''
+    assert stats.profile_error == ''
     level, text, values = supervision.status(cfg, stack, stats, reload.folder, False, False)
     assert level == 'ok' and values['representation'] == 'latent'

@@ -177,3 +177,80 @@ def test_world_model_node_without_a_model_says_so_and_loads_one_when_it_appears(
     state.publish(state_message(CLIFF_STATE, [0.0, 0.0, 0.0, 0.0, 0.0, *GOAL]))
     probe.spin_until(lambda: got['imagined'], 10, 'imagined rollouts')
     assert node.poll() is None
+
+
+def test_world_model_node_in_latent_mode_learns_from_latents_and_writes_a_latent_checkpoint(
+        probe, start_node, tmp_path):
+    """The shipped cliff latent folder: /hlai/latent + commands -> updates and a checkpoint."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import Twist
+    from std_msgs.msg import Float32, Float32MultiArray, String
+    from visualization_msgs.msg import MarkerArray
+
+    from hlai_ros.latent.node_core import latent_layout, load_encoder
+    from hlai_ros.nodes.latent_io import latent_message
+    from hlai_ros.tasks import get_task
+    from hlai_ros.world_model.checkpoint import load_world_model
+
+    task, folder, out = get_task('cliff'), model_dir() / 'cliff_latent', tmp_path / 'online'
+    encoder = load_encoder(task, folder)
+    layout = latent_layout(encoder)
+    model = load_world_model(folder)
+    got = {'surprise': [], 'imagined': [], 'diag': []}
+    probe.create_subscription(Float32, '/hlai/surprise', got['surprise'].append, 50)
+    probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
+    pubs = {'latent': probe.create_publisher(Float32MultiArray, '/hlai/latent', 10),
+            'command': probe.create_publisher(Twist, '/cmd_vel', 10),
+            'episode': probe.create_publisher(String, '/hlai/episode', 10)}
+    node = start_node('world_model', 'cliff', f'model_path:={folder}', f'output_dir:={out}',
+                      'save_period_s:=0.5', 'update_period_s:=0.05', 'min_transitions:=4',
+                      'batch_size:=16', 'replay_size:=100', 'rehearsal_size:=100',
+                      'torch_threads:=1')
+    probe.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()), 60,
+                     'world_model up')
+    probe.spin_for(0.5)
+
+    def values():
+        found = [{kv.key: kv.value for kv in s.values} for d in got['diag'] for s in d.status
+                 if s.name.startswith('world_model')]
+        return found[-1] if found else {}
+
+    # planning states the shipped planning dynamics itself predicts, in a latent message
+    s = model.input_norm.mean[:model.state_dim].clone()
+    z = torch.zeros(model.ensemble_size, 1, model.latent_dim)
+    action = (0.3, 0.2)
+    pubs['episode'].publish(String(data=json.dumps({'event': 'start', 'episode': 0})))
+    probe.spin_for(0.2)
+    for k in range(12):
+        latent = np.zeros(sum(size for _, size in layout), np.float32)
+        latent[encoder.map_dim:] = s.numpy()
+        n = len(got['imagined'])
+        pubs['latent'].publish(latent_message(layout, latent))
+        probe.spin_until(lambda: len(got['imagined']) > n, 20, f'rollouts of latent {k}')
+        command = Twist()
+        command.linear.x, command.angular.z = action
+        pubs['command'].publish(command)
+        probe.spin_for(0.1)
+        with torch.no_grad():
+            s = model.next(s[None], torch.tensor([action]), z).mean(0)[0]
+    # the probe's decoding of the rollouts: metres, near where the robot is (world frame)
+    marker = got['imagined'][-1].markers[0]
+    assert marker.header.frame_id == 'world' and len(marker.points) == 10 + 1
+    probe.spin_until(lambda: int(values().get('transitions', 0)) == 11
+                     and int(values().get('checkpoints', 0)) > 0, 30,
+                     'eleven transitions, online updates and a checkpoint in the diagnostics')
+    v = values()
+    assert v['representation'] == 'latent' and v['probe'] == 'ok'
+    assert int(v['updates']) > 0 and int(v['rejected']) == 0
+    assert v['checkpoint_dir'] == str(out)
+    assert len(got['surprise']) == 11 and all(np.isfinite([m.data for m in got['surprise']]))
+    learned = load_world_model(out, expect={'state_dim': model.state_dim, 'action_dim': 2},
+                               identity=task.identity('latent'))
+    assert learned.checkpoint_metadata['online']['updates'] > 0
+    assert learned.checkpoint_metadata['identity'] == task.identity('latent')
+    # a latent of another layout is refused and counted, the node stays up
+    pubs['latent'].publish(latent_message((('map', 3),), np.zeros(3)))
+    probe.spin_until(lambda: int(values().get('state_errors', 0)) == 1, 10,
+                     'the bad latent counted')
+    assert 'not the model' in values()['last_error'] and node.poll() is None
