@@ -4,7 +4,10 @@ One source of truth for both consumers: the launch files (``launch/*.launch.py``
 installs, turn each `NodeSpec` into a ``launch_ros.actions.Node``) and ``hlai run``
 (`hlai_ros.runner`, which starts each `NodeSpec` as a process, or all of them composed in one).
 Every node gets the task's parameter file (``config/<task>.yaml``, sections named by node) and
-then `NodeSpec.parameters`, which override it.
+then `NodeSpec.parameters`, which override it. Those are, from weakest to strongest: a user's
+parameter file (``hlai run --params-file``, ``params_file:=``), the graph's own settings (from
+the options: task, mode, seed, ...), and the ``--set`` overrides; `checked_build` and
+`checked_specs` apply each node's own checks to them before anything starts.
 
 The node set, in data-flow order (DESIGN.md): ``sim`` (simulation only) -> ``perception`` ->
 ``world_model``, ``cost_critic`` (the configurator: the cost profile) -> ``mpc_actor`` ->
@@ -122,6 +125,9 @@ class GraphOptions:
     robot's driver topics."""
     node_parameters: tuple[tuple[str, str, Any], ...] = ()
     """Further overrides (node name, parameter, value), applied last (``hlai run --set``)."""
+    file_parameters: tuple[tuple[str, str, Any], ...] = ()
+    """Settings (node name, parameter, value) of a user's parameter file (`read_parameter_file`):
+    over the task's file, under the graph's own settings and `node_parameters`."""
 
     def __post_init__(self):
         check_task(self.task)
@@ -182,6 +188,8 @@ def params_file(task: str) -> Path:
 def profile_overrides(task: str, node_parameters) -> dict[str, Any]:
     """The cost-profile settings among ``(node, key, value)`` overrides, checked for `task`.
 
+    Empty when they leave the task's profile as it is.
+
     They are the configurator's (`PROFILE_NODE`) ``weights.*``, ``enabled.*`` and
     ``planner.*`` parameters. The same settings given to the ``mpc_actor`` are refused with
     the name to use instead: the actor has no planner parameters, it plans with the profile.
@@ -199,7 +207,13 @@ def profile_overrides(task: str, node_parameters) -> dict[str, Any]:
         if node == PROFILE_NODE and key.startswith(PROFILE_PREFIXES):
             out[key] = value
     if out:
-        get_task(task).default_profile().with_params(out)
+        default = get_task(task).default_profile()
+        try:
+            profile = default.with_params(out)
+        except ValueError as exc:  # the configurator's own check, named as check_node names it
+            raise ValueError(f'node {PROFILE_NODE}: invalid parameters: {exc}') from None
+        if profile.to_params() == default.to_params():
+            return {}  # the task's own profile (e.g. a copy of its file): nothing to write
     return out
 
 
@@ -209,7 +223,7 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
     sim_time = o.use_sim_time and o.target == 'sim'
     common = (('task', o.task), ('use_sim_time', sim_time))
     # The model folder chooses the representation: a latent one makes perception encode
-    # frames (/hlai/latent) and the world_model start from it (it learns nothing there).
+    # frames (/hlai/latent) and the world_model learn its planning dynamics online.
     model = (('model', o.model),) if o.model else ()
     latent = (('model_path', o.model),) if o.model and model_representation(
         get_task(o.task), o.model) == 'latent' else ()
@@ -218,7 +232,7 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
     # Profile settings (--set cost_critic.planner.horizon=8) go to the cost_critic as given;
     # the actor and the cost_critic both start from one file of the whole profile, so that
     # they agree from the first plan on, before /hlai/cost_profile arrives.
-    overrides = profile_overrides(o.task, o.node_parameters)
+    overrides = profile_overrides(o.task, o.file_parameters + o.node_parameters)
     profile = (('profile_file', str(profile_file(o.task, overrides))),) if overrides else ()
     # Without an online folder the world_model predicts (surprise, imagined rollouts) but does
     # not train: nothing is written, and the run stays reproducible.
@@ -261,16 +275,111 @@ def build(options: GraphOptions) -> tuple[NodeSpec, ...]:
                                  sim_params))
     if o.remappings:
         nodes = [replace(n, remappings=n.remappings + tuple(o.remappings)) for n in nodes]
-    if o.node_parameters:
-        names = [n.name for n in nodes]
-        unknown = sorted({node for node, _, _ in o.node_parameters} - set(names))
-        if unknown:
-            raise ValueError(f'parameters for nodes {unknown} that are not in the graph '
-                             f'{names}')
-        nodes = [replace(n, parameters=n.parameters + tuple(
-            (key, value) for node, key, value in o.node_parameters if node == n.name))
-            for n in nodes]
-    return tuple(nodes)
+    return with_parameters(nodes, o.file_parameters, o.node_parameters)
+
+
+def with_parameters(specs, file_parameters=(), overrides=()) -> tuple[NodeSpec, ...]:
+    """Return `specs` with a parameter file's settings under and `overrides` over their own.
+
+    Both are (node, parameter, value); each node's parameters hold each name once, the
+    strongest value: `overrides` (``--set``), then the node's own, then `file_parameters`.
+    Settings for nodes that are not in `specs` are ignored in `file_parameters` (one file
+    serves several graphs) and refused in `overrides`.
+
+    Raises:
+        ValueError: an override for a node that is not in the graph.
+
+    """
+    names = [n.name for n in specs]
+    unknown = sorted({node for node, _, _ in overrides} - set(names))
+    if unknown:
+        raise ValueError(f'parameters for nodes {unknown} that are not in the graph {names}')
+    out = []
+    for spec in specs:
+        under = {key: value for node, key, value in file_parameters if node == spec.name}
+        over = {key: value for node, key, value in overrides if node == spec.name}
+        if under or over:
+            spec = replace(spec, parameters=tuple({**under, **dict(spec.parameters),
+                                                   **over}.items()))
+        out.append(spec)
+    return tuple(out)
+
+
+def read_parameter_file(path: str | Path, task: str) -> tuple[tuple[str, str, Any], ...]:
+    """Return the (node, parameter, value) settings of a user's parameter file for `task`.
+
+    The file has the form of ``config/<task>.yaml`` (`hlai_ros.config.read_params_file`);
+    a copy of it changes nothing. Each section must name a node of the stack
+    (`hlai_ros.node_config.CONFIGS`); a ``task`` in it must be `task`. The values are checked
+    where they are used (`checked_build`, `checked_specs`).
+
+    Raises:
+        ValueError: starting with ``parameter file PATH:``, naming the node.
+
+    """
+    from hlai_ros.config import read_params_file
+    from hlai_ros.node_config import CONFIGS
+    sections = read_params_file(path, 'parameter file')
+    for node, values in sections.items():
+        if node not in CONFIGS:
+            raise ValueError(f'parameter file {path}: unknown node {node!r}; the nodes: '
+                             f'{", ".join(CONFIGS)}')
+        if 'task' in values and values['task'] != task:
+            raise ValueError(f'parameter file {path}: node {node}: parameter task is '
+                             f'{values["task"]!r}, but the graph runs {task!r}')
+    return tuple((node, key, value) for node, values in sections.items()
+                 for key, value in values.items())
+
+
+def checked_build(options: GraphOptions, params_file: str | Path = '',
+                  notes: list[str] | None = None) -> tuple[NodeSpec, ...]:
+    """Return the nodes of `options` (`build`) with the settings of `params_file`, checked.
+
+    What ``hlai run`` and ``sim.launch.py`` / ``robot.launch.py`` start; see `checked_specs`.
+    """
+    def make(under, over):
+        return build(replace(options, file_parameters=under, node_parameters=over))
+    return _checked_with_file(make, options.task, options.node_parameters, params_file, notes)
+
+
+def checked_specs(specs, task: str, params_file: str | Path = '',
+                  notes: list[str] | None = None) -> tuple[NodeSpec, ...]:
+    """Return the fixed node set `specs` with the settings of `params_file`, checked.
+
+    Each node's own checks (`checked`) accept the graph's settings and overrides first; then
+    the file's settings as if they were overrides (so that every value in the file is
+    checked, and a refusal names the file); then the graph as it starts, with the file's
+    settings under the graph's own (`with_parameters`). A file's settings that the graph's
+    own settings or the overrides replace are named in one line appended to `notes`.
+
+    Raises:
+        ValueError: the first refusal; one caused by the file starts with
+            ``parameter file PATH:`` and names the node and the parameter.
+
+    """
+    return _checked_with_file(lambda under, over: with_parameters(specs, under, over), task,
+                              (), params_file, notes)
+
+
+def _checked_with_file(make, task: str, overrides, params_file, notes) -> tuple[NodeSpec, ...]:
+    specs = checked(make((), overrides), task)
+    if not str(params_file):
+        return specs
+    names = {s.name for s in specs}
+    settings = tuple(s for s in read_parameter_file(params_file, task) if s[0] in names)
+    if not settings:
+        return specs
+    try:
+        checked(make((), settings + tuple(overrides)), task)
+    except ValueError as exc:
+        raise ValueError(f'parameter file {params_file}: {exc}') from None
+    specs = checked(make(settings, overrides), task)
+    final = {s.name: dict(s.parameters) for s in specs}
+    replaced = [f'{node}.{key}' for node, key, value in settings if final[node][key] != value]
+    if replaced and notes is not None:
+        notes.append(f'parameter file {params_file}: the arguments or --set replace '
+                     f'{", ".join(replaced)}')
+    return specs
 
 
 def gated(nodes: list[NodeSpec], task: str, use_sim_time: bool) -> list[NodeSpec]:
@@ -302,6 +411,10 @@ def view_node(task: str, use_sim_time: bool) -> NodeSpec:
 
 
 # -- launch files ---------------------------------------------------------------------------
+PARAMS_FILE_ARGUMENT = ('', 'a ROS 2 parameter file (<node>: ros__parameters: ..., as '
+                            "config/<task>.yaml) over the task's config/<task>.yaml; the other "
+                            'arguments win over it; checked before any node starts; empty: none')
+"""``params_file:=`` of every launch file, (default, description); ``hlai run --params-file``."""
 LAUNCH_ARGUMENTS = {
     'task': ('', 'the task: one of ' + ', '.join(task_names())),
     'use_sim_time': ('true', 'nodes follow /clock (simulation)'),

@@ -3,8 +3,9 @@
 Each node keeps its settings in one frozen dataclass whose ``__post_init__`` rejects bad values
 (`hlai_ros.nodes.params` turns it into ROS parameters). `CONFIGS` names each node's; those of
 the nodes without a core module of their own live here. `check_graph` applies the node's own
-checks to what each node of a graph will get (the task's parameter file, then the overrides),
-so that ``hlai run`` and the launch files refuse a bad value, an unknown parameter or an
+checks to what each node of a graph will get (the task's parameter file, then the overrides:
+a user's parameter file, the graph's settings, ``--set``; `hlai_ros.graph.checked_build`), so
+that ``hlai run`` and the launch files refuse a bad value, an unknown parameter or an
 existing bag directory before anything starts, with the message the node itself would give.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ CONFIGS = {
 }
 """Node name -> its config dataclass (``module:name``), in graph order."""
 ROS_PARAMETERS = ('use_sim_time',)
-"""Parameters every rclpy node declares itself."""
+"""Parameters every rclpy node declares itself (booleans)."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,8 @@ def check_node(node: str, task: str, values: dict[str, Any]) -> dict[str, Any]:
     if node == 'recorder' and Path(typed.get('output', '')).exists():
         raise ValueError(f'node recorder: bag {typed["output"]} exists already; '
                          'choose a new path')
-    return {**{k: v for k, v in values.items() if k in ROS_PARAMETERS}, **typed}
+    ros = {k: _coerce(node, k, values[k], False) for k in ROS_PARAMETERS if k in values}
+    return {**ros, **typed}
 
 
 def check_graph(specs, task: str, file_parameters: dict[str, dict[str, Any]]):

@@ -13,17 +13,20 @@ workspace limits, the command watchdog and the e-stop (``/hlai/estop``, released
 ``/command_gate/release_estop`` service). ``view:=true`` streams the graph into rerun (the
 web viewer on http://127.0.0.1:9090). Its limits are read-only parameters bounded by the
 task's action range (``config/<task>.yaml``, section ``command_gate``): no parameter change
-can remove them while the graph runs. Nodes use the wall clock (no ``use_sim_time``).
+can remove them while the graph runs (nor can ``params_file:=``, a ROS 2 parameter file
+over the task's, checked before any node starts). Nodes use the wall clock (no ``use_sim_time``).
 """
+import sys
+
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
 from hlai_ros.contract import ACTOR_COMMAND, CAMERA_DEPTH, CAMERA_INFO, CAMERA_RGB
 from hlai_ros.graph import (
     LAUNCH_ARGUMENTS,
-    build,
+    PARAMS_FILE_ARGUMENT,
     calm_teardown,
-    checked,
+    checked_build,
     launch_node_arguments,
     options_from_launch,
 )
@@ -46,6 +49,7 @@ ARGUMENTS = {
                 "cmd_vel); empty: the contract's name for the task's robot"),
     'model': LAUNCH_ARGUMENTS['model'],
     'view': LAUNCH_ARGUMENTS['view'],
+    'params_file': PARAMS_FILE_ARGUMENT,
 }
 
 
@@ -63,7 +67,11 @@ def _nodes(context, *args, **kwargs):
                                    'use_sim_time': 'false', 'controller': values['controller'],
                                    'view': values['view']},
                                   target='robot', remappings=remaps)
-    specs = checked(build(options), task)  # every node's own checks, before any starts
+    notes = []
+    # every node's own checks, of the arguments and the parameter file, before any starts
+    specs = checked_build(options, values['params_file'], notes)
+    for note in notes:  # the file's settings that the arguments replace
+        print(note, file=sys.stderr)
     if 'command_gate' not in [s.name for s in specs]:
         raise RuntimeError('a robot graph without the command_gate must never be launched')
     return [Node(**launch_node_arguments(spec, task)) for spec in specs]

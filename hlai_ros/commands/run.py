@@ -55,7 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='override a node parameter, e.g. cost_critic.planner.samples=64 '
                              '(the cost profile: the actor plans with it too) or '
                              'mpc_actor.deadline_s=0.2 (repeatable; VALUE is JSON, else a '
-                             'string)')
+                             'string; wins over --params-file and the options)')
+    parser.add_argument('--params-file', type=Path, default=None, metavar='FILE',
+                        help='a ROS 2 parameter file (<node>: ros__parameters: ..., the form of '
+                             'config/<task>.yaml) over the task\'s own; the options and --set win '
+                             'over it; checked with the nodes\' own checks before any node '
+                             'starts (the launch files\' params_file:=)')
     parser.add_argument('--out', type=Path, default=Path('out/run'),
                         help='folder for the picture of the first episode (default out/run)')
     parser.add_argument('--mode', type=_checked(check_choice, 'mode', MODES), default='lockstep',
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
     """Run the graph of `args`, printing each outcome; return (exit status, summary)."""
-    from hlai_ros.graph import GraphOptions, build, checked, params_file
+    from hlai_ros.graph import GraphOptions, checked_build, params_file
     from hlai_ros.runner import MONITOR, run_graph, summarize
 
     if args.episodes < 1:
@@ -131,11 +136,14 @@ def run_closed_loop(args: argparse.Namespace) -> tuple[int, dict]:
                            extra_nodes=(MONITOR.name,), model=model,
                            online=str(args.online.resolve()) if args.online else '',
                            node_parameters=overrides)
+    notes: list[str] = []
     try:  # every node's own checks of its parameters, before anything starts
-        specs = checked(build(options), args.task)
+        specs = checked_build(options, getattr(args, 'params_file', None) or '', notes)
     except ValueError as exc:
         print(f'hlai run: {exc}', file=sys.stderr)
         return 2, {}
+    for note in notes:
+        print(f'hlai run: {note}', file=sys.stderr)
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix='hlai_run_'))
     print(f'hlai run: {args.task}, {args.episodes} episodes, controller {args.controller}, '
           f'{args.mode}, nodes {[s.name for s in specs]}'

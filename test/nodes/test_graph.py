@@ -212,3 +212,40 @@ def test_online_learning_feeds_the_actor_checkpoints(launch_module):
     assert actor['parameters'][1]['watch'] == '/tmp/online'
     with pytest.raises(ValueError, match='online learning feeds the mpc_actor'):
         GraphOptions(task='cliff', controller='scripted', online='/tmp/online')
+
+
+def test_every_launch_file_takes_a_parameter_file_as_hlai_run_does(launch_module, tmp_path,
+                                                                    capsys):
+    from hlai_ros.cli import main
+
+    good = tmp_path / 'good.yaml'
+    good.write_text('cost_critic:\n  ros__parameters:\n    weights.goal: 2\n'
+                    'recorder:\n  ros__parameters:\n    flush_period_s: 0.2\n'
+                    'sim:\n  ros__parameters:\n    max_steps: 5\n    seed: 7\n')
+    nodes = {n['name']: n['parameters'][1] for n in launch_module(
+        'sim.launch.py', task='cliff', seed='2', params_file=str(good))}
+    assert nodes['sim']['max_steps'] == 5 and nodes['sim']['seed'] == 2  # seed:= wins
+    assert capsys.readouterr().err == (f'parameter file {good}: the arguments or --set replace '
+                                       'sim.seed\n')
+    assert nodes['cost_critic']['weights.goal'] == 2.0
+    assert nodes['mpc_actor']['profile_file'] == nodes['cost_critic']['profile_file']
+    robot = {n['name']: n['parameters'][1] for n in launch_module(
+        'robot.launch.py', task='cliff', params_file=str(good))}
+    assert robot['cost_critic']['weights.goal'] == 2.0 and 'sim' not in robot
+    (recorder,) = launch_module('record.launch.py', task='cliff', params_file=str(good),
+                                record=str(tmp_path / 'bag'))
+    assert recorder['parameters'][1]['flush_period_s'] == 0.2
+
+    bad = tmp_path / 'bad.yaml'  # refused by every graph: the recorder runs in each
+    bad.write_text('recorder:\n  ros__parameters:\n    flush_period_s: 0\n')
+    message = (f'parameter file {bad}: node recorder: invalid parameters: flush_period_s must '
+               'be > 0, got 0.0')
+    record = str(tmp_path / 'bag')
+    for launch_file in ('sim.launch.py', 'robot.launch.py', 'record.launch.py'):
+        with pytest.raises(ValueError) as got:
+            launch_module(launch_file, task='cliff', record=record, params_file=str(bad))
+        assert str(got.value) == message, launch_file
+    capsys.readouterr()
+    assert main(['run', '--task', 'cliff', '--record', record, '--params-file', str(bad)]) == 2
+    assert capsys.readouterr().err == f'hlai run: {message}\n'
+    assert not (tmp_path / 'bag').exists()

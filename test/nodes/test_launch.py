@@ -1,9 +1,10 @@
 """The launch files under the real ``ros2 launch``, from the colcon-installed package.
 
 A user's view (README of ../shared/ros2-launch): every launch file's ``--show-args``; bad
-arguments refused as ``hlai run`` refuses them; ``sim.launch.py`` next to ``record.launch.py``
-to a successful cliff episode, then a terminal's Ctrl-C; ``robot.launch.py`` against the
-stand-in driver with the ``ros2`` CLI verbs, then SIGTERM to each node. A clean shutdown is
+arguments and parameter files (``params_file:=``) refused as ``hlai run`` refuses them;
+``sim.launch.py`` next to ``record.launch.py`` to a successful cliff episode, then a
+terminal's Ctrl-C; ``robot.launch.py`` against the stand-in driver with the ``ros2`` CLI verbs,
+then SIGTERM to each node. A clean shutdown is
 every node exiting 0 ("process has finished cleanly") without a traceback, also when a second
 signal arrives during it, and a finished bag. Each node's shutdown time is measured (target
 2 s) and, with ``HLAI_SHUTDOWN_REPORT=FILE``, appended to FILE as JSON lines.
@@ -29,10 +30,10 @@ HERE = Path(__file__).resolve().parent
 STARTED = re.compile(r'\[INFO\] \[(\w+)-\d+\]: process started with pid \[(\d+)\]')
 CLEAN = '[INFO] [{}-{}]: process has finished cleanly [pid {}]'
 ARGUMENTS = {
-    'sim.launch.py': set(LAUNCH_ARGUMENTS),
-    'record.launch.py': {'task', 'record', 'use_sim_time', 'view'},
+    'sim.launch.py': set(LAUNCH_ARGUMENTS) | {'params_file'},
+    'record.launch.py': {'task', 'record', 'use_sim_time', 'view', 'params_file'},
     'robot.launch.py': {'task', 'record', 'online', 'controller', 'image', 'depth',
-                        'camera_info', 'proprio', 'command', 'model', 'view'},
+                        'camera_info', 'proprio', 'command', 'model', 'view', 'params_file'},
 }
 
 
@@ -152,6 +153,12 @@ def test_bad_arguments_are_refused_alike_before_anything_starts(ros2_install, tm
     mode = _message(check_choice, 'mode', 'fast', MODES)
     seed = _message(check_integer, 'seed', 'x', 0)
     bag = f'node recorder: bag {existing} exists already; choose a new path'
+    bad_value = tmp_path / 'bad_value.yaml'  # the actor's own check refuses it
+    bad_value.write_text('mpc_actor:\n  ros__parameters:\n    deadline_s: -1.0\n')
+    value = f'parameter file {bad_value}: node mpc_actor: invalid parameters: deadline_s must be'
+    bad_node = tmp_path / 'bad_node.yaml'  # refused by every graph, the recorder's too
+    bad_node.write_text('mpc_acter:\n  ros__parameters:\n    deadline_s: 0.2\n')
+    node = f"parameter file {bad_node}: unknown node 'mpc_acter'; the nodes: sim, perception,"
     hlai = [sys.executable, '-m', 'hlai_ros.cli', 'run']
     cases = [  # (command, the message it must print)
         (['sim.launch.py', 'task:=juggle'], task),
@@ -171,7 +178,12 @@ def test_bad_arguments_are_refused_alike_before_anything_starts(ros2_install, tm
          'node mpc_actor: invalid parameters: deadline_s must be'),
         (hlai + ['--task', 'cliff', '--set', 'perception.sync_tolerance=1'],
          "node perception: unknown parameters ['sync_tolerance']; its parameters:"),
-    ]
+        (['sim.launch.py', 'task:=cliff', f'params_file:={bad_value}'], value),
+        (['robot.launch.py', 'task:=cliff', f'params_file:={bad_value}'], value),
+        (hlai + ['--task', 'cliff', '--params-file', str(bad_value)], value),
+        (['record.launch.py', 'task:=cliff', 'record:=/tmp/b', f'params_file:={bad_node}'],
+         node),
+    ]  # a parameter file refused alike by every launch file and hlai run: test_graph.py
 
     def run(command):
         if command[0].endswith('.launch.py'):
