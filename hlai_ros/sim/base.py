@@ -42,6 +42,53 @@ class CameraModel:
     frame_id: str = 'camera_optical_frame'
 
 
+RENDERERS = ('tiny', 'egl')
+"""Values of `WorldConfig.renderer`."""
+
+
+def load_egl_plugin(bullet: bullet_client.BulletClient) -> bool:
+    """Load PyBullet's eglRenderer plugin into `bullet`; return whether it loaded.
+
+    False (nothing loaded) where the plugin is not installed, EGL is missing, the plugin fails
+    to start or the environment variable ``HLAI_NO_EGL`` is set: the caller then renders with
+    the TinyRenderer.
+    """
+    import os
+    import pkgutil
+    try:
+        loader = pkgutil.get_loader('eglRenderer')
+    except (ImportError, ValueError):
+        loader = None
+    if loader is None or os.environ.get('HLAI_NO_EGL'):
+        return False
+    try:
+        with _quiet_fd(1), _quiet_fd(2):
+            plugin = bullet.loadPlugin(loader.get_filename(), '_eglRendererPlugin')
+    except (p.error, OSError, AttributeError):
+        return False
+    return plugin >= 0
+
+
+@contextlib.contextmanager
+def _quiet_fd(fd: int):
+    """Point file descriptor `fd` at /dev/null within the block (C-level chatter)."""
+    import os
+    import sys
+    (sys.stdout if fd == 1 else sys.stderr).flush()
+    try:
+        saved = os.dup(fd)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, 'wb') as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     """Settings shared by every world."""
@@ -68,6 +115,15 @@ class WorldConfig:
     """Standard deviation of additive depth noise, metres."""
     gui: bool = False
     """Open the PyBullet GUI (needs a display)."""
+    renderer: str = 'tiny'
+    """Camera renderer: 'tiny' (PyBullet's TinyRenderer on the CPU: the images the shipped
+    models were trained on) or 'egl' (the eglRenderer plugin, OpenGL through EGL, on a GPU
+    where there is one: shading and edges differ from the TinyRenderer's; falls back to it,
+    with a warning, where the plugin or EGL is missing)."""
+    camera_cache_static: bool = True
+    """TinyRenderer: render the bodies that never move (massless, jointless: floor, table,
+    platform, obstacles, goal marker) once per episode and composite the moving ones (robot,
+    object) over them by depth every step; the images are those of a full render (tested)."""
 
     def __post_init__(self):
         if self.control_hz <= 0 or self.physics_hz <= 0:
@@ -81,6 +137,8 @@ class WorldConfig:
             raise ValueError('camera images must be at least 8 x 8 pixels')
         if self.image_width > 4096 or self.image_height > 4096:
             raise ValueError('camera images must be at most 4096 x 4096 pixels')
+        if self.renderer not in RENDERERS:
+            raise ValueError(f'renderer must be one of {RENDERERS}, got {self.renderer!r}')
 
     def with_(self, **changes) -> 'WorldConfig':
         """Return a copy with some fields changed."""
@@ -163,6 +221,15 @@ class HlaiWorld(gym.Env):
         self.substeps = int(round(config.physics_hz / config.control_hz))
         self.dt = 1.0 / config.control_hz
         self._bullet = bullet_client_quiet(p.GUI if config.gui else p.DIRECT)
+        self._renderer = p.ER_TINY_RENDERER
+        if config.renderer == 'egl' and not config.gui:
+            if load_egl_plugin(self._bullet):
+                self._renderer = p.ER_BULLET_HARDWARE_OPENGL
+            else:
+                import warnings
+                warnings.warn('renderer egl: the eglRenderer plugin or EGL is unavailable; '
+                              'rendering with the TinyRenderer', RuntimeWarning, stacklevel=2)
+        self._scene_cache = _StaticSceneCache()
         self._camera_pose = self.nominal_camera().T_world_camera
         self._camera_on = config.render_camera
         self._step_count = 0
@@ -234,6 +301,7 @@ class HlaiWorld(gym.Env):
         b.setGravity(0, 0, -9.81)
         b.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
         self._step_count = 0
+        self._scene_cache = _StaticSceneCache()
         self._build(dict(options or {}))
         self._camera_pose = self._sample_camera_pose()
         obs = self._observe()
@@ -261,8 +329,10 @@ class HlaiWorld(gym.Env):
     def close(self):
         """Disconnect from PyBullet."""
         if getattr(self, '_bullet', None) is not None:
+            egl = getattr(self, '_renderer', None) == p.ER_BULLET_HARDWARE_OPENGL
             try:
-                self._bullet.disconnect()
+                with _quiet_fd(1) if egl else contextlib.nullcontext():
+                    self._bullet.disconnect()
             except p.error:
                 pass
             self._bullet = None
@@ -285,7 +355,7 @@ class HlaiWorld(gym.Env):
     # -- snapshots (for the oracle MPC that plans with the simulator itself) ---------------
     _NOT_SNAPSHOTTED = frozenset({'_bullet', 'config', 'observation_space', 'action_space',
                                   'spec', '_np_random', 'metadata', 'render_mode',
-                                  '_camera_on'})
+                                  '_camera_on', '_scene_cache', '_renderer'})
 
     def snapshot(self):
         """Save the full simulator state (physics, controllers, goal, RNG); see `restore`."""
@@ -360,7 +430,13 @@ class HlaiWorld(gym.Env):
             T[:3, :3] = R @ T[:3, :3]
         return T
 
-    def _render_camera(self, T: np.ndarray, width: int, height: int, fov_deg: float):
+    def _render_camera(self, T: np.ndarray, width: int, height: int, fov_deg: float,
+                       composite: bool = False):
+        """Render RGB (H x W x 3 uint8) and depth (H x W float32, metres) from pose `T`.
+
+        `composite`: with the TinyRenderer and ``camera_cache_static``, draw only the moving
+        bodies and composite them by depth over a cached render of the static ones.
+        """
         spec = self.camera_spec
         eye = T[:3, 3]
         target = eye + T[:3, 2]
@@ -368,19 +444,40 @@ class HlaiWorld(gym.Env):
         view = self._bullet.computeViewMatrix(eye.tolist(), target.tolist(), up.tolist())
         proj = self._bullet.computeProjectionMatrixFOV(fov_deg, width / height, spec.near,
                                                        spec.far)
-        _, _, rgba, zbuf, _ = self._bullet.getCameraImage(
-            width, height, view, proj, renderer=p.ER_TINY_RENDERER,
-            flags=p.ER_NO_SEGMENTATION_MASK)
-        rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
-        zbuf = np.asarray(zbuf, dtype=np.float32).reshape(height, width)
+        if (composite and self.config.camera_cache_static and not self.config.gui
+                and self._renderer == p.ER_TINY_RENDERER):
+            rgb, zbuf = self._scene_cache.render(self._bullet, self._raw_image, view, proj,
+                                                 width, height)
+        else:
+            rgb, zbuf = self._raw_image(view, proj, width, height)
         n, f = spec.near, spec.far
         depth = (f * n / (f - (f - n) * zbuf)).astype(np.float32)
-        return np.ascontiguousarray(rgba[..., :3]), depth
+        return rgb, depth
+
+    def invalidate_camera_cache(self) -> None:
+        """Forget the cached static scene (call after recolouring or retexturing a body).
+
+        Moved, added and removed bodies are noticed without it; colours are read once per
+        episode.
+        """
+        self._scene_cache = _StaticSceneCache()
+
+    def _raw_image(self, view, proj, width: int, height: int):
+        """One getCameraImage: RGB (H x W x 3 uint8) and the raw z-buffer (float32)."""
+        egl = self._renderer == p.ER_BULLET_HARDWARE_OPENGL
+        with _quiet_fd(1) if egl else contextlib.nullcontext():  # EGL prints to stdout
+            _, _, rgba, zbuf, _ = self._bullet.getCameraImage(
+                width, height, view, proj, renderer=self._renderer,
+                flags=p.ER_NO_SEGMENTATION_MASK)
+        rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+        zbuf = np.asarray(zbuf, dtype=np.float32).reshape(height, width)
+        return np.ascontiguousarray(rgba[..., :3]), zbuf
 
     def _observe(self) -> dict[str, np.ndarray]:
         H, W = self.config.image_height, self.config.image_width
         if self._camera_on:
-            rgb, depth = self._render_camera(self._camera_pose, W, H, self.camera_spec.fov_deg)
+            rgb, depth = self._render_camera(self._camera_pose, W, H, self.camera_spec.fov_deg,
+                                             composite=True)
             if self.config.depth_noise_m > 0:
                 depth = depth + self.np_random.normal(
                     0.0, self.config.depth_noise_m, depth.shape).astype(np.float32)
@@ -410,3 +507,75 @@ class HlaiWorld(gym.Env):
             'step': self._step_count,
             'ground_truth': self._ground_truth(),
         }
+
+
+class _StaticSceneCache:
+    """Static bodies rendered once, moving bodies composited over them by depth.
+
+    A body is static when its base is massless and it has no joints (floor, table, platform,
+    obstacles, goal marker); the others (robot, object) are moving. The static image is
+    rendered with the moving bodies hidden (alpha 0: the TinyRenderer skips such shapes) and
+    kept while the bodies, the static bodies' poses, the camera and the image size stay the
+    same; every frame renders the moving bodies alone, with the static ones hidden, and takes,
+    pixel by pixel, whichever of the two is nearer. Lighting is per shape and shadows are off,
+    so this is the full render's image up to exact depth ties (none in the tests). Colours are
+    read when the set of bodies changes (`HlaiWorld.invalidate_camera_cache` after a
+    ``changeVisualShape``).
+    """
+
+    def __init__(self):
+        self.bodies: tuple = ()
+        self.static: list[tuple[int, list]] = []
+        self.moving: list[tuple[int, list]] = []
+        self.key = None
+        self.image = None
+
+    def _classify(self, b) -> None:
+        bodies = tuple(b.getBodyUniqueId(i) for i in range(b.getNumBodies()))
+        if bodies == self.bodies:
+            return
+        self.bodies, self.static, self.moving, self.key = bodies, [], [], None
+        for body in bodies:
+            shapes = []
+            per_link: dict[int, int] = {}
+            for data in b.getVisualShapeData(body):
+                link = data[1]
+                k = per_link.get(link, 0)
+                per_link[link] = k + 1
+                shapes.append((link, k, list(data[7])))
+            static = b.getNumJoints(body) == 0 and b.getDynamicsInfo(body, -1)[0] == 0.0
+            (self.static if static else self.moving).append((body, shapes))
+
+    @staticmethod
+    def _show(b, group, visible: bool) -> None:
+        for body, shapes in group:
+            multi = {link for link, k, _ in shapes if k > 0}
+            for link, k, rgba in shapes:
+                colour = rgba if visible else [rgba[0], rgba[1], rgba[2], 0.0]
+                if link in multi:
+                    b.changeVisualShape(body, link, shapeIndex=k, rgbaColor=colour)
+                else:
+                    b.changeVisualShape(body, link, rgbaColor=colour)
+
+    def render(self, b, raw, view, proj, width: int, height: int):
+        """Return RGB and the raw z-buffer of the whole scene; `raw` renders one image."""
+        self._classify(b)
+        if not self.static or not self.moving:
+            return raw(view, proj, width, height)
+        key = (width, height, tuple(view), tuple(proj),
+               tuple(b.getBasePositionAndOrientation(body) for body, _ in self.static))
+        if key != self.key:
+            self._show(b, self.moving, False)
+            try:
+                self.image = raw(view, proj, width, height)
+            finally:
+                self._show(b, self.moving, True)
+            self.key = key
+        self._show(b, self.static, False)
+        try:
+            rgb, zbuf = raw(view, proj, width, height)
+        finally:
+            self._show(b, self.static, True)
+        rgb_s, zbuf_s = self.image
+        near = zbuf < zbuf_s
+        return np.where(near[..., None], rgb, rgb_s), np.where(near, zbuf, zbuf_s)

@@ -1,0 +1,143 @@
+"""Camera throughput per world and renderer, and how far each renderer's images are from today's.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_camera.py [--task push,cliff,roll] \
+        [--steps 150] [--rounds 3] [--seeds 5] [--no-egl]
+
+Per world, env steps/s (random actions, seed 0, one process, one thread) of:
+
+- ``physics only``: ``render_camera=False`` (zero images): stepping, control, outcome;
+- ``tiny, full``: the TinyRenderer drawing the whole scene every step (the path before the
+  static-scene cache, ``camera_cache_static=False``);
+- ``tiny (default)``: static bodies rendered once per episode, moving ones composited;
+- ``tiny, light meshes`` (cliff): the default plus ``light_robot_meshes=True``;
+- ``egl``: the eglRenderer plugin (OpenGL through EGL), where it loads.
+
+The variants run in turns (``--rounds`` rounds of ``--steps`` steps each) so that a noisy
+machine slows them alike; the rate is steps over the summed time. Then, over seeds
+0..``--seeds``-1 (reset, 20 random steps, the goal image), each variant's images are compared
+with the full TinyRenderer's: max and mean absolute RGB difference (0-255), pixels that
+differ per frame, and max / mean absolute depth difference.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+FULL = {'camera_cache_static': False}
+
+
+def variants(task: str, egl: bool) -> dict[str, dict | None]:
+    """Name -> world settings (None: camera off)."""
+    out = {'physics only': None, 'tiny, full': FULL, 'tiny (default)': {}}
+    if task == 'cliff':
+        out['tiny, light meshes'] = {'light_robot_meshes': True}
+    if egl:
+        out['egl'] = {'renderer': 'egl'}
+    return out
+
+
+def make_env(task: str, settings: dict | None):
+    from hlai_ros.config import world_config
+    from hlai_ros.sim import make
+    if settings is None:
+        return make(task, config=world_config(task, render_camera=False))
+    return make(task, config=world_config(task, **settings))
+
+
+def rates(task: str, table: dict, steps: int, rounds: int) -> dict[str, float]:
+    """Env steps/s of each variant, measured in turns."""
+    envs = {name: make_env(task, s) for name, s in table.items()}
+    spent = dict.fromkeys(envs, 0.0)
+    for env in envs.values():
+        env.reset(seed=0)
+        env.action_space.seed(0)
+    try:
+        for _ in range(rounds):
+            for name, env in envs.items():
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    _, _, term, trunc, _ = env.step(env.action_space.sample())
+                    if term or trunc:
+                        env.reset()
+                spent[name] += time.perf_counter() - t0
+    finally:
+        for env in envs.values():
+            env.close()
+    return {name: steps * rounds / t for name, t in spent.items()}
+
+
+def episode_frames(task: str, settings: dict, seed: int, steps: int = 20) -> list[dict]:
+    env = make_env(task, settings)
+    try:
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        out = [obs]
+        for _ in range(steps):
+            obs, _, term, trunc, _ = env.step(env.action_space.sample())
+            out.append(obs)
+            if term or trunc:
+                break
+        out.append(env.unwrapped.goal_observation())
+        return out
+    finally:
+        env.close()
+
+
+def differences(task: str, settings: dict, seeds: int) -> str:
+    """Image differences of `settings` from the full TinyRenderer render."""
+    rgb_max = depth_max = 0.0
+    rgb_mean, depth_mean, changed = [], [], []
+    for seed in range(seeds):
+        ref = episode_frames(task, FULL, seed)
+        new = episode_frames(task, settings, seed)
+        for a, b in zip(ref, new):
+            d = np.abs(a['rgb'].astype(np.int16) - b['rgb'].astype(np.int16))
+            e = np.abs(a['depth'] - b['depth'])
+            rgb_max, depth_max = max(rgb_max, float(d.max())), max(depth_max, float(e.max()))
+            rgb_mean.append(float(d.mean()))
+            depth_mean.append(float(e.mean()))
+            changed.append(int((d.max(-1) > 0).sum()))
+    return (f'RGB max {rgb_max:.0f} mean {np.mean(rgb_mean):.3f}; pixels differing per frame '
+            f'mean {np.mean(changed):.1f} max {max(changed)} of {a["rgb"][..., 0].size}; '
+            f'depth max {depth_max * 1e3:.1f} mm mean {np.mean(depth_mean) * 1e3:.3f} mm '
+            f'({len(changed)} frames)')
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--task', default='push,cliff,roll', help='comma-separated worlds')
+    ap.add_argument('--steps', type=int, default=150, help='steps per variant per round')
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--seeds', type=int, default=5, help='seeds for the image comparison')
+    ap.add_argument('--no-egl', action='store_true', help='skip the EGL renderer')
+    args = ap.parse_args()
+    egl = False
+    if not args.no_egl:
+        from hlai_ros.sim.base import bullet_client_quiet, load_egl_plugin
+        probe = bullet_client_quiet()
+        egl = load_egl_plugin(probe)
+        probe.disconnect()
+        if not egl:
+            print('EGL renderer plugin unavailable: egl rows skipped')
+    for task in args.task.split(','):
+        table = variants(task, egl)
+        r = rates(task, table, args.steps, args.rounds)
+        print(f'## {task} (64x64, {args.rounds} x {args.steps} steps per variant)')
+        base = r['tiny, full']
+        phys_ms = 1e3 / r['physics only']
+        for name, rate in r.items():
+            cam = '' if name == 'physics only' else \
+                f', camera {1e3 / rate - phys_ms:.2f} ms/step, x{rate / base:.2f} vs tiny full'
+            print(f'{name:20s} {rate:7.1f} env steps/s ({1e3 / rate:.2f} ms/step{cam})')
+        if args.seeds > 0:
+            for name, settings in table.items():
+                if settings is None or settings is FULL:
+                    continue
+                print(f'images, {name} vs tiny full: {differences(task, settings, args.seeds)}')
+        print()
+
+
+if __name__ == '__main__':
+    main()
