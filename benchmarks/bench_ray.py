@@ -1,6 +1,7 @@
 """Ray scale-out on one machine: collection transitions/s and training epoch time.
 
     python benchmarks/bench_ray.py [--task push] [--episodes 24] [--max-steps 60] [--epochs 5]
+                                   [--stages all|actor] [--critic-steps 1500] [--policy-steps 300]
 
 Measures, in one run and on one single-machine Ray instance (2 CPUs, no dashboard):
 
@@ -12,6 +13,12 @@ Measures, in one run and on one single-machine Ray instance (2 CPUs, no dashboar
 - World-model training with `train_world_model` (local) and `train_world_model_ray` with 1 and
   2 Ray Train workers on the 2-worker local collection: mean epoch time and final validation
   error of each.
+- Critic and policy training through the local world model with `train_task_actor` (local) and
+  `train_task_actor_ray` with 1 and 2 Ray Train workers, the default settings of `hlai train`
+  (1500 TD(lambda) and 300 policy steps): wall time, the figures `hlai train` reports (critic TD
+  loss, mean of the last tenth of the steps; last imagined policy cost), their relative gap to
+  the local run's, and the largest relative gap of any single step's loss.
+  ``--stages actor`` runs only this (on a fresh local collection and world model).
 
 Ray must run in a network namespace holding only loopback on the project's machines: the
 script re-runs itself under ``unshare -n`` (as root) unless it already is in one, with
@@ -144,12 +151,71 @@ def bench_train(task_name: str, data: Path, work: Path, epochs: int) -> dict:
             for name, h in rows.items()}
 
 
+def bench_actor(task_name: str, data: Path, model_dir: Path, work: Path, critic_steps: int,
+                policy_steps: int) -> dict:
+    """Critic and policy: local against Ray Train with 1 and 2 workers, same data and steps."""
+    import torch
+
+    from hlai_ros.actor.training import ActorTrainingConfig
+    from hlai_ros.data import load_episodes
+    from hlai_ros.scale.actor import train_task_actor_ray
+    from hlai_ros.tasks import get_task
+    from hlai_ros.tasks.pipeline import perceive_task_runs, train_task_actor
+    from hlai_ros.world_model.checkpoint import load_world_model
+    torch.set_num_threads(1)
+    task = get_task(task_name)
+    runs = perceive_task_runs(task, load_episodes(data, cache=False), progress=False)
+    model = load_world_model(model_dir)
+    config = ActorTrainingConfig(seed=0, critic_steps=critic_steps, policy_steps=policy_steps,
+                                 time_budget_s=3600.0)
+
+    def figures(result, seconds: float) -> dict:
+        tail = max(1, len(result.critic_losses) // 10)
+        return {'seconds': seconds, 'steps': [len(result.critic_losses),
+                                              len(result.policy_losses)],
+                'critic_td_loss': sum(result.critic_losses[-tail:]) / tail,
+                'policy_imagined_cost': result.policy_losses[-1],
+                'losses': (result.critic_losses, result.policy_losses)}
+
+    t0 = time.perf_counter()
+    rows = {'local': figures(train_task_actor(task, model, runs, config, progress=False),
+                             time.perf_counter() - t0)}
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        result = train_task_actor_ray(task, model, runs, config, out_dir=work / f'ray_{workers}',
+                                      workers=workers, progress=False)
+        rows[f'ray_{workers}'] = figures(result, time.perf_counter() - t0)
+    local = rows['local']
+    local_losses = local['losses']
+    for row in rows.values():
+        row['gap'] = {k: abs(row[k] - local[k]) / abs(local[k])
+                      for k in ('critic_td_loss', 'policy_imagined_cost')}
+        row['max_step_gap'] = max(abs(a - b) / max(abs(a), 1e-12)
+                                  for ours, theirs in zip(row.pop('losses'), local_losses)
+                                  for a, b in zip(theirs, ours))
+    return rows
+
+
+def print_actor(task: str, rows: dict) -> None:
+    steps = rows['local']['steps']
+    print(f'train {task} critic + policy, {steps[0]} TD(lambda) + {steps[1]} policy steps')
+    print(f'{"run":>8} {"wall s":>7} {"critic TD loss":>15} {"policy cost":>12} '
+          f'{"gaps (rel.)":>20} {"max step gap":>13}')
+    for name, r in rows.items():
+        gaps = f"{r['gap']['critic_td_loss']:.1e} / {r['gap']['policy_imagined_cost']:.1e}"
+        print(f'{name:>8} {r["seconds"]:7.1f} {r["critic_td_loss"]:15.6f} '
+              f'{r["policy_imagined_cost"]:12.5f} {gaps:>20} {r["max_step_gap"]:13.1e}')
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--task', default='push')
     parser.add_argument('--episodes', type=int, default=24)
     parser.add_argument('--max-steps', type=int, default=60)
     parser.add_argument('--epochs', type=int, default=5)
+    parser.add_argument('--stages', choices=('all', 'actor'), default='all')
+    parser.add_argument('--critic-steps', type=int, default=1500)
+    parser.add_argument('--policy-steps', type=int, default=300)
     args = parser.parse_args()
     if not _only_loopback():
         if os.environ.get('HLAI_BENCH_RAY_NETNS'):
@@ -158,11 +224,15 @@ def main() -> int:
     os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
     from hlai_ros.scale import connect
     connect(None, num_cpus=2)
+    if args.stages == 'actor':
+        return main_actor(args)
     with tempfile.TemporaryDirectory(prefix='hlai-bench-ray-') as tmp:
         work = Path(tmp)
         collect_rows = bench_collect(args.task, args.episodes, args.max_steps, work)
         train_rows = bench_train(args.task, work / 'local_2', work / 'train', args.epochs)
         driver = bench_driver_write(args.task, args.max_steps, work)
+        actor_rows = bench_actor(args.task, work / 'local_2', work / 'train' / 'local',
+                                 work / 'actor', args.critic_steps, args.policy_steps)
     print(f'collect {args.task}: {args.episodes} episodes x {args.max_steps} steps')
     print(f'{"workers":>7} {"local tr/s":>11} {"ray tr/s":>9} {"ray/local time":>15} '
           f'{"local wall tr/s":>16} {"ray cold wall tr/s":>19}')
@@ -177,9 +247,39 @@ def main() -> int:
     print(f'{"run":>8} {"epoch s":>8} {"val error":>10}')
     for name, r in train_rows.items():
         print(f'{name:>8} {r["epoch_s"]:8.3f} {r["val_error"]:10.4f}')
+    print_actor(args.task, actor_rows)
     print(json.dumps({'task': args.task, 'episodes': args.episodes,
                       'max_steps': args.max_steps, 'epochs': args.epochs,
-                      'collect': collect_rows, 'driver': driver, 'train': train_rows}))
+                      'collect': collect_rows, 'driver': driver, 'train': train_rows,
+                      'actor': actor_rows}))
+    return 0
+
+
+def main_actor(args: argparse.Namespace) -> int:
+    """``--stages actor``: a local collection and world model, then `bench_actor` alone."""
+    from hlai_ros.data import load_episodes
+    from hlai_ros.data.collection import CollectSettings, collect
+    from hlai_ros.tasks import get_task
+    from hlai_ros.tasks.pipeline import perceive_task_runs
+    from hlai_ros.world_model.config import WorldModelConfig
+    from hlai_ros.world_model.train import train_world_model
+    with tempfile.TemporaryDirectory(prefix='hlai-bench-ray-') as tmp:
+        work = Path(tmp)
+        collect(CollectSettings(out=work / 'data', task=args.task, episodes=args.episodes,
+                                workers=2, policy='mixed', seed=0, max_steps=args.max_steps),
+                progress=False)
+        task = get_task(args.task)
+        runs = perceive_task_runs(task, load_episodes(work / 'data', cache=False),
+                                  progress=False)
+        config = WorldModelConfig(state_dim=task.state_dim, action_dim=task.action_dim, seed=0,
+                                  max_epochs=args.epochs, patience=args.epochs, batch_size=64)
+        train_world_model([run.model_episode() for run in runs], config,
+                          out_dir=work / 'model', progress=False)
+        rows = bench_actor(args.task, work / 'data', work / 'model', work / 'actor',
+                           args.critic_steps, args.policy_steps)
+    print_actor(args.task, rows)
+    print(json.dumps({'task': args.task, 'episodes': args.episodes,
+                      'max_steps': args.max_steps, 'epochs': args.epochs, 'actor': rows}))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Training the critic and the policy of a learned world model, from recorded trajectories.
 
-Two stages, read top to bottom in `train_critic_and_policy`:
+Two stages (`ActorTraining.run`, which `train_critic_and_policy` and every Ray Train rank of
+`hlai_ros.scale.actor` step alike):
 
 1. the critic V(s) learns by TD(lambda) on recorded trajectories, cut into fixed-length
    windows, with their per-step task costs (a window that ends the episode in success or
@@ -14,7 +15,10 @@ every goal); then each trajectory carries its goal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+import functools
+import json
+from pathlib import Path
 import time
 from typing import Sequence
 
@@ -23,6 +27,7 @@ import torch
 
 from hlai_ros.actor.policy import Policy, PolicyConfig, PolicyTrainer
 from hlai_ros.cost.critic import Critic, CriticConfig, CriticTrainer
+from hlai_ros.world_model.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from hlai_ros.world_model.protocol import Dynamics
 
 
@@ -126,6 +131,237 @@ def windows(trajectories: Sequence[ValueTrajectory], length: int
             torch.as_tensor(np.stack(dones), dtype=torch.float32), goal_t)
 
 
+ACTOR_STATE_STEM = 'actor_state'
+"""Stem of the training state of critic and policy (`ActorTraining.save_state`): a Ray run's
+checkpoints hold it beside critic.json and policy.json; a local run writes none."""
+ACTOR_STATE_FORMAT = 'hlai_actor_train_state'
+
+
+class _PresetLatents:
+    """The world model, except that `sample_z` returns latents drawn beforehand (once)."""
+
+    def __init__(self, model: Dynamics):
+        self.model = model
+        self.preset: torch.Tensor | None = None
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z, self.preset = self.preset, None
+        if z is None:
+            return self.model.sample_z(n, generator=generator)
+        if z.shape[1] != n:
+            raise RuntimeError(f'preset latents for {z.shape[1]} starts, asked for {n}')
+        return z
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+class _RoutedCritic:
+    """The critic, with `members` (the TD update's forward pass) routed through `members`."""
+
+    def __init__(self, critic: Critic, members):
+        self.critic, self._members = critic, members
+
+    def members(self, *args, **kwargs):
+        return self._members(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        return self.critic(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.critic, name)
+
+
+class ActorTraining:
+    """Critic and policy training as a state stepped one update at a time.
+
+    The local run (`train_critic_and_policy`) and every Ray Train rank
+    (`hlai_ros.scale.actor`) build it alike from the same data and seed, so all draw the same
+    minibatches and imagined latents from one seeded stream. With ``size`` > 1 each rank
+    trains on its ``rank``-th share of every minibatch (`share`); `synchronise` routes the
+    gradient-bearing forward passes through DistributedDataParallel, which combines the ranks'
+    gradients into the whole minibatch's. The state (`save_state`, `load_state`) holds
+    everything needed to continue bit for bit: weights, the critic's target, both optimisers,
+    the stream and the losses so far.
+    """
+
+    def __init__(self, model: Dynamics, policy_cost, trajectories: Sequence[ValueTrajectory],
+                 action_low, action_high, config: ActorTrainingConfig = ActorTrainingConfig(),
+                 rank: int = 0, size: int = 1, device: str | torch.device = 'cpu'):
+        if not 0 <= rank < size:
+            raise ValueError(f'need 0 <= rank < size, got rank {rank} of {size}')
+        self.config, self.rank, self.size, self.model = config, rank, size, model
+        self.device = torch.device(device)
+        self.started = time.perf_counter()
+        self.generator = torch.Generator().manual_seed(config.seed)
+        # minibatches are drawn on the CPU, the imagined latents where the model is (the same
+        # stream as the minibatches' on the CPU, as a local run draws them)
+        self.latent_generator = self.generator if self.device.type == 'cpu' else \
+            torch.Generator(self.device).manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        longest = max((len(tr.costs) for tr in trajectories), default=0)
+        self.states, self.costs, self.dones, self.goals = (
+            None if t is None else t.to(self.device)
+            for t in windows(trajectories, max(1, min(config.window, longest))))
+        s_dim = self.states.shape[-1]
+        self.critic = Critic(s_dim, config.critic).to(self.device)
+        self.critic.set_normalization(self.states, self.costs, None if self.goals is None
+                                      else self.goals.unsqueeze(1))
+        self.critic_trainer = CriticTrainer(self.critic)
+        self.policy = Policy(s_dim, action_low, action_high, config.policy).to(self.device)
+        self.starts = self.states[:, :-1].reshape(-1, s_dim)
+        self.start_goals = None if self.goals is None else self.goals.unsqueeze(1).expand(
+            -1, self.states.shape[1] - 1, -1).reshape(-1, self.goals.shape[-1])
+        self.policy.set_normalization(self.starts, self.start_goals)
+        self._dynamics = _PresetLatents(model)
+        self.policy_trainer = PolicyTrainer(self.policy, self._dynamics, policy_cost,
+                                            self.critic_trainer)
+        self.critic_losses: list[float] = []
+        self.policy_losses: list[float] = []
+        self.critic_done = False
+        """The critic stage is over (all its steps, or half the time budget)."""
+        self.fraction = 1.0
+        """This rank's share of the current minibatch (its size over the whole one's)."""
+
+    def share(self, n: int) -> torch.Tensor:
+        """Positions in a minibatch of `n` that this rank trains on; sets `fraction`.
+
+        Rank r takes positions r, r + size, ...; a rank left without one (n < size) takes
+        position 0 with fraction 0, so that it still joins the gradient all-reduce.
+        """
+        mine = torch.arange(n)[self.rank::self.size]
+        self.fraction = len(mine) / n
+        return mine if len(mine) else torch.zeros(1, dtype=torch.long)
+
+    def seconds(self) -> float:
+        """Time spent on this training (including before a resume), s."""
+        return time.perf_counter() - self.started
+
+    def critic_step(self) -> float:
+        """One TD(lambda) update on a minibatch of recorded windows; returns its loss."""
+        b = self.states.shape[0]
+        idx = torch.randint(b, (min(self.critic.config.batch_size, b),),
+                            generator=self.generator)
+        idx = idx[self.share(len(idx))].to(self.device)
+        return self.critic_trainer.update(
+            self.states[idx], self.costs[idx], self.dones[idx],
+            None if self.goals is None else self.goals[idx])
+
+    def policy_step(self) -> float:
+        """One policy update through the model (and one critic update on its rollouts)."""
+        b = self.starts.shape[0]
+        idx = torch.randint(b, (min(self.policy.config.batch_size, b),),
+                            generator=self.generator)
+        # the latents of the whole minibatch, as a local run's rollout draws them
+        z = self.model.sample_z(len(idx), generator=self.latent_generator)
+        mine = self.share(len(idx))
+        self._dynamics.preset = z[:, mine.to(z.device)]
+        idx = idx[mine].to(self.device)
+        return self.policy_trainer.update(
+            self.starts[idx], self.generator,
+            None if self.start_goals is None else self.start_goals[idx])
+
+    def synchronise(self, wrap) -> None:
+        """Route the critic's and the policy's training forward passes through `wrap`.
+
+        ``wrap(module, forward)`` returns a callable that runs ``forward`` with the gradients
+        of ``module``'s parameters combined over the ranks (a DistributedDataParallel wrapper).
+        """
+        self.critic_trainer.critic = _RoutedCritic(
+            self.critic, wrap(self.critic, self.critic.members))
+        self.policy_trainer.objective = wrap(
+            self.policy, functools.partial(PolicyTrainer.objective, self.policy_trainer))
+
+    def run(self, progress: bool = False, over_budget=None, after_step=None) -> None:
+        """Run (or continue) both stages to their step counts or time budgets.
+
+        over_budget(limit_s) -> bool decides after each step whether the stage's budget is
+        spent (default: `seconds` > limit_s); after_step(stage, ended) runs after every
+        step (ended False) and when a stage ends (ended True), stage 'critic' or 'policy'.
+        """
+        c = self.config
+        over_budget = over_budget or (lambda limit: self.seconds() > limit)
+        stages = ((self.critic_step, self.critic_losses, c.critic_steps, c.time_budget_s / 2,
+                   'critic TD(lambda)'),
+                  (self.policy_step, self.policy_losses, c.policy_steps, c.time_budget_s,
+                   'policy through the model'))
+        for i, (step, losses, steps, limit, desc) in enumerate(stages):
+            if i == 0 and self.critic_done:
+                continue
+            bar = _bar(progress, steps, desc)
+            if bar is not None:
+                bar.update(len(losses))
+            while len(losses) < steps:
+                losses.append(step())
+                _tick(bar, losses[-1])
+                if after_step is not None:
+                    after_step(('critic', 'policy')[i], False)
+                if over_budget(limit):
+                    break
+            _close(bar)
+            if i == 0:
+                self.critic_done = True
+            if after_step is not None:
+                after_step(('critic', 'policy')[i], True)
+
+    def result(self) -> ActorTrainingResult:
+        """The trained networks (eval mode, no gradients) and their loss curves."""
+        self.critic.eval().requires_grad_(False)
+        self.policy.eval().requires_grad_(False)
+        return ActorTrainingResult(self.critic, self.policy, list(self.critic_losses),
+                                   list(self.policy_losses), self.seconds())
+
+    def save_state(self, directory: str | Path) -> Path:
+        """Write the training state (`ACTOR_STATE_STEM`) into `directory`."""
+        tensors = {'rng.generator': self.generator.get_state(),
+                   'rng.latents': self.latent_generator.get_state()}
+        for prefix, module in (('critic', self.critic), ('target', self.critic_trainer.target),
+                               ('policy', self.policy)):
+            tensors.update({f'{prefix}.{k}': v for k, v in module.state_dict().items()})
+        for prefix, optimizer in (('critic_optim', self.critic_trainer.optimizer),
+                                  ('policy_optim', self.policy_trainer.optimizer)):
+            for pid, state in optimizer.state_dict()['state'].items():
+                tensors.update({f'{prefix}.{pid}.{k}': torch.as_tensor(v)
+                                for k, v in state.items()})
+        header = {'format': ACTOR_STATE_FORMAT, 'version': 1,
+                  'config': json.loads(json.dumps(asdict(self.config))),
+                  'progress': {'critic_losses': self.critic_losses,
+                               'policy_losses': self.policy_losses,
+                               'critic_done': self.critic_done, 'seconds': self.seconds()}}
+        return write_checkpoint(Path(directory), ACTOR_STATE_STEM, tensors, header)
+
+    def load_state(self, directory: str | Path) -> bool:
+        """Continue from a state `save_state` wrote into `directory`; False when it has none."""
+        if not (Path(directory) / f'{ACTOR_STATE_STEM}.json').is_file():
+            return False
+        tensors, header = read_checkpoint(Path(directory), ACTOR_STATE_STEM)
+        if header.get('format') != ACTOR_STATE_FORMAT or header.get('config') != json.loads(
+                json.dumps(asdict(self.config))):
+            raise CheckpointError(f'{directory}: the critic and policy training state was made '
+                                  'with other settings')
+        for prefix, module in (('critic', self.critic), ('target', self.critic_trainer.target),
+                               ('policy', self.policy)):
+            module.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items()
+                                    if k.startswith(f'{prefix}.')})
+        for prefix, optimizer in (('critic_optim', self.critic_trainer.optimizer),
+                                  ('policy_optim', self.policy_trainer.optimizer)):
+            state: dict[int, dict] = {}
+            for name, value in tensors.items():
+                if name.startswith(f'{prefix}.'):
+                    _, pid, key = name.split('.', 2)
+                    state.setdefault(int(pid), {})[key] = value
+            optimizer.load_state_dict({'state': state,
+                                       'param_groups': optimizer.state_dict()['param_groups']})
+        self.generator.set_state(tensors['rng.generator'])
+        self.latent_generator.set_state(tensors['rng.latents'])
+        saved = header['progress']
+        self.critic_losses[:] = saved['critic_losses']
+        self.policy_losses[:] = saved['policy_losses']
+        self.critic_done = saved['critic_done']
+        self.started = time.perf_counter() - saved['seconds']
+        return True
+
+
 def train_critic_and_policy(model: Dynamics, policy_cost, trajectories: Sequence[ValueTrajectory],
                             action_low, action_high,
                             config: ActorTrainingConfig = ActorTrainingConfig(),
@@ -134,44 +370,11 @@ def train_critic_and_policy(model: Dynamics, policy_cost, trajectories: Sequence
 
     `policy_cost` is the Cost the policy minimises in imagined rollouts (the task cost without
     scene-specific terms, since imagined starts have no perceived scene of their own).
+    `hlai_ros.scale.actor.train_actor_ray` runs the same training data-parallel on Ray.
     """
-    start = time.perf_counter()
-    gen = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    longest = max((len(tr.costs) for tr in trajectories), default=0)
-    states, costs, dones, goals = windows(trajectories, max(1, min(config.window, longest)))
-    s_dim = states.shape[-1]
-    critic = Critic(s_dim, config.critic)
-    critic.set_normalization(states, costs, None if goals is None else goals.unsqueeze(1))
-    critic_trainer = CriticTrainer(critic)
-    bar = _bar(progress, config.critic_steps, 'critic TD(lambda)')
-    critic_losses = []
-    for _ in range(config.critic_steps):
-        critic_losses += critic_trainer.fit(states, costs, dones, steps=1, generator=gen,
-                                            goals=goals)
-        _tick(bar, critic_losses[-1])
-        if time.perf_counter() - start > config.time_budget_s / 2:
-            break
-    _close(bar)
-
-    policy = Policy(s_dim, action_low, action_high, config.policy)
-    starts = states[:, :-1].reshape(-1, s_dim)
-    start_goals = None if goals is None else goals.unsqueeze(1).expand(
-        -1, states.shape[1] - 1, -1).reshape(-1, goals.shape[-1])
-    policy.set_normalization(starts, start_goals)
-    trainer = PolicyTrainer(policy, model, policy_cost, critic_trainer)
-    bar = _bar(progress, config.policy_steps, 'policy through the model')
-    policy_losses = []
-    for _ in range(config.policy_steps):
-        policy_losses += trainer.fit(starts, 1, generator=gen, goals=start_goals)
-        _tick(bar, policy_losses[-1])
-        if time.perf_counter() - start > config.time_budget_s:
-            break
-    _close(bar)
-    critic.eval().requires_grad_(False)
-    policy.eval().requires_grad_(False)
-    return ActorTrainingResult(critic, policy, critic_losses, policy_losses,
-                               time.perf_counter() - start)
+    training = ActorTraining(model, policy_cost, trajectories, action_low, action_high, config)
+    training.run(progress)
+    return training.result()
 
 
 def _bar(progress: bool, total: int, desc: str):

@@ -5,8 +5,9 @@ task's perception over every frame to get model states (never ground truth), and
 ensemble world model with its latent variable by multi-step prediction, with a train/validation
 split by episode and early stopping. Writes safetensors + a plain JSON config into --out, and a
 model card (README.md) with the command, seed, data size and validation error. Training resumes
-from --out when it was interrupted. ``--ray [ADDRESS] --workers N`` trains the world model
-data-parallel with Ray Train into the same files (`hlai_ros.scale.train`, docs/ray.md).
+from --out when it was interrupted. ``--ray [ADDRESS] --workers N`` trains the world model, the
+critic and the policy data-parallel with Ray Train into the same files (`hlai_ros.scale.train`,
+`hlai_ros.scale.actor`, docs/ray.md).
 """
 from __future__ import annotations
 
@@ -60,9 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--actor-seconds', type=float, default=None,
                         help='time budget of critic + policy training, s (default 300)')
     parser.add_argument('--ray', nargs='?', const='', default=None, metavar='ADDRESS',
-                        help='train the world model data-parallel with Ray Train on the '
-                             'cluster at ADDRESS (without it: RAY_ADDRESS, else a new Ray '
-                             'instance on this machine); same files in --out (docs/ray.md)')
+                        help='train the world model, the critic and the policy data-parallel '
+                             'with Ray Train on the cluster at ADDRESS (without it: '
+                             'RAY_ADDRESS, else a new Ray instance on this machine); same files '
+                             'in --out (docs/ray.md)')
     parser.add_argument('--workers', type=int, default=2,
                         help='--ray: Ray Train workers (DDP processes; default: 2)')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
@@ -219,13 +221,20 @@ def train_actor(args: argparse.Namespace, task, model, runs, out: Path, metadata
     config = replace(config, **changes)
     model = model.to('cpu').eval()
     torch.manual_seed(args.seed)
-    result = train_task_actor(task, model, runs, config, progress=progress)
     meta = {'task': args.task, 'identity': task.identity('state'), 'seed': args.seed,
             'transitions': metadata.get('transitions'),
-            'command': metadata.get('actor_command', metadata.get('command')),
-            'critic_steps': len(result.critic_losses), 'policy_steps': len(result.policy_losses)}
-    save_critic(result.critic, out, meta)
-    save_policy(result.policy, out, meta)
+            'command': metadata.get('actor_command', metadata.get('command'))}
+    if args.ray is not None:  # rank 0 writes the files below, the driver installs them
+        from hlai_ros.scale.actor import train_task_actor_ray
+        result = train_task_actor_ray(task, model, runs, config, out_dir=out,
+                                      workers=args.workers, address=args.ray or None,
+                                      progress=progress, metadata=meta)
+    else:
+        result = train_task_actor(task, model, runs, config, progress=progress)
+        meta.update(critic_steps=len(result.critic_losses),
+                    policy_steps=len(result.policy_losses))
+        save_critic(result.critic, out, meta)
+        save_policy(result.policy, out, meta)
     tail = max(1, len(result.critic_losses) // 10)
     return {'critic_td_loss': round(sum(result.critic_losses[-tail:]) / tail, 4),
             'critic_steps': len(result.critic_losses),

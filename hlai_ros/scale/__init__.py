@@ -9,7 +9,9 @@ Ray cluster and writes the same files:
 - `hlai_ros.scale.evaluate`: one Ray task per (controller, seed); the same per-seed outcomes as
   a local `hlai eval --task`.
 - `hlai_ros.scale.train`: data-parallel world-model training with Ray Train's `TorchTrainer`
-  (DDP; gloo on CPU, NCCL on GPU), the same checkpoint files as a local `hlai train`.
+  (DDP; gloo on CPU, NCCL on GPU), the same checkpoint files as a local `hlai train`; and the
+  TorchTrainer wrapper both training stages share (`fit_on_ray`, `report`, `restored`, `ddp`).
+- `hlai_ros.scale.actor`: the critic and the policy the same way, taking a local run's steps.
 
 Ray is an optional extra (``pip install 'hlai_ros[ray]'``); `require_ray` stops with the
 install command when it is missing. Nothing here imports rclpy.

@@ -17,10 +17,17 @@ reports it to Ray Train. When a worker dies, Ray Train restarts the worker group
 copies the last checkpoint's files into ``out_dir``. A later local or Ray run resumes from
 ``out_dir`` as from a local run's. On a multi-machine cluster, ``storage_path`` must be shared
 by all nodes (NFS or a bucket URI), as Ray Train requires.
+
+The TorchTrainer run itself (connect, Ray Train's storage, `FailureConfig`, installing the last
+checkpoint), rank 0's checkpoint reports, the checkpoint to continue from and the DDP wrapper
+are `fit_on_ray`, `report`, `restored` and `ddp`, which `hlai_ros.scale.actor` (the critic and
+the policy) uses as well.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
+import functools
 import json
 from pathlib import Path
 import shutil
@@ -63,35 +70,144 @@ MAX_FAILURES = 3
 """Times Ray Train restarts the worker group after a worker died."""
 
 
-class _Objective(torch.nn.Module):
-    """The training objective as a module, so that DDP sees the forward pass it syncs."""
+class _Forward(torch.nn.Module):
+    """`forward` as the forward pass of a module that holds `net`, for DDP to wrap."""
 
-    def __init__(self, model: WorldModel):
+    def __init__(self, net: torch.nn.Module, forward):
         super().__init__()
-        self.model = model
+        self.net, self._forward = net, forward
 
-    def forward(self, batch, generator, context):
-        terms = window_loss(self.model, batch, generator, context=context)
-        return terms.total, terms.kl
-
-
-def _checkpoint_files(directory: Path) -> list[Path]:
-    return [p for stem in (MODEL_STEM, TRAIN_STATE_STEM)
-            for p in sorted(directory.glob(f'{stem}*')) if p.is_file()]
+    def forward(self, *args, **kwargs):
+        return self._forward(*args, **kwargs)
 
 
-def _install_checkpoint(folder: Path, out_dir: Path) -> None:
-    """Copy a checkpoint's files into `out_dir`: weights first, then each JSON atomically."""
-    files = _checkpoint_files(folder)
+def ddp(net: torch.nn.Module, forward, device: torch.device, find_unused: bool = False,
+        comm_hook=None, state=None) -> torch.nn.parallel.DistributedDataParallel:
+    """DistributedDataParallel over `net`'s parameters, whose forward pass runs `forward`.
+
+    A backward pass through its output combines the gradients of `net`'s parameters over
+    the ranks (DDP's mean all-reduce, or `comm_hook` with `state`) before the optimiser step.
+    """
+    kwargs = {'device_ids': [device]} if device.type == 'cuda' else {}
+    wrapped = torch.nn.parallel.DistributedDataParallel(
+        _Forward(net, forward), find_unused_parameters=find_unused, **kwargs)
+    if comm_hook is not None:
+        wrapped.register_comm_hook(state, comm_hook)
+    return wrapped
+
+
+def _checkpoint_files(directory: Path, stems: Sequence[str] = (MODEL_STEM, TRAIN_STATE_STEM)
+                      ) -> list[Path]:
+    return [p for stem in stems for p in sorted(directory.glob(f'{stem}*')) if p.is_file()]
+
+
+def _install_checkpoint(folder: Path, out_dir: Path,
+                        stems: Sequence[str] = (MODEL_STEM, TRAIN_STATE_STEM)) -> None:
+    """Copy a checkpoint's files of `stems` into `out_dir`, weights first, each JSON atomically.
+
+    Older weights of those stems in `out_dir` are removed.
+    """
+    files = _checkpoint_files(folder, stems)
     for p in sorted(files, key=lambda p: p.suffix == '.json'):
         tmp = out_dir / f'.{p.name}.tmp'
         shutil.copy2(p, tmp)
         tmp.replace(out_dir / p.name)
     named = {p.name for p in files}
-    for stem in (MODEL_STEM, TRAIN_STATE_STEM):
+    for stem in stems:
         for old in out_dir.glob(f'{stem}-*.safetensors'):
             if old.name not in named:
                 old.unlink(missing_ok=True)
+
+
+def report(metrics: dict[str, Any], write=None) -> None:
+    """Report `metrics` to Ray Train from every rank; with `write`, rank 0 adds a checkpoint.
+
+    ``write(folder)`` fills a fresh folder with the checkpoint's files (on rank 0 only).
+    Every rank must call this at the same point of its loop.
+    """
+    import ray.train
+
+    if write is not None and ray.train.get_context().get_world_rank() == 0:
+        with tempfile.TemporaryDirectory(prefix='hlai-ray-ckpt-') as folder:
+            write(folder)
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
+    else:
+        ray.train.report(metrics)
+
+
+@contextlib.contextmanager
+def restored(resume_files):
+    """The folder of the checkpoint to continue from, or None.
+
+    That is the last checkpoint Ray Train registered (after a worker-group restart), else the
+    driver's files (`resume_files`, as `fit_on_ray` hands them to the loop).
+    """
+    import ray
+    import ray.train
+
+    checkpoint, unpacked = ray.train.get_checkpoint(), None
+    try:
+        if checkpoint is None and resume_files is not None:
+            unpacked = Path(tempfile.mkdtemp(prefix='hlai-ray-resume-'))
+            for name, data in ray.get(resume_files[0]).items():
+                (unpacked / name).write_bytes(data)
+            checkpoint = ray.train.Checkpoint.from_directory(str(unpacked))
+        if checkpoint is None:
+            yield None
+        else:
+            with checkpoint.as_directory() as folder:
+                yield Path(folder)
+    finally:
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)
+
+
+def fit_on_ray(loop, loop_config: dict[str, Any], out_dir: Path, stems: Sequence[str],
+               name: str, workers: int, address: str | None, use_gpu: bool,
+               storage_path: str | Path | None, max_failures: int,
+               resume_files: dict[str, bytes] | None = None) -> tuple[dict[str, Any], bool]:
+    """Run `loop` on `workers` Ray Train workers and install its last checkpoint in `out_dir`.
+
+    The loop gets `loop_config` plus ``resume_files``: None, or a one-element list holding the
+    object-store reference of `resume_files` ({file name: bytes}; see `restored`). Ray Train
+    keeps the run's checkpoints under `storage_path` (default ``out_dir/.ray_train``, removed
+    after the run) and restarts the worker group from the last one up to `max_failures` times
+    after a worker died (`FailureConfig`). Only the files of `stems` are installed. Returns
+    the run's last reported metrics (plus ``run``: its name) and whether a checkpoint was
+    installed.
+    """
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    if workers < 1:
+        raise ValueError(f'workers must be at least 1, got {workers}')
+    ray = connect(address)
+    start = None if resume_files is None else [ray.put(resume_files)]
+    storage = Path(storage_path) if storage_path else out_dir / RAY_TRAIN_FOLDER
+    name = f'{name}_{time.strftime("%Y%m%d_%H%M%S")}'
+    trainer = TorchTrainer(
+        loop, train_loop_config=dict(loop_config, resume_files=start),
+        torch_config=TorchConfig(backend='nccl' if use_gpu else 'gloo'),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+        run_config=RunConfig(name=name, storage_path=str(storage.absolute()),
+                             failure_config=FailureConfig(max_failures=max_failures)))
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    installed = result.checkpoint is not None
+    if installed:
+        with result.checkpoint.as_directory() as folder:
+            _install_checkpoint(Path(folder), out_dir, stems)
+    if storage_path is None:
+        shutil.rmtree(storage / name, ignore_errors=True)
+        if storage.is_dir() and not any(storage.iterdir()):
+            storage.rmdir()
+    return dict(result.metrics or {}, run=name), installed
+
+
+def _window_loss(model: WorldModel, batch, generator, context):
+    terms = window_loss(model, batch, generator, context=context)
+    return terms.total, terms.kl
 
 
 def _train_loop(cfg: dict[str, Any]) -> None:
@@ -118,36 +234,25 @@ def _train_loop(cfg: dict[str, Any]) -> None:
     best_val, bad_epochs, start_epoch = float('inf'), 0, 0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    checkpoint, unpacked = ray.train.get_checkpoint(), None
-    if checkpoint is None and cfg['resume_files'] is not None:  # out_dir's state, from the driver
-        unpacked = Path(tempfile.mkdtemp(prefix='hlai-ray-resume-'))
-        for name, data in ray.get(cfg['resume_files'][0]).items():
-            (unpacked / name).write_bytes(data)
-        checkpoint = ray.train.Checkpoint.from_directory(str(unpacked))
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            loaded = load_training_state(folder, model, optimizer, generator,
-                                         ignore=BUDGET_FIELDS)
-            if loaded is not None:
-                extra, saved = loaded
-                if saved['fingerprint'] != fingerprint:
-                    raise ValueError('the checkpoint to resume from holds a training state for '
-                                     'other episodes; train into another folder or --fresh')
-                bootstrap = extra['bootstrap'].to(device)
-                history = TrainingHistory(**{**saved['history'],
-                                             'device': history.device})
-                best_val, bad_epochs = saved['best_val'], saved['bad_epochs']
-                start_epoch = len(history.val_error)
-                if (Path(folder) / f'{MODEL_STEM}.json').exists():
-                    best_state = load_world_model(folder, device=device).state_dict()
+    with restored(cfg['resume_files']) as folder:
+        loaded = None if folder is None else load_training_state(
+            folder, model, optimizer, generator, ignore=BUDGET_FIELDS)
+        if loaded is not None:
+            extra, saved = loaded
+            if saved['fingerprint'] != fingerprint:
+                raise ValueError('the checkpoint to resume from holds a training state for '
+                                 'other episodes; train into another folder or --fresh')
+            bootstrap = extra['bootstrap'].to(device)
+            history = TrainingHistory(**{**saved['history'], 'device': history.device})
+            best_val, bad_epochs = saved['best_val'], saved['bad_epochs']
+            start_epoch = len(history.val_error)
+            if (folder / f'{MODEL_STEM}.json').exists():
+                best_state = load_world_model(folder, device=device).state_dict()
+    if folder is not None:
         # every rank continues from the checkpoint's noise stream position as well
         noise.manual_seed(c.seed + 1000003 * (rank + 1) + start_epoch)
-        if unpacked is not None:
-            shutil.rmtree(unpacked, ignore_errors=True)
 
-    ddp_kwargs = {'device_ids': [device]} if device.type == 'cuda' else {}
-    objective = torch.nn.parallel.DistributedDataParallel(
-        _Objective(model), find_unused_parameters=True, **ddp_kwargs)
+    objective = ddp(model, functools.partial(_window_loss, model), device, find_unused=True)
 
     def stop_reason() -> str:
         return stopping(c, bad_epochs, history.epoch_seconds, len(history.val_error))
@@ -206,21 +311,19 @@ def _train_loop(cfg: dict[str, Any]) -> None:
         metrics = {'epoch': epoch, 'val_error': val, 'best_val': best_val, 'loss': mean_loss,
                    'epoch_seconds': seconds, 'stop_reason': history.stop_reason,
                    'started_at_epoch': start_epoch, 'workers': size}
-        if rank == 0:
-            with tempfile.TemporaryDirectory(prefix='hlai-ray-ckpt-') as folder:
-                if history.best_epoch >= 0:
-                    best = WorldModel(c)
-                    best.load_state_dict(best_state)
-                    save_world_model(best, folder, dict(cfg['metadata'] or {},
-                                                        best_epoch=history.best_epoch,
-                                                        val_error=best_val))
-                save_training_state(folder, model, optimizer, generator,
-                                    {'bootstrap': bootstrap},
-                                    {'fingerprint': fingerprint, 'history': history.to_dict(),
-                                     'best_val': best_val, 'bad_epochs': bad_epochs})
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
-        else:
-            ray.train.report(metrics)
+
+        def write(folder: str) -> None:
+            if history.best_epoch >= 0:
+                best = WorldModel(c)
+                best.load_state_dict(best_state)
+                save_world_model(best, folder, dict(cfg['metadata'] or {},
+                                                    best_epoch=history.best_epoch,
+                                                    val_error=best_val))
+            save_training_state(folder, model, optimizer, generator, {'bootstrap': bootstrap},
+                                {'fingerprint': fingerprint, 'history': history.to_dict(),
+                                 'best_val': best_val, 'bad_epochs': bad_epochs})
+
+        report(metrics, write)
         if history.stop_reason:
             break
 
@@ -255,9 +358,6 @@ def train_world_model_ray(episodes: Sequence[Any], config: WorldModelConfig,
 
     """
     ray = require_ray()
-    from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
     if workers < 1:
         raise ValueError(f'workers must be at least 1, got {workers}')
     episodes = as_episodes(episodes)
@@ -270,32 +370,17 @@ def train_world_model_ray(episodes: Sequence[Any], config: WorldModelConfig,
     connect(address)
     start = None  # a training state in out_dir travels to the workers as bytes
     if resume and (out_dir / f'{TRAIN_STATE_STEM}.json').exists():
-        start = [ray.put({p.name: p.read_bytes() for p in _checkpoint_files(out_dir)})]
-    storage = Path(storage_path) if storage_path else out_dir / RAY_TRAIN_FOLDER
-    name = f'world_model_{time.strftime("%Y%m%d_%H%M%S")}'
-    trainer = TorchTrainer(
-        _train_loop,
-        train_loop_config={'config': replace(config), 'episodes': [ray.put(episodes)],
-                           'metadata': metadata, 'threads': threads, 'resume_files': start},
-        torch_config=TorchConfig(backend='nccl' if use_gpu else 'gloo'),
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
-        run_config=RunConfig(name=name, storage_path=str(storage.absolute()),
-                             failure_config=FailureConfig(max_failures=max_failures)))
-    result = trainer.fit()
-    if result.error is not None:
-        raise result.error
-    if result.checkpoint is not None:
-        with result.checkpoint.as_directory() as folder:
-            _install_checkpoint(Path(folder), out_dir)
-    elif start is None:
+        start = {p.name: p.read_bytes() for p in _checkpoint_files(out_dir)}
+    metrics, installed = fit_on_ray(
+        _train_loop, {'config': replace(config), 'episodes': [ray.put(episodes)],
+                      'metadata': metadata, 'threads': threads},
+        out_dir, (MODEL_STEM, TRAIN_STATE_STEM), 'world_model', workers, address, use_gpu,
+        storage_path, max_failures, start)
+    if not installed and start is None:
         raise RuntimeError('Ray Train finished without a checkpoint')
     # else: the training state in out_dir had finished already; its files are the result
-    if storage_path is None:
-        shutil.rmtree(storage / name, ignore_errors=True)
-        if storage.is_dir() and not any(storage.iterdir()):
-            storage.rmdir()
     if details is not None:
-        details.update(result.metrics or {}, run=name)
+        details.update(metrics)
     saved = json.loads((out_dir / f'{TRAIN_STATE_STEM}.json').read_text())
     history = TrainingHistory(**saved['progress']['history'])
     if progress:

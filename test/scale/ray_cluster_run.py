@@ -12,9 +12,12 @@ node, one CPU each, no dashboard), then:
 3. train (with ``--train``): `train_world_model_ray` with 2 workers for 3 epochs, and a
    watcher kills -9 one training worker after the first checkpoint; checks that the run
    resumed from it, wrote a local run's files and that the validation error is within
-   `VAL_TOLERANCE` of the local run's;
+   `VAL_TOLERANCE` of the local run's; then the critic and the policy through that model
+   (`train_task_actor_ray`, 2 workers, a worker killed -9 after the first checkpoint): resumed,
+   a local run's files (loaded with the normal loaders) and losses within `ACTOR_TOLERANCE`;
 4. the ``--ray ADDRESS`` flags of the three commands, through `hlai_ros.cli.main` (train: one
-   local epoch, then ``--ray`` resumes from ``--out`` for the second);
+   local epoch, then ``--ray`` resumes from ``--out`` for the second and trains a critic and a
+   policy);
 5. network: every socket seen during the run has its peer in 127.0.0.0/8.
 
 Prints one JSON object with the figures on its last line; any failed check raises.
@@ -44,6 +47,9 @@ import psutil  # noqa: E402
 LOOPBACK = ipaddress.ip_network('127.0.0.0/8')
 VAL_TOLERANCE = 0.05
 """Largest relative gap between the Ray and the local validation error after the same epochs."""
+ACTOR_TOLERANCE = 1e-3
+"""Largest relative gap between the Ray and the local critic TD loss (mean of the last tenth of
+the steps, as `hlai train` reports it) and final imagined policy cost after the same steps."""
 
 
 def _peer_is_loopback(ip: str) -> bool:
@@ -212,6 +218,107 @@ def check_train(work: Path, watchers: list) -> dict:
     return result
 
 
+def _relative_gap(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), 1e-12)
+
+
+def actor_figures(result) -> dict:
+    """What `hlai train` reports of a critic and policy training."""
+    tail = max(1, len(result.critic_losses) // 10)
+    return {'critic_td_loss': sum(result.critic_losses[-tail:]) / tail,
+            'policy_imagined_cost': result.policy_losses[-1],
+            'steps': [len(result.critic_losses), len(result.policy_losses)]}
+
+
+def compare_actor(data: Path, model_dir: Path, out: Path, workers: int, critic_steps: int,
+                  policy_steps: int, checkpoint_steps: int, watch=None) -> dict:
+    """Train critic and policy on `data` through the model in `model_dir`, locally and on Ray."""
+    import torch
+
+    from hlai_ros.actor.checkpoint import (
+        load_critic,
+        load_policy,
+        save_critic,
+        save_policy,
+    )
+    from hlai_ros.actor.policy import PolicyConfig
+    from hlai_ros.actor.training import ActorTrainingConfig
+    from hlai_ros.cost.critic import CriticConfig
+    from hlai_ros.data import load_episodes
+    from hlai_ros.scale.actor import train_task_actor_ray
+    from hlai_ros.tasks import get_task
+    from hlai_ros.tasks.pipeline import perceive_task_runs, train_task_actor
+    from hlai_ros.world_model.checkpoint import load_world_model
+    torch.set_num_threads(1)
+    task = get_task('push')
+    runs = perceive_task_runs(task, load_episodes(data, cache=False), progress=False)
+    model = load_world_model(model_dir)
+    config = ActorTrainingConfig(critic=CriticConfig(hidden=32, ensemble_size=2),
+                                 policy=PolicyConfig(hidden=32, horizon=5), window=8,
+                                 critic_steps=critic_steps, policy_steps=policy_steps, seed=0)
+    meta = {'task': 'push', 'seed': 0}
+    t0 = time.perf_counter()
+    local = train_task_actor(task, model, runs, config, progress=False)
+    local_s = time.perf_counter() - t0
+    counts = {'critic_steps': critic_steps, 'policy_steps': policy_steps}
+    save_critic(local.critic, out / 'local', dict(meta, **counts))
+    save_policy(local.policy, out / 'local', dict(meta, **counts))
+    if watch is not None:
+        watch.start()
+    details = {}
+    t0 = time.perf_counter()
+    ours = train_task_actor_ray(task, model, runs, config, out_dir=out / 'ray', workers=workers,
+                                progress=False, metadata=meta, details=details,
+                                checkpoint_steps=checkpoint_steps)
+    ray_s = time.perf_counter() - t0
+    if watch is not None:
+        watch.finish()
+    files = {name: sorted(re.sub('-[0-9a-f]{16}', '', p.name) for p in (out / name).iterdir())
+             for name in ('local', 'ray')}
+    assert files['local'] == files['ray'] == ['critic.json', 'critic.safetensors',
+                                              'policy.json', 'policy.safetensors'], files
+    for name in ('critic', 'policy'):  # the same headers (config, metadata), other weights
+        headers = [json.loads((out / run / f'{name}.json').read_text())
+                   for run in ('local', 'ray')]
+        keep = ('format', 'version', 'state_dim', 'config', 'metadata', 'action_low',
+                'action_high')
+        assert [{k: h.get(k) for k in keep} for h in headers[:1]] == \
+            [{k: h.get(k) for k in keep} for h in headers[1:]], headers
+    critic, policy = load_critic(out / 'ray'), load_policy(out / 'ray')
+    states = torch.as_tensor(runs[0].states[:4])
+    goal = torch.as_tensor(runs[0].goal) if runs[0].goal is not None else None
+    for a, b in ((critic, local.critic), (policy, local.policy)):
+        assert torch.allclose(a(states, goal), b(states, goal), rtol=1e-3, atol=1e-4)
+    mine, theirs = actor_figures(ours), actor_figures(local)
+    assert mine['steps'] == theirs['steps'] == [critic_steps, policy_steps], (mine, theirs)
+    gaps = {k: _relative_gap(theirs[k], mine[k]) for k in ('critic_td_loss',
+                                                            'policy_imagined_cost')}
+    assert max(gaps.values()) <= ACTOR_TOLERANCE, (gaps, mine, theirs)
+    return {'local': theirs, 'ray': mine, 'gaps': gaps,
+            'started_at_step': details.get('started_at_step'),
+            'local_s': round(local_s, 2), 'ray_s': round(ray_s, 2)}
+
+
+def check_actor(work: Path, watchers: list) -> dict:
+    """Critic and policy on 2 Ray Train workers, one killed -9 after the first checkpoint."""
+    storage = work / 'actor' / 'ray' / '.ray_train'
+
+    def after_first_checkpoint() -> bool:
+        return any(storage.glob('*/checkpoint_manager_snapshot.json'))
+
+    watcher = Watcher('ray::RayTrainWorker', when=after_first_checkpoint)
+    watchers.append(watcher)
+    steps = (120, 40)
+    result = compare_actor(work / 'local', work / 'train' / 'local', work / 'actor', workers=2,
+                           critic_steps=steps[0], policy_steps=steps[1], checkpoint_steps=10,
+                           watch=watcher)
+    assert watcher.killed is not None, 'the watcher never saw a training worker to kill'
+    assert 1 <= result['started_at_step'] < sum(steps), \
+        ('the run did not resume from its last checkpoint', result)
+    result['killed'] = watcher.killed
+    return result
+
+
 def check_cli(work: Path, address: str, train: bool) -> dict:
     """The ``--ray ADDRESS`` flags of `hlai collect`, `hlai eval` and `hlai train`."""
     import contextlib
@@ -238,15 +345,25 @@ def check_cli(work: Path, address: str, train: bool) -> dict:
     result = {'collect_transitions': collected['transitions'],
               'eval_random_return': evaluated['controllers']['random']['mean_return']}
     if train:  # one local epoch, then `--ray` resumes from --out for a second one
+        from hlai_ros.actor.checkpoint import load_critic, load_policy
         common = ['train', '--task', 'cliff', '--data', str(data), '--out',
-                  str(work / 'cli_model'), '--ensemble', '2', '--hidden', '16', '--no-actor',
-                  '--quiet']
-        assert run(common + ['--epochs', '1'])['epochs'] == 1
-        trained = run(common + ['--epochs', '2', '--ray', address, '--workers', '2'])
+                  str(work / 'cli_model'), '--ensemble', '2', '--hidden', '16', '--quiet']
+        assert run(common + ['--epochs', '1', '--no-actor'])['epochs'] == 1
+        trained = run(common + ['--epochs', '2', '--ray', address, '--workers', '2',
+                                '--critic-steps', '8', '--policy-steps', '4'])
         assert trained.get('epochs') == 2, trained
-        names = sorted(p.name for p in (work / 'cli_model').iterdir())
-        assert len(names) == 5 and names[0] == 'README.md', names  # no .ray_train left
+        assert (trained['critic_steps'], trained['policy_steps']) == (8, 4), trained
+        names = sorted(re.sub('-[0-9a-f]{16}', '', p.name)
+                       for p in (work / 'cli_model').iterdir())
+        assert names == ['README.md', 'critic.json', 'critic.safetensors', 'policy.json',
+                         'policy.safetensors', 'train_state.json', 'train_state.safetensors',
+                         'world_model.json', 'world_model.safetensors'], names  # no .ray_train
+        critic, policy = load_critic(work / 'cli_model'), load_policy(work / 'cli_model')
+        assert critic is not None and policy is not None
+        meta = json.loads((work / 'cli_model' / 'policy.json').read_text())['metadata']
+        assert (meta['critic_steps'], meta['policy_steps'], meta['task']) == (8, 4, 'cliff')
         result['train_val_error'] = trained['val_error']
+        result['critic_td_loss'] = trained['critic_td_loss']
     return result
 
 
@@ -266,6 +383,7 @@ def main(work: Path, train: bool) -> dict:
         result = {'collect': check_collect(work, watchers), 'eval': check_eval()}
         if train:
             result['train'] = check_train(work, watchers)
+        result['actor'] = check_actor(work, watchers)
         result['cli'] = check_cli(work, cluster.address, train)
         final = Watcher()
         final.sample_sockets()

@@ -3,9 +3,9 @@
 The cluster runs only inside a network namespace that holds nothing but loopback (`unshare -n`,
 as root), with usage statistics off and no dashboard: ray_cluster_run.py does the work there
 and checks collection (a worker killed with -9, nothing lost or doubled, the local run's bags),
-evaluation (the local per-seed outcomes), training (a worker killed with -9, resumed from the
-last checkpoint, a local run's files and validation error) and that no socket of the run had a
-peer outside 127.0.0.0/8.
+evaluation (the local per-seed outcomes), training of the world model and then of the critic and
+policy (each with a worker killed with -9, resumed from the last checkpoint, a local run's files
+and validation error or losses) and that no socket of the run had a peer outside 127.0.0.0/8.
 """
 import json
 import os
@@ -41,12 +41,13 @@ def test_two_node_cluster_collects_evaluates_and_trains_like_a_local_run(tmp_pat
     command = (f'ip link set lo up; exec {sys.executable} {HERE / "ray_cluster_run.py"} '
                f'{tmp_path} --train')
     proc = subprocess.run(['unshare', '-n', 'sh', '-c', command], env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['collect']['episodes'] == 6 and result['collect']['killed']
     assert sorted(result['collect']['episodes_by_node']) != [6]  # both nodes ran episodes
     assert result['train']['started_at_epoch'] >= 1 and result['train']['killed']
+    assert result['actor']['started_at_step'] >= 1 and result['actor']['killed']
     assert all(p in ('127.0.0.1', '::ffff:127.0.0.1', '::1') or p.startswith('127.')
                for p in result['socket_peers'])
 
