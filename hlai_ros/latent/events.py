@@ -14,8 +14,19 @@ frame of the same episode (up to `scene_lag` steps before), so the head learns t
 robot's position from v and the layout from the scene, as at plan time, where the scene is the
 current frame and v runs ahead along each imagined path.
 
-`fit_event_heads` trains it (weighted binary cross-entropy, events are rare) and reports the
-event counts and the precision and recall on held-out episodes.
+Two heads share that interface (`EventConfig.kind`):
+
+- ``'mlp'`` (`EventHeads`): pooled scene features and the planning state into an MLP;
+- ``'spatial'`` (`SpatialEventHeads`): a *danger map* per keypoint, computed from the scene by
+  a small conv net at twice the latent map's resolution, read (bilinearly) at each keypoint's
+  position in the planning state: logit = bias + sum_k D_k(x_k, y_k). Where the danger lies
+  (platform edges, obstacles, the table's rim) comes from the pixels of the scene, which
+  keypoint's position matters (the robot's, the box's) from the data. A head that can only say
+  "this place is dangerous for this keypoint" cannot learn the exploring policy's habits, so it
+  carries over from the few failures of the data to new layouts better than the MLP does.
+
+`fit_event_heads` trains either (weighted binary cross-entropy, events are rare) and reports
+the event counts and the precision and recall on held-out episodes.
 """
 from __future__ import annotations
 
@@ -47,6 +58,15 @@ class EventConfig:
     """AdamW learning rate."""
     seed: int = 0
     """Seed of the sampling."""
+    kind: str = 'mlp'
+    """'mlp' (`EventHeads`) or 'spatial' (`SpatialEventHeads`, danger maps at keypoints)."""
+
+    def __post_init__(self):
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f'EventConfig.kind must be one of {EVENT_KINDS}, got {self.kind!r}')
+
+
+EVENT_KINDS = ('mlp', 'spatial')
 
 
 class EventHeads(nn.Module):
@@ -94,6 +114,84 @@ class EventHeads(nn.Module):
                 'config': asdict(self.config)}
 
 
+class SpatialEventHeads(nn.Module):
+    """P(failure within k steps) = sigmoid(bias + sum_k D_k(keypoint k)), D from the scene.
+
+    The scene features are the danger maps themselves, (K, 2m, 2m) flattened; the planning
+    state's first 2K entries are the keypoints' (x, y) in [-1, 1] (the encoder's spatial
+    softmax coordinates over the map).
+    """
+
+    def __init__(self, map_shape: tuple[int, int, int], state_dim: int, keypoints: int,
+                 config: EventConfig = EventConfig(kind='spatial')):
+        super().__init__()
+        if not 0 < 2 * keypoints <= state_dim:
+            raise ValueError(f'{keypoints} keypoints do not fit a {state_dim}-entry state')
+        self.config = config
+        self.map_shape, self.state_dim, self.keypoints = tuple(map_shape), state_dim, keypoints
+        c, m, _ = self.map_shape
+        self.size = 2 * m
+        width = config.scene_features
+        self.encode = nn.Sequential(nn.Conv2d(c, width, 3, 1, 1), nn.GELU())
+        self.decode = nn.Sequential(nn.Conv2d(width, width, 3, 1, 1), nn.GELU(),
+                                    nn.Conv2d(width, keypoints, 1))
+        self.bias = nn.Parameter(torch.tensor(-3.0))
+        self._scene: torch.Tensor | None = None
+
+    def scene_features(self, maps: torch.Tensor) -> torch.Tensor:
+        """Latent maps (B, C*m*m) -> danger maps (B, K*2m*2m)."""
+        x = self.encode(maps.reshape(-1, *self.map_shape))
+        x = F.interpolate(x, size=(self.size, self.size), mode='bilinear', align_corners=True)
+        return self.decode(x).flatten(1)
+
+    def logits(self, scene: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """Danger maps (..., K*n*n) read at the keypoints of states (..., S) -> logits (...)."""
+        k, n = self.keypoints, self.size
+        kp = states[..., :2 * k].unflatten(-1, (k, 2))
+        pos = ((kp.clamp(-1.0, 1.0) + 1.0) * 0.5 * (n - 1))
+        low = pos.floor().clamp(0, n - 2)
+        frac = pos - low
+        x0, y0 = low[..., 0].long(), low[..., 1].long()
+        fx, fy = frac[..., 0], frac[..., 1]
+        base = torch.arange(k, device=states.device) * (n * n) + y0 * n + x0     # (..., K)
+        scene = scene.expand(*states.shape[:-1], scene.shape[-1])
+        corner = [torch.gather(scene, -1, base + off) for off in (0, 1, n, n + 1)]
+        value = ((1 - fx) * (1 - fy) * corner[0] + fx * (1 - fy) * corner[1]
+                 + (1 - fx) * fy * corner[2] + fx * fy * corner[3])
+        return self.bias + value.sum(-1)
+
+    @torch.no_grad()
+    def set_scene(self, latent_map: torch.Tensor) -> None:
+        """Fix the scene for the next plans: the current frame's latent map (C*m*m,)."""
+        self._scene = self.scene_features(latent_map.reshape(1, -1))[0]
+
+    def probability(self, states: torch.Tensor) -> torch.Tensor:
+        """P(failure within k) of planning states (..., S) in the scene set by `set_scene`."""
+        if self._scene is None:
+            raise RuntimeError('call set_scene(latent_map) before probability()')
+        return torch.sigmoid(self.logits(self._scene, states))
+
+    def settings(self) -> dict:
+        """JSON-able constructor arguments."""
+        return {'map_shape': list(self.map_shape), 'state_dim': self.state_dim,
+                'keypoints': self.keypoints, 'config': asdict(self.config)}
+
+
+def make_event_heads(map_shape, state_dim: int, keypoints: int,
+                     config: EventConfig = EventConfig()) -> nn.Module:
+    """The heads of `config.kind` (`EventHeads` or `SpatialEventHeads`)."""
+    if config.kind == 'spatial':
+        return SpatialEventHeads(map_shape, state_dim, keypoints, config)
+    return EventHeads(map_shape, state_dim, config)
+
+
+def event_heads_from_settings(settings: dict) -> nn.Module:
+    """The (untrained) heads that `settings()` describes (a saved folder's header)."""
+    config = EventConfig(**settings['config'])
+    return make_event_heads(tuple(settings['map_shape']), int(settings['state_dim']),
+                            int(settings.get('keypoints', 0)), config)
+
+
 def _pairs(episode: np.ndarray, step: np.ndarray, index: np.ndarray, lag: int,
            rng: np.random.Generator) -> np.ndarray:
     """For frames `index`, a frame of the same episode 0..lag steps earlier (not before 0)."""
@@ -107,24 +205,26 @@ def _pairs(episode: np.ndarray, step: np.ndarray, index: np.ndarray, lag: int,
 def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states: torch.Tensor,
                     labels: np.ndarray,
                     episode: np.ndarray, step: np.ndarray, train_episodes, val_episodes,
-                    config: EventConfig = EventConfig(), progress: bool = False
-                    ) -> tuple[EventHeads, dict]:
+                    config: EventConfig = EventConfig(), progress: bool = False,
+                    keypoints: int = 0) -> tuple[nn.Module, dict]:
     """Train the heads on frames of `train_episodes`; report on `val_episodes`.
 
     maps (M, C*m*m) latent maps of shape `map_shape` (C, m, m), states (M, S) planning
     states, labels (M,) bool (failure within `config.within`), episode / step (M,) of each
-    frame. Returns the heads (eval mode) and a report: events and frames per split, precision
-    and recall at p >= 0.5 on held-out frames (None where undefined).
+    frame; `keypoints` K (the states' first 2K entries), for the spatial heads. Returns the
+    heads (eval mode) and a report: events and frames per split, precision and recall at
+    p >= 0.5 on held-out frames (None where undefined).
     """
     c = config
     rng = np.random.default_rng(c.seed)
     torch.manual_seed(c.seed)
-    heads = EventHeads(map_shape, states.shape[1], c)
+    heads = make_event_heads(map_shape, states.shape[1], keypoints, c)
     train = np.flatnonzero(np.isin(episode, list(train_episodes)))
     val = np.flatnonzero(np.isin(episode, list(val_episodes)))
     y = torch.as_tensor(labels, dtype=torch.float32)
-    heads.state_mean.copy_(states[train].mean(0))
-    heads.state_std.copy_(states[train].std(0).clamp_min(1e-3))
+    if isinstance(heads, EventHeads):
+        heads.state_mean.copy_(states[train].mean(0))
+        heads.state_std.copy_(states[train].std(0).clamp_min(1e-3))
     pos = float(y[train].sum())
     pos_weight = torch.tensor((len(train) - pos) / max(pos, 1.0)).clamp(1.0, 50.0)
     opt = torch.optim.AdamW(heads.parameters(), lr=c.learning_rate, weight_decay=1e-4)
@@ -146,7 +246,7 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
         loss.backward()
         opt.step()
     heads.eval()
-    report = {'within': c.within, 'train_frames': int(len(train)),
+    report = {'kind': c.kind, 'within': c.within, 'train_frames': int(len(train)),
               'train_event_frames': int(labels[train].sum()),
               'val_frames': int(len(val)), 'val_event_frames': int(labels[val].sum()),
               'train_event_episodes': int(len(np.unique(episode[train][labels[train]]))),

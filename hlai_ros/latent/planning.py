@@ -96,6 +96,9 @@ class PlanningSettings:
     """Horizon of the event heads, steps."""
     event_steps: int = 3000
     """Optimiser steps of the event heads."""
+    event_kind: str = 'mlp'
+    """Event heads: 'mlp' or 'spatial' (danger maps read at the keypoints;
+    `hlai_ros.latent.events`)."""
     value_steps: int = 4000
     """Optimiser steps of the steps-to-goal value (`hlai_ros.latent.value`); 0: none."""
     value_reach: float = 0.05
@@ -171,8 +174,9 @@ def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: Pl
                                       encoder.config.map_size), states, labels,
                                      data.episode.numpy(), data.step.numpy(), train_eps,
                                      val_eps, EventConfig(within=s.event_within,
-                                                          steps=s.event_steps, seed=s.seed),
-                                     progress=progress)
+                                                          steps=s.event_steps, seed=s.seed,
+                                                          kind=s.event_kind),
+                                     progress=progress, keypoints=encoder.config.keypoints)
         report.update(fit, seconds=time.monotonic() - t0)
         log(f'[latent] event heads: {report}')
     else:

@@ -34,7 +34,7 @@ from hlai_ros.cost.composite import Cost
 from hlai_ros.cost.effort import EffortCost
 from hlai_ros.cost.uncertainty import UncertaintyCost
 from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
-from hlai_ros.latent.events import EventConfig, EventHeads
+from hlai_ros.latent.events import EventHeads, event_heads_from_settings
 from hlai_ros.latent.goal import GoalCost
 from hlai_ros.latent.planning import planning_part
 from hlai_ros.latent.value import GoalValue, ValueConfig, ValueTerm
@@ -136,9 +136,7 @@ def load_latent_cost(directory: str | Path, keypoints: int
                     tensors['goal.keypoint_scale'], residual=residual)
     heads = None
     if header.get('events'):
-        s = header['events']
-        heads = EventHeads(tuple(s['map_shape']), int(s['state_dim']),
-                           EventConfig(**s['config']))
+        heads = event_heads_from_settings(header['events'])
         part = {k[len('events.'):]: v for k, v in tensors.items() if k.startswith('events.')}
         check_state_dict(heads, part, Path(directory))
         heads.load_state_dict(part)
