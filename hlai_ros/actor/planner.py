@@ -56,8 +56,17 @@ class PlannerConfig:
     """Weight of the critic's cost-to-go added at the horizon's end."""
     seed: int = 0
     """Seed of the planner's own random generator."""
+    members: int = 0
+    """Ensemble members the planner rolls out (0: all). With 0 < members < the ensemble's
+    size, a subset of that many is drawn with the latents (once an episode with
+    fixed_latents), so a plan costs about members / size of the rollouts' arithmetic, and
+    the uncertainty and cost terms see that subset. Models without member subsets (a
+    `rollout` only), and planning dynamics of the latent representation (checkpoint identity
+    'latent', evaluated only with all members so far), roll out all members."""
 
     def __post_init__(self):
+        if self.members < 0:
+            raise ValueError(f'members must be >= 0 (0: all), got {self.members}')
         if self.horizon < 1 or self.latents < 1 or self.gradient_steps < 0:
             raise ValueError('need horizon >= 1, latents >= 1 and gradient_steps >= 0, got '
                              f'{self.horizon}, {self.latents}, {self.gradient_steps}')
@@ -86,6 +95,12 @@ def planner_config_from_dict(section: dict) -> PlannerConfig:
                              f'{sorted(OptimizerConfig.__dataclass_fields__)}')
         values['sampling'] = OptimizerConfig(**sampling)
     return PlannerConfig(**values)
+
+
+def _representation(model) -> str | None:
+    """The representation ('state', 'latent') of a model's checkpoint identity, if it has one."""
+    metadata = getattr(model, 'checkpoint_metadata', None) or {}
+    return (metadata.get('identity') or {}).get('representation')
 
 
 def uses_goal(module) -> bool:
@@ -147,6 +162,7 @@ class Planner:
         self.mean = mid.expand(self.config.horizon, -1).clone()
         self._planned = False
         self._z = None
+        self._members = None
 
     def warm_start(self) -> torch.Tensor:
         """The initial mean (T, A): the last plan shifted one step, last action repeated."""
@@ -154,6 +170,17 @@ class Planner:
         if self._planned:
             mean[:-1] = self.mean[1:]
         return mean
+
+    def _draw_members(self, z: torch.Tensor):
+        """The member subset of `config.members` and its latents, or None for all members."""
+        size = getattr(self.model, 'ensemble_size', z.shape[0])
+        k = self.config.members
+        if (not 0 < k < size or not hasattr(self.model, '_rollout_members')
+                or _representation(self.model) == 'latent'):
+            return None
+        members = torch.randperm(size, generator=self.generator, device=self.device)[:k]
+        members = members.sort().values
+        return tuple(members.tolist()), z[members]
 
     def objective(self, s0: torch.Tensor, z: torch.Tensor, context: CostContext,
                   actions: torch.Tensor, with_states: bool = False):
@@ -164,7 +191,13 @@ class Planner:
             flat_actions, flat_z = actions, z.expand(-1, n, -1)
         else:
             flat_actions, flat_z = actions.repeat_interleave(lat, dim=0), z.repeat(1, n, 1)
-        states = self.model.rollout(s0.expand(n * lat, -1), flat_actions, flat_z)
+        if self._members is not None:
+            members, sub_z = self._members
+            states = self.model._rollout_members(s0.expand(n * lat, -1), flat_actions,
+                                                 sub_z.expand(-1, n, -1) if lat == 1
+                                                 else sub_z.repeat(1, n, 1), members)
+        else:
+            states = self.model.rollout(s0.expand(n * lat, -1), flat_actions, flat_z)
         costs = self.cost(states, flat_actions, context)
         if self.critic is not None and self.config.critic_weight:
             costs = costs + self.config.critic_weight * self.terminal_value(
@@ -266,6 +299,7 @@ class Planner:
         if z is None:
             with torch.no_grad():
                 z = self._z = self.model.sample_z(cfg.latents, generator=self.generator)
+                self._members = self._draw_members(z)
         def objective(acts):
             return self.objective(s0, z, context, acts)
         if cfg.gradient_steps > 0 and cfg.sampling.iterations > 1:

@@ -164,13 +164,20 @@ class GeodesicGoalCost:
 
     def distance(self, positions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Geodesic distance of positions (..., 2) to goal (2,), bilinear in the field."""
-        return self._lookup(positions, goal)[0]
+        return self._lookup(positions, goal, channels=1)[0]
 
-    def _lookup(self, positions: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """Distance and its gradient (3, ...) at positions (..., 2), bilinear in the field."""
+    def _lookup(self, positions: torch.Tensor, goal: torch.Tensor,
+                channels: int = 3) -> torch.Tensor:
+        """Distance and its gradient (3, ...) at positions (..., 2), bilinear in the field.
+
+        `channels=1` reads the distance alone, (1, ...). The four corners of every position
+        are gathered in one indexing operation.
+        """
         if self.bounds is None:
             diff = positions - goal
             d = torch.sqrt(diff.pow(2).sum(-1) + 1e-12)
+            if channels == 1:
+                return d.unsqueeze(0)
             return torch.stack([d, diff[..., 0] / d, diff[..., 1] / d])
         field, (ox, oy) = self.field(goal)
         field = field.to(positions.device, positions.dtype)
@@ -179,12 +186,12 @@ class GeodesicGoalCost:
         v = ((positions[..., 1] - oy) / self.resolution).clamp(0, w - 1.001)
         i, j = u.detach().floor().long(), v.detach().floor().long()
         fu, fv = u - i, v - j
-        flat = field.reshape(3, -1)
-
-        def at(di, dj):
-            return flat[:, (i + di) * w + (j + dj)]
-        return ((1 - fu) * (1 - fv) * at(0, 0) + fu * (1 - fv) * at(1, 0)
-                + (1 - fu) * fv * at(0, 1) + fu * fv * at(1, 1))
+        flat = field[:channels].reshape(channels, -1)
+        base = i * w + j
+        c00, c10, c01, c11 = flat[:, torch.stack([base, base + w, base + 1, base + (w + 1)])
+                                  ].unbind(1)
+        return ((1 - fu) * (1 - fv) * c00 + fu * (1 - fv) * c10
+                + (1 - fu) * fv * c01 + fu * fv * c11)
 
     def per_step(self, states: torch.Tensor, actions: torch.Tensor,
                  context: CostContext) -> torch.Tensor:

@@ -33,7 +33,7 @@ PLANNER_PREFIX = 'planner.'
 PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 """A parameter whose name starts with one of these is a profile setting."""
 PLANNER_SETTINGS = ('horizon', 'samples', 'iterations', 'gradient_steps', 'critic_weight',
-                    'policy_fraction')
+                    'policy_fraction', 'members')
 """Planner settings a profile carries (the sampling ones live in `OptimizerConfig`)."""
 _SAMPLING = ('samples', 'iterations')
 PROFILE_SECTION = 'cost_critic'
@@ -69,7 +69,8 @@ class CostProfile:
         p = self.planner
         return {'horizon': p.horizon, 'samples': p.sampling.samples,
                 'iterations': p.sampling.iterations, 'gradient_steps': p.gradient_steps,
-                'critic_weight': p.critic_weight, 'policy_fraction': p.policy_fraction}
+                'critic_weight': p.critic_weight, 'policy_fraction': p.policy_fraction,
+                'members': p.members}
 
     def to_params(self) -> dict[str, Any]:
         """The profile as flat ROS parameters (``weights.<term>``, ``enabled.<term>``, ...)."""
@@ -144,7 +145,7 @@ def _flag(value) -> bool:
 
 def _planner(base: PlannerConfig, values: Mapping[str, float]) -> PlannerConfig:
     """`base` with the `PLANNER_SETTINGS` in `values` (ints where they must be)."""
-    for name in ('horizon', 'samples', 'iterations', 'gradient_steps'):
+    for name in ('horizon', 'samples', 'iterations', 'gradient_steps', 'members'):
         if float(values[name]) != int(values[name]):
             raise ValueError(f'{name} must be a whole number, got {values[name]}')
     sampling = replace(base.sampling, samples=int(values['samples']),
@@ -152,7 +153,8 @@ def _planner(base: PlannerConfig, values: Mapping[str, float]) -> PlannerConfig:
     return replace(base, horizon=int(values['horizon']), sampling=sampling,
                    gradient_steps=int(values['gradient_steps']),
                    critic_weight=float(values['critic_weight']),
-                   policy_fraction=float(values['policy_fraction']))
+                   policy_fraction=float(values['policy_fraction']),
+                   members=int(values['members']))
 
 
 def profile_changes(params: Mapping[str, Any]) -> dict[str, Any]:

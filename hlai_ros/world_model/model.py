@@ -160,25 +160,113 @@ class WorldModel(nn.Module):
         biases = [b1] + [m.bias for m in linear[1:-1]] + [bl]
         return weights, biases, acts
 
+    def _folded_cached(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[nn.Module]]:
+        """`_folded`, computed once and reused while no parameter or buffer changes.
+
+        Reused only when no gradient reaches the parameters (grad disabled, or no parameter
+        requires one, as inside the planner's `frozen`); the key is every parameter's and
+        buffer's identity, version counter and storage, so an optimizer step,
+        `load_state_dict`, a refitted normaliser or a move to another device or dtype
+        recomputes it. The cached tensors are ordinary (not inference) tensors, so they serve
+        inside and outside `torch.inference_mode` alike.
+        """
+        stores = self.__dict__.get('_fold_stores')
+        if stores is None:  # the modules' parameter and buffer dicts (fixed after __init__)
+            stores = self.__dict__['_fold_stores'] = [
+                d for mod in self.modules() for d in (mod._parameters, mod._buffers) if d]
+        tensors = tuple(t for d in stores for t in d.values() if t is not None)
+        if torch.is_grad_enabled() and any(p.requires_grad for p in tensors):
+            return self._folded()
+        versions = tuple((t._version, t.data_ptr()) for t in tensors)  # .to() swaps .data
+        cache = self.__dict__.get('_fold_cache')  # (tensors, versions, folded): held, so the
+        if (cache is not None and cache[1] == versions and len(cache[0]) == len(tensors)
+                and all(x is y for x, y in zip(cache[0], tensors))):  # ids cannot be reused
+            return cache[2]
+        with torch.inference_mode(False), torch.no_grad():
+            weights, biases, acts = self._folded()
+            weights, biases = [w.contiguous() for w in weights], [b.contiguous() for b in biases]
+        folded = (weights, biases, acts)
+        self.__dict__['_fold_cache'] = (tensors, versions, folded)
+        return folded
+
     def _fused_rollout(self, s: torch.Tensor, actions: torch.Tensor, z: torch.Tensor
                        ) -> torch.Tensor:
         """Open-loop rollout s (E, N, S), actions (E, N, T, A), z (E, N, Z) -> (E, N, T+1, S).
 
         The latent's part of the first layer is computed once before the time loop, and the
-        normalisers are folded into the weights, so each step is one batched matmul per layer
-        (activations in place when no gradient is recorded).
+        normalisers are folded into the weights (cached while the weights do not change and no
+        gradient reaches them), so each step is one batched matmul per layer. Without autograd
+        the activations run in place, and the model's input (s[t], a[t]) of every step lives in
+        one preallocated buffer: the actions are copied in once, each step writes its next
+        state straight into the next step's input, and the states are copied out of it once
+        (no per-step concatenation, no stack). The arithmetic is the same as with autograd.
         """
-        (w_s, w_a, w_z, *hidden_w), biases, acts = self._folded()
+        return self._rollout_folded(self._folded_cached(), s, actions, z)
+
+    def _rollout_members(self, s0: torch.Tensor, actions: torch.Tensor, z: torch.Tensor,
+                         members: tuple[int, ...]) -> torch.Tensor:
+        """`rollout` of some members only: (N, S), (N, T, A), (K, N, Z) -> (K, N, T+1, S).
+
+        s0 (N, S), actions (N, T, A) and z (K, N, Z) for the K `members` (indices into the
+        ensemble). Each member's states are those `rollout` gives it (the same arithmetic);
+        the planner uses it to roll out a subset of the ensemble (`PlannerConfig.members`).
+        """
+        members = tuple(int(m) for m in members)
+        k = len(members)
+        if not members or not all(0 <= m < self.ensemble_size for m in members):
+            raise ValueError(f'members must be indices in [0, {self.ensemble_size}), '
+                             f'got {members}')
+        if (s0.ndim != 2 or s0.shape[-1] != self.state_dim or actions.ndim != 3
+                or actions.shape[0] != s0.shape[0] or actions.shape[-1] != self.action_dim
+                or z.shape != (k, s0.shape[0], self.latent_dim)):
+            raise ValueError(f'_rollout_members expects s0 (N, {self.state_dim}), actions (N, '
+                             f'T, {self.action_dim}) and z ({k}, N, {self.latent_dim}), got '
+                             f'{tuple(s0.shape)}, {tuple(actions.shape)}, {tuple(z.shape)}')
+        folded = self._folded_cached()
+        if members != tuple(range(self.ensemble_size)):
+            cache = self.__dict__.get('_member_cache')
+            if cache is None or cache[0] is not folded or cache[1] != members:
+                weights, biases, acts = folded
+                cached = not (torch.is_grad_enabled() and any(w.requires_grad for w in weights))
+                with torch.inference_mode(False), torch.set_grad_enabled(not cached and
+                                                                          torch.is_grad_enabled()):
+                    index = torch.tensor(members, device=self.device)
+                    cache = (folded, members, ([w.index_select(0, index) for w in weights],
+                                               [b.index_select(0, index) for b in biases], acts))
+                if cached:  # ordinary tensors: usable inside and outside inference mode
+                    self.__dict__['_member_cache'] = cache
+            folded = cache[2]
+        s = s0.unsqueeze(0).expand(k, -1, -1)
+        return self._rollout_folded(folded, s, actions.unsqueeze(0).expand(k, -1, -1, -1), z)
+
+    def _rollout_folded(self, folded, s: torch.Tensor, actions: torch.Tensor, z: torch.Tensor
+                        ) -> torch.Tensor:
+        """The time loop of `_fused_rollout` with given folded weights (`_folded`)."""
+        (w_s, w_a, w_z, *hidden_w), biases, acts = folded
         w_sa = torch.cat([w_s, w_a], dim=1)
         zb = torch.baddbmm(biases[0], z, w_z)  # (E, N, H): the latent's part, fixed over time
-        steps = actions.unbind(2)
         delta = self.config.predict_delta
-        inplace = not torch.is_grad_enabled()
+        layers = list(zip(acts, hidden_w, biases[1:]))
+        if not torch.is_grad_enabled():
+            e, n, t, a = actions.shape
+            size = s.shape[-1]
+            x = s.new_empty(t + 1, e, n, size + a)  # step k's input (s[k], a[k]); a[T] unused
+            x[:t, :, :, size:] = actions.permute(2, 0, 1, 3)
+            x[0, :, :, :size] = s
+            for k in range(t):
+                h = torch.baddbmm(zb, x[k], w_sa)
+                for act, w, b in layers:
+                    h = torch.baddbmm(b, _activate(act, h, True), w)
+                if delta:
+                    torch.add(x[k, :, :, :size], h, out=x[k + 1, :, :, :size])
+                else:
+                    x[k + 1, :, :, :size] = h
+            return x[:, :, :, :size].permute(1, 2, 0, 3).contiguous()
         states = [s]
-        for a_t in steps:
+        for a_t in actions.unbind(2):
             h = torch.baddbmm(zb, torch.cat([s, a_t], dim=-1), w_sa)
-            for act, w, b in zip(acts, hidden_w, biases[1:]):
-                h = torch.baddbmm(b, _activate(act, h, inplace), w)
+            for act, w, b in layers:
+                h = torch.baddbmm(b, _activate(act, h, False), w)
             s = s + h if delta else h
             states.append(s)
         return torch.stack(states, dim=2)
