@@ -206,8 +206,6 @@ def prediction_errors(model: LatentWorldModel, data: LatentDataset, horizon: int
 PROBE_STEM = 'latent_probe'
 PROBE_FORMAT = 'hlai_latent_probe'
 PROBE_VERSION = 1
-PLAN_TARGETS = {'cliff': 'base_position', 'push': 'object_position', 'roll': 'object_position'}
-"""Which position a task's plan is drawn as: what the task is about (the robot, the object)."""
 PROBE_FRAME = 'world'
 """The frame of the positions the probes decode (the simulator's ground truth: world)."""
 
@@ -219,7 +217,7 @@ class PlanProbe:
     weights: dict[str, tuple[np.ndarray, np.ndarray]]
     """target -> (W (S, 2), b (2,)): position = state @ W + b."""
     plan_target: str
-    """The target `decode` draws by default (the task's `PLAN_TARGETS` entry)."""
+    """The target `decode` draws by default (the task's `latent_plan_target`)."""
     report: dict[str, Any] = field(default_factory=dict)
     """Held-out scores per target (`ProbeResult.to_dict`) and how it was fitted."""
     frame: str = PROBE_FRAME
@@ -270,7 +268,8 @@ def fit_plan_probe(encoder: LatentWorldModel, data: LatentDataset, task: str,
     """
     states = encode_dataset(encoder, data)[:, encoder.map_dim:].numpy().astype(np.float64)
     scores = probe_positions(states, data, folds=folds, seed=seed)
-    target = plan_target or PLAN_TARGETS.get(task) or next(iter(scores), None)
+    from hlai_ros.tasks import get_task
+    target = plan_target or get_task(task).latent_plan_target
     if target not in scores:
         raise ValueError(f'the data records no {target!r} positions to fit a probe on (has '
                          f'{sorted(scores)})')
@@ -343,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--model', required=True, help='latent model folder (written into)')
     p.add_argument('--data', required=True, help='held-out bags with ground truth')
     p.add_argument('--target', default=None, help='position drawn on /hlai/plan (default: '
-                   'the task\'s: ' + ', '.join(f'{k} {v}' for k, v in PLAN_TARGETS.items()) + ')')
+                   'the task\'s latent_plan_target, e.g. object_position or base_position)')
     p.add_argument('--folds', type=int, default=5, help='grouped folds of the held-out score')
     p.add_argument('--seed', type=int, default=0, help='seed of the folds')
     args = p.parse_args(argv)

@@ -86,6 +86,10 @@ class Task:
     """How the latent stack's goal cost weights the keypoints (`hlai_ros.latent.goal`): 'world'
     (what proprioception does not explain: the goal is about objects) or 'self' (the goal is
     about where the robot itself is)."""
+    latent_plan_target: str = 'object_position'
+    """Which true position the latent stack's stored probe draws its plan as
+    (`hlai_ros.latent.probes`; drawing only): what the task is about, the object's position or
+    the robot's ('base_position')."""
     latent_cost_weights: Mapping[str, float] = MappingProxyType({})
     """`hlai_ros.latent.stack.LatentCostWeights` fields this task's latent stack plans with
     (before the defaults)."""

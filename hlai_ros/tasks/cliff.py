@@ -54,6 +54,8 @@ class CliffTask(Task):
     its decoder gets no odometry that would explain the robot away (BENCHMARKS.md, issue 12)."""
     latent_goal_weighting = 'self'
     """The goal image shows where the robot should stand: its own keypoints carry the goal."""
+    latent_plan_target = 'base_position'
+    """The latent plan is drawn as where the robot goes."""
 
     def cost_terms(self) -> dict[str, Any]:
         """Goal path length around obstacles, fall and collision barriers, effort, uncertainty.
