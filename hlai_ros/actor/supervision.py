@@ -338,10 +338,8 @@ def act(stack, percept, stats: ActorStats, budget_s: float, enforce_deadline: bo
 def apply_profile(stack, text: str, stats: ActorStats) -> str:
     """Apply a published profile (`CostProfile.to_json`) to `stack`; return why not, or ''.
 
-    A latent stack plans with its own cost: the profile is ignored ('').
+    A latent stack takes only the profile's planner settings (`LatentStack.reconfigure`).
     """
-    if is_latent(stack):
-        return ''
     try:
         stack.reconfigure(CostProfile.from_json(text, stack.profile))
     except (TypeError, ValueError) as exc:

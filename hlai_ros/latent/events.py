@@ -69,7 +69,24 @@ class EventConfig:
 EVENT_KINDS = ('mlp', 'spatial')
 
 
-class EventHeads(nn.Module):
+class _SceneHeads(nn.Module):
+    """What both kinds share: a scene fixed per plan, probabilities of planning states."""
+
+    _scene: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def set_scene(self, latent_map: torch.Tensor) -> None:
+        """Fix the scene for the next plans: the current frame's latent map (C*m*m,)."""
+        self._scene = self.scene_features(latent_map.reshape(1, -1))[0]
+
+    def probability(self, states: torch.Tensor) -> torch.Tensor:
+        """P(failure within k) of planning states (..., S) in the scene set by `set_scene`."""
+        if self._scene is None:
+            raise RuntimeError('call set_scene(latent_map) before probability()')
+        return torch.sigmoid(self.logits(self._scene, states))
+
+
+class EventHeads(_SceneHeads):
     """P(failure within k steps | scene map, planning state)."""
 
     def __init__(self, map_shape: tuple[int, int, int], state_dim: int,
@@ -97,24 +114,13 @@ class EventHeads(nn.Module):
         scene = scene.expand(*x.shape[:-1], scene.shape[-1])
         return self.head(torch.cat([scene, x], -1)).squeeze(-1)
 
-    @torch.no_grad()
-    def set_scene(self, latent_map: torch.Tensor) -> None:
-        """Fix the scene for the next plans: the current frame's latent map (C*m*m,)."""
-        self._scene = self.scene_features(latent_map.reshape(1, -1))[0]
-
-    def probability(self, states: torch.Tensor) -> torch.Tensor:
-        """P(failure within k) of planning states (..., S) in the scene set by `set_scene`."""
-        if self._scene is None:
-            raise RuntimeError('call set_scene(latent_map) before probability()')
-        return torch.sigmoid(self.logits(self._scene, states))
-
     def settings(self) -> dict:
         """JSON-able constructor arguments."""
         return {'map_shape': list(self.map_shape), 'state_dim': self.state_dim,
                 'config': asdict(self.config)}
 
 
-class SpatialEventHeads(nn.Module):
+class SpatialEventHeads(_SceneHeads):
     """P(failure within k steps) = sigmoid(bias + sum_k D_k(keypoint k)), D from the scene.
 
     The scene features are the danger maps themselves, (K, 2m, 2m) flattened; the planning
@@ -159,17 +165,6 @@ class SpatialEventHeads(nn.Module):
         value = ((1 - fx) * (1 - fy) * corner[0] + fx * (1 - fy) * corner[1]
                  + (1 - fx) * fy * corner[2] + fx * fy * corner[3])
         return self.bias + value.sum(-1)
-
-    @torch.no_grad()
-    def set_scene(self, latent_map: torch.Tensor) -> None:
-        """Fix the scene for the next plans: the current frame's latent map (C*m*m,)."""
-        self._scene = self.scene_features(latent_map.reshape(1, -1))[0]
-
-    def probability(self, states: torch.Tensor) -> torch.Tensor:
-        """P(failure within k) of planning states (..., S) in the scene set by `set_scene`."""
-        if self._scene is None:
-            raise RuntimeError('call set_scene(latent_map) before probability()')
-        return torch.sigmoid(self.logits(self._scene, states))
 
     def settings(self) -> dict:
         """JSON-able constructor arguments."""

@@ -78,17 +78,7 @@ class ActorInputs:
 
         Latent mode: only its planner settings (`LatentStack.reconfigure`).
         """
-        if not self.latent:
-            return self.sv.apply_profile(self.stack, text, stats)
-        from hlai_ros.cost.profile import CostProfile
-        try:
-            self.stack.reconfigure(CostProfile.from_json(text, self.stack.profile))
-        except (TypeError, ValueError) as exc:
-            stats.profile_refusals += 1
-            stats.profile_error = str(exc)
-            return stats.profile_error
-        stats.profile_error = ''
-        return ''
+        return self.sv.apply_profile(self.stack, text, stats)
 
     def notes(self) -> dict:
         """Extra diagnostics values: latent mode, what ``/hlai/plan`` shows (``plan_probe``)."""

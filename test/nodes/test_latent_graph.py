@@ -248,8 +248,8 @@ def test_supervision_plans_a_latent_stack_and_a_late_plan_becomes_zero(latent_fo
     assert supervision.plan_positions(task, stack, percept, plan.actions) is None
     points, frame = inputs.plan_path(percept, plan.actions)   # through the folder's probe
     assert frame == 'world' and len(points) == plan.actions.shape[0] + 1
-    assert supervision.apply_profile(stack, 'not even json', stats) == ''
-    assert inputs.apply_profile('not even json', stats) and stats.profile_refusals == 1
+    assert supervision.apply_profile(stack, 'not even json', stats)
+    assert inputs.apply_profile('not even json', stats) and stats.profile_refusals == 2
     assert inputs.apply_profile(stack.profile.to_json(), stats) == ''
     assert stats.profile_error == ''
     level, text, values = supervision.status(cfg, stack, stats, reload.folder, False, False)
