@@ -55,9 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "policy (default: the profile's planner.policy_fraction)")
     parser.add_argument('--no-policy', action='store_true',
                         help="task path: ignore the policy saved next to the world model")
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch\'s own; 1 is fastest on a '
-                             'loaded 2-core machine)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch CPU threads (default: 1; 0: torch\'s own). Two threads '
+                             'are up to 1.3x faster on an idle 2-core machine but 4-9x slower '
+                             'beside other busy processes (BENCHMARKS.md, issue 14)')
     parser.add_argument('--rounds', type=int, default=2,
                         help='train-then-collect-with-the-planner rounds (gym path; default: 2)')
     parser.add_argument('--train-seconds', type=float, default=60.0,
@@ -154,9 +155,12 @@ def run(args: argparse.Namespace) -> int:
         except RayMissingError as exc:
             print(f'hlai eval: {exc}', file=sys.stderr)
             return 2
-    if args.threads is not None:
+    if args.threads < 0:
+        print(f'hlai eval: --threads must be >= 0, got {args.threads}', file=sys.stderr)
+        return 2
+    if args.threads:
         import torch
-        torch.set_num_threads(max(1, args.threads))
+        torch.set_num_threads(args.threads)
     try:
         summaries, extra = evaluate_gym(args) if args.gym_id else evaluate_task(args)
     except NotImplementedError as err:

@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='hidden layer sizes, e.g. --hidden 128 128')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default=None, help='torch device (default: cuda if present)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch CPU threads (default: 1; 0: torch\'s own): one thread '
+                             'holds up beside other busy processes, two do not '
+                             '(BENCHMARKS.md, issue 14)')
     parser.add_argument('--fresh', action='store_true',
                         help='ignore a resumable training state in --out')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -91,6 +95,8 @@ def run_latent(args: argparse.Namespace) -> int:
     out = args.out or Path('models') / f'{args.task}_latent'
     argv = ['--task', args.task, '--data', str(args.data), '--out', str(out),
             '--seed', str(args.seed)]
+    if args.threads:
+        argv += ['--threads', str(args.threads)]
     if args.time_budget is not None:
         argv += ['--time-budget', str(args.time_budget)]
     if args.fresh:
@@ -106,6 +112,11 @@ def run_latent(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Train and save; return 0."""
+    if args.threads < 0:
+        raise SystemExit(f'hlai train: --threads must be >= 0, got {args.threads}')
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     from hlai_ros.data import load_episodes
     from hlai_ros.tasks import get_task
     from hlai_ros.tasks.pipeline import perceive_task_runs

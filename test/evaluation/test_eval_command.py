@@ -1,6 +1,7 @@
 """Smoke test of `hlai eval --gym-id Pendulum-v1` with a tiny budget."""
 import json
 
+import pytest
 import torch
 
 from hlai_ros.cli import main
@@ -29,3 +30,17 @@ def test_eval_gym_smoke(capsys):
 def test_eval_rejects_a_bad_budget(capsys):
     assert main(['eval', '--gym-id', 'Pendulum-v1', '--budget', '0']) == 2
     assert 'budget' in capsys.readouterr().err
+
+
+
+def test_eval_and_train_use_one_thread_by_default(capsys):
+    # One torch thread holds up beside other busy processes; two were 4-9x slower
+    # (BENCHMARKS.md, issue 14): both commands default to one, and refuse a negative count.
+    from hlai_ros.cli import build_parser
+    parser = build_parser()
+    assert parser.parse_args(['eval', '--gym-id', 'Pendulum-v1']).threads == 1
+    assert parser.parse_args(['train', '--task', 'cliff', '--data', '.']).threads == 1
+    assert main(['eval', '--gym-id', 'Pendulum-v1', '--threads', '-1']) == 2
+    assert '--threads' in capsys.readouterr().err
+    with pytest.raises(SystemExit, match='threads'):
+        main(['train', '--task', 'cliff', '--data', '.', '--threads', '-2'])
