@@ -30,7 +30,7 @@ def spin(stop_at: float) -> None:
 
 
 def plan_times(tasks, threads: int, episodes: int, steps: int) -> dict[str, tuple[float, float]]:
-    """task -> (plan p50 ms, p90 ms) from one bench_plan_latency run."""
+    """Plan p50 and p90 (ms) per task from one bench_plan_latency run."""
     script = Path(__file__).with_name('bench_plan_latency.py')
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, str(script), '--task', *tasks, '--threads',
