@@ -45,10 +45,14 @@ from hlai_ros.tasks.registry import task_argument
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _claim_domain() -> tuple[int, object]:
-    """Claim a free ROS_DOMAIN_ID with the tests' lock files (so a run never shares one)."""
+def claim_domain(offset: int = 0) -> tuple[int, object]:
+    """Claim a free ROS_DOMAIN_ID with the tests' lock files (so a run never shares one).
+
+    The search starts at (pid + offset) % 100; returns the domain and its lock's handle (keep
+    it open while the domain is in use).
+    """
     for k in range(100):
-        domain = 1 + (os.getpid() + k) % 100
+        domain = 1 + (os.getpid() + offset + k) % 100
         handle = open(f'/tmp/hlai_ros_domain_{domain}.lock', 'w')
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -239,7 +243,7 @@ def main():
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     lock = None
     if 'ROS_DOMAIN_ID' not in os.environ:
-        domain, lock = _claim_domain()
+        domain, lock = claim_domain()
         os.environ['ROS_DOMAIN_ID'] = str(domain)
     result = {'task': args.task, 'controller': args.controller, 'cpus': os.cpu_count(),
               'load_average': os.getloadavg()[0]}

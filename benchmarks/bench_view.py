@@ -18,7 +18,6 @@ The ratio with/without view is the median over rounds. Each run claims its own R
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 from pathlib import Path
@@ -30,19 +29,9 @@ import sys
 import tempfile
 import time
 
+from bench_ros import claim_domain  # the benchmarks folder is on sys.path for a script
+
 EPISODE = re.compile(r'^episode (\d+) \(seed \d+\): .*?, (\d+) steps')
-
-
-def _claim_domain():
-    for k in range(100):
-        domain = 1 + (os.getpid() + 53 + k) % 100
-        handle = open(f'/tmp/hlai_ros_domain_{domain}.lock', 'w')
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return domain, handle
-        except OSError:
-            handle.close()
-    raise RuntimeError('no free ROS_DOMAIN_ID')
 
 
 def _free_port() -> int:
@@ -53,7 +42,7 @@ def _free_port() -> int:
 
 def run_once(task: str, episodes: int, seed: int, view: bool, max_steps: int) -> dict:
     """One ``hlai run``; return its control rate and CPU."""
-    domain, lock = _claim_domain()
+    domain, lock = claim_domain(offset=53)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED='1')
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     out = Path(tempfile.mkdtemp(prefix='bench_view_'))

@@ -10,7 +10,6 @@ changed while it runs.
 import importlib.util
 import json
 from pathlib import Path
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import types
 
 import numpy as np
 import pytest
+from ros_processes import stop_processes
 
 from hlai_ros.graph import GATE_INPUT, GraphOptions, build, params_file
 from hlai_ros.runner import node_command
@@ -32,18 +32,6 @@ def _start(cmd, log_path, env):
     log = open(log_path, 'wb')
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
-
-
-def _stop(procs):
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _events(path, kind):
@@ -175,7 +163,7 @@ def test_gate_on_a_standin_robot(tmp_path, probe, ros_env):
             refusals.append(future.result().results[0])
         alive = [p.poll() is None for p in procs]
     finally:
-        _stop(procs)
+        stop_processes(procs)
 
     assert all(alive), 'a process died: ' + ', '.join(
         (tmp_path / f).read_text()[-2000:] for f in ('driver.log',))

@@ -29,12 +29,24 @@ def _cliff_states(n: int, action):
     return np.array(out, dtype=np.float32)
 
 
+def _outputs(probe) -> dict[str, list]:
+    """Collect what the world_model node publishes: surprise, imagined paths, diagnostics."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Float32
+    from visualization_msgs.msg import MarkerArray
+
+    got = {'surprise': [], 'imagined': [], 'diag': []}
+    probe.create_subscription(Float32, '/hlai/surprise', got['surprise'].append, 50)
+    probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 50)
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
+    return got
+
+
 def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, start_node,
                                                                        tmp_path, set_parameter):
-    from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import Twist
-    from std_msgs.msg import Float32, Float32MultiArray, String
-    from visualization_msgs.msg import Marker, MarkerArray
+    from std_msgs.msg import Float32MultiArray, String
+    from visualization_msgs.msg import Marker
 
     from hlai_ros.nodes.convert import state_message
     from hlai_ros.tasks import get_task
@@ -44,10 +56,7 @@ def test_world_model_node_learns_online_and_its_checkpoint_hot_reloads(probe, st
     out = tmp_path / 'online'
     watcher = CheckpointWatcher(out, expect={'state_dim': 6, 'action_dim': 2},
                                 identity=get_task('cliff').identity('state'))
-    got = {'surprise': [], 'imagined': [], 'diag': []}
-    probe.create_subscription(Float32, '/hlai/surprise', got['surprise'].append, 50)
-    probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 50)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
+    got = _outputs(probe)
     pubs = {'state': probe.create_publisher(Float32MultiArray, '/hlai/state', 10),
             'command': probe.create_publisher(Twist, '/cmd_vel', 10),
             'episode': probe.create_publisher(String, '/hlai/episode', 10)}
@@ -182,10 +191,8 @@ def test_world_model_node_without_a_model_says_so_and_loads_one_when_it_appears(
 def test_world_model_node_in_latent_mode_learns_from_latents_and_writes_a_latent_checkpoint(
         probe, start_node, tmp_path):
     """The shipped cliff latent folder: /hlai/latent + commands -> updates and a checkpoint."""
-    from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import Twist
-    from std_msgs.msg import Float32, Float32MultiArray, String
-    from visualization_msgs.msg import MarkerArray
+    from std_msgs.msg import Float32MultiArray, String
 
     from hlai_ros.latent.node_core import latent_layout, load_encoder
     from hlai_ros.nodes.latent_io import latent_message
@@ -196,10 +203,7 @@ def test_world_model_node_in_latent_mode_learns_from_latents_and_writes_a_latent
     encoder = load_encoder(task, folder)
     layout = latent_layout(encoder)
     model = load_world_model(folder)
-    got = {'surprise': [], 'imagined': [], 'diag': []}
-    probe.create_subscription(Float32, '/hlai/surprise', got['surprise'].append, 50)
-    probe.create_subscription(MarkerArray, '/hlai/imagined', got['imagined'].append, 50)
-    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diag'].append, 50)
+    got = _outputs(probe)
     pubs = {'latent': probe.create_publisher(Float32MultiArray, '/hlai/latent', 10),
             'command': probe.create_publisher(Twist, '/cmd_vel', 10),
             'episode': probe.create_publisher(String, '/hlai/episode', 10)}

@@ -199,8 +199,8 @@ def compare_training(data: Path, out: Path, workers: int, epochs: int, batch_siz
             'epoch_s_local': local.epoch_seconds, 'epoch_s_ray': ours.epoch_seconds}
 
 
-def check_train(work: Path, watchers: list) -> dict:
-    storage = work / 'train' / 'ray' / '.ray_train'
+def kill_after_first_checkpoint(storage: Path, watchers: list) -> Watcher:
+    """A watcher that kills a Ray Train worker once a checkpoint under `storage` registers."""
 
     def after_first_checkpoint() -> bool:
         """True once Ray Train's controller has registered a reported checkpoint."""
@@ -208,6 +208,11 @@ def check_train(work: Path, watchers: list) -> dict:
 
     watcher = Watcher('ray::RayTrainWorker', when=after_first_checkpoint)
     watchers.append(watcher)
+    return watcher
+
+
+def check_train(work: Path, watchers: list) -> dict:
+    watcher = kill_after_first_checkpoint(work / 'train' / 'ray' / '.ray_train', watchers)
     epochs = 3
     result = compare_training(work / 'local', work / 'train', workers=2, epochs=epochs,
                               batch_size=1, watch=watcher)
@@ -301,13 +306,7 @@ def compare_actor(data: Path, model_dir: Path, out: Path, workers: int, critic_s
 
 def check_actor(work: Path, watchers: list) -> dict:
     """Critic and policy on 2 Ray Train workers, one killed -9 after the first checkpoint."""
-    storage = work / 'actor' / 'ray' / '.ray_train'
-
-    def after_first_checkpoint() -> bool:
-        return any(storage.glob('*/checkpoint_manager_snapshot.json'))
-
-    watcher = Watcher('ray::RayTrainWorker', when=after_first_checkpoint)
-    watchers.append(watcher)
+    watcher = kill_after_first_checkpoint(work / 'actor' / 'ray' / '.ray_train', watchers)
     steps = (120, 40)
     result = compare_actor(work / 'local', work / 'train' / 'local', work / 'actor', workers=2,
                            critic_steps=steps[0], policy_steps=steps[1], checkpoint_steps=10,
