@@ -187,17 +187,18 @@ class Planner:
         """Cost of action sequences (N, T, A) from s0 (S,) under latents z (E, L, Z) -> (N,)."""
         n, t, a = actions.shape
         lat = z.shape[1]
+        members = None
+        if self._members is not None:  # a subset of the ensemble: its members' latents
+            members, z = self._members
         if lat == 1:  # no copies of the samples for a single latent draw
             flat_actions, flat_z = actions, z.expand(-1, n, -1)
         else:
             flat_actions, flat_z = actions.repeat_interleave(lat, dim=0), z.repeat(1, n, 1)
-        if self._members is not None:
-            members, sub_z = self._members
-            states = self.model._rollout_members(s0.expand(n * lat, -1), flat_actions,
-                                                 sub_z.expand(-1, n, -1) if lat == 1
-                                                 else sub_z.repeat(1, n, 1), members)
+        starts = s0.expand(n * lat, -1)
+        if members is None:
+            states = self.model.rollout(starts, flat_actions, flat_z)
         else:
-            states = self.model.rollout(s0.expand(n * lat, -1), flat_actions, flat_z)
+            states = self.model._rollout_members(starts, flat_actions, flat_z, members)
         costs = self.cost(states, flat_actions, context)
         if self.critic is not None and self.config.critic_weight:
             costs = costs + self.config.critic_weight * self.terminal_value(
