@@ -19,9 +19,9 @@ The model folder chooses the stack (`hlai_ros.actor.stack.load_stack`): a `Stack
 task's labelled state, or, for a latent folder, a `hlai_ros.latent.stack.LatentStack` that
 plans from perception's latent (`read_latent`) towards the goal image's (`set_latent_goal`).
 The latent stack has no policy (a late plan's action becomes zero); its hot reload swaps the
-planning dynamics (the mpc_actor node sets the watcher, `hlai_ros.latent.node_core.
-latent_watcher`) and a profile sets only its planner settings (it keeps its own cost
-weights); the deadline, the watchdog, the e-stop and the command gate are the same.
+planning dynamics (`model_watcher`) and a profile sets only its planner settings (it keeps
+its own cost weights); the deadline, the watchdog, the e-stop and the command gate are the
+same.
 
 Profile files (`read_profile`, `profile_digest`) are `hlai_ros.cost.profile`'s.
 """
@@ -159,7 +159,7 @@ class HotReload:
 
     def __init__(self, watcher, folder: Path, now_s: float):
         self.watcher, self.folder = watcher, folder
-        """The watcher (None until set: the latent stack's comes from its node) and its folder."""
+        """The watcher (`model_watcher`) and the folder it watches."""
         self.last_check_s = now_s
         """When the folder was last checked (wall clock), s."""
 
@@ -261,8 +261,8 @@ def build(cfg: ActorConfig):
 
     The stack (`load_stack`: a `Stack`, or a `LatentStack` for a latent folder) plans on the
     model folder with the start profile; the `HotReload` watches the folder that is
-    hot-reloaded (`cfg.watch`, else the model's), its period starting now (a latent stack:
-    no watcher here; `hlai_ros.latent.node_core.latent_watcher` makes it).
+    hot-reloaded (`cfg.watch`, else the model's) with `model_watcher`, its period starting
+    now.
 
     Raises:
         ValueError: cuda was asked for but torch sees none; a bad profile file.
@@ -273,7 +273,6 @@ def build(cfg: ActorConfig):
 
     from hlai_ros.actor.stack import load_stack
     from hlai_ros.tasks import get_task
-    from hlai_ros.world_model.watch import CheckpointWatcher
 
     torch.set_num_threads(cfg.torch_threads)
     if cfg.device == 'cuda' and not torch.cuda.is_available():
@@ -285,12 +284,25 @@ def build(cfg: ActorConfig):
     stack = load_stack(task, cfg.model or None, None if cfg.device == 'auto' else cfg.device,
                        profile)
     watch_dir = Path(cfg.watch).expanduser() if cfg.watch else stack.folder
+    return task, stack, HotReload(model_watcher(task, stack, watch_dir), watch_dir,
+                                  time.monotonic())
+
+
+def model_watcher(task, stack, folder):
+    """The hot reload's `CheckpointWatcher` of the world models `stack` can swap in.
+
+    It loads only world models of the task's identity in the stack's representation (a latent
+    stack: its planning dynamics, of its planning-state size); anything else is refused
+    (``last_error``) and the stack keeps its model.
+    """
+    from hlai_ros.world_model.watch import CheckpointWatcher
     if is_latent(stack):
-        return task, stack, HotReload(None, watch_dir, time.monotonic())
-    watcher = CheckpointWatcher(watch_dir, stack.device, {
-        'state_dim': task.state_dim, 'action_dim': task.action_dim},
-        identity=task.identity('state'))
-    return task, stack, HotReload(watcher, watch_dir, time.monotonic())
+        state_dim, representation = int(stack.model.state_dim), 'latent'
+    else:
+        state_dim, representation = task.state_dim, 'state'
+    return CheckpointWatcher(Path(folder).expanduser(), stack.device, {
+        'state_dim': state_dim, 'action_dim': task.action_dim},
+        identity=task.identity(representation))
 
 
 def status(cfg: ActorConfig, stack, stats: ActorStats, watch_dir, estop: bool,

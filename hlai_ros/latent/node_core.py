@@ -11,9 +11,9 @@ A model folder that holds a latent model (``latent_model.json``,
   (``/hlai/latent_goal``);
 - the ``mpc_actor`` node plans with a `hlai_ros.latent.stack.LatentStack` from the latent
   towards the goal latent (`hlai_ros.actor.supervision`), hot-reloads the planning dynamics
-  that the ``world_model`` node learns online (`latent_watcher`, `LatentStack.swap_model`) and
-  draws its plan on ``/hlai/plan`` through the folder's plan probe when it has one
-  (`PlanDrawing`: the probe only draws, the stack's cost never sees it);
+  that the ``world_model`` node learns online (`supervision.model_watcher`,
+  `LatentStack.swap_model`) and draws its plan on ``/hlai/plan`` through the folder's plan
+  probe when it has one (`PlanDrawing`: the probe only draws, the stack's cost never sees it);
 - the ``world_model`` node learns the planning dynamics online from ``/hlai/latent``
   (`hlai_ros.world_model.live.LiveLearner` in latent mode).
 
@@ -193,18 +193,6 @@ class GoalImages:
             return None
         self._done = (t_rgb, t_depth)
         return rgb, depth
-
-
-def latent_watcher(task, stack, folder: str | Path):
-    """The hot reload's `CheckpointWatcher` of a latent stack's planning dynamics in `folder`.
-
-    It loads only world models of the task's latent identity and the stack's planning-state
-    and action sizes; anything else is refused (``last_error``) and the stack keeps its model.
-    """
-    from hlai_ros.world_model.watch import CheckpointWatcher
-    return CheckpointWatcher(Path(folder).expanduser(), stack.device, {
-        'state_dim': int(stack.model.state_dim), 'action_dim': int(task.action_dim)},
-        identity=task.identity('latent'))
 
 
 class PlanDrawing:

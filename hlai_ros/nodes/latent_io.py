@@ -37,7 +37,8 @@ class ActorInputs:
     until the next episode start. Latent mode (a `LatentStack`): ``/hlai/latent`` towards the
     last ``/hlai/latent_goal`` (the goal image's latent; kept across episodes until the next),
     the plan drawn through the folder's probe (`hlai_ros.latent.node_core.PlanDrawing`), the
-    planning dynamics hot-reloaded (`hot_reload`), the profile's planner settings applied.
+    planning dynamics hot-reloaded (`supervision.model_watcher`), the profile's planner settings
+    applied.
     """
 
     def __init__(self, task, stack):
@@ -53,14 +54,6 @@ class ActorInputs:
         if self.latent:
             from hlai_ros.latent.node_core import PlanDrawing
             self.drawing = PlanDrawing(stack)
-
-    def hot_reload(self, reload):
-        """The actor's `HotReload`; latent mode: one watching the planning dynamics."""
-        if not self.latent or reload.watcher is not None:
-            return reload
-        from hlai_ros.latent.node_core import latent_watcher
-        return self.sv.HotReload(latent_watcher(self.task, self.stack, reload.folder),
-                                 reload.folder, reload.last_check_s)
 
     def plan_path(self, percept, actions):
         """(positions [(x, y)] m, frame) of a plan to draw on ``/hlai/plan``; None: nothing.

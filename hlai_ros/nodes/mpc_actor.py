@@ -61,7 +61,6 @@ class MpcActorNode(Node):
             raise
         self.stats, self.emb = supervision.ActorStats(), self.task.embodiment
         self.latch, self.inputs = EStopLatch(), ActorInputs(self.task, self.stack)
-        self.reload = self.inputs.hot_reload(self.reload)
         self.watch = supervision.StateWatch()
         # In this order: with several messages ready, the executor serves markers, the e-stop
         # and profiles before a state (STATE has depth 1: a slow planner plans the newest).

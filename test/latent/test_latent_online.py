@@ -109,7 +109,7 @@ def one_step_error(model, episodes) -> float:
 
 def test_live_learner_learns_latent_transitions_and_its_checkpoint_swaps_into_the_stack(
         tmp_path):
-    from hlai_ros.latent.node_core import latent_watcher
+    from hlai_ros.actor.supervision import model_watcher
     folder, encoder = tiny_folder(tmp_path)
     out = tmp_path / 'online'
     live = live_learner(folder, out)
@@ -139,7 +139,7 @@ def test_live_learner_learns_latent_transitions_and_its_checkpoint_swaps_into_th
     assert live.stats['rejected'] == 1
 
     stack = LatentStack.from_folder(get_task('cliff'), folder, 'cpu')
-    watcher = latent_watcher(get_task('cliff'), stack, out)
+    watcher = model_watcher(get_task('cliff'), stack, out)
     path = live.save()
     assert path == out / 'world_model.json' and live.stats['checkpoints'] == 1
     assert live.save() is None                                  # nothing new since
@@ -156,7 +156,7 @@ def test_live_learner_learns_latent_transitions_and_its_checkpoint_swaps_into_th
 
 
 def test_swap_model_refuses_a_state_model_another_task_or_layout_and_keeps_its_own(tmp_path):
-    from hlai_ros.latent.node_core import latent_watcher
+    from hlai_ros.actor.supervision import model_watcher
     from hlai_ros.paths import model_dir
     folder, _ = tiny_folder(tmp_path)
     push_folder, _ = tiny_folder(tmp_path, 'push')
@@ -178,7 +178,7 @@ def test_swap_model_refuses_a_state_model_another_task_or_layout_and_keeps_its_o
     assert stack.model is own
     # the hot reload's watcher refuses a state checkpoint in the watched folder the same way
     out = tmp_path / 'watched'
-    watcher = latent_watcher(task, stack, out)
+    watcher = model_watcher(task, stack, out)
     save_world_model(state_model, out, state_model.checkpoint_metadata)
     assert watcher.poll() is None and 'cannot be loaded' in watcher.last_error
 

@@ -226,11 +226,10 @@ def test_supervision_plans_a_latent_stack_and_a_late_plan_becomes_zero(latent_fo
     from hlai_ros.actor import supervision
     cfg = supervision.ActorConfig(task='cliff', model=str(latent_folder), device='cpu')
     task, stack, reload = supervision.build(cfg)
-    assert supervision.is_latent(stack) and reload.watcher is None
+    assert supervision.is_latent(stack)
     from hlai_ros.nodes.latent_io import ActorInputs
     inputs = ActorInputs(task, stack)
-    reload = inputs.hot_reload(reload)                       # the planning dynamics, watched
-    assert reload.watcher is not None and reload.folder == latent_folder
+    assert reload.watcher is not None and reload.folder == latent_folder  # planning dynamics
     assert reload.watcher.identity == task.identity('latent')
     assert reload.due(1e9, 1.0)
     from hlai_ros.latent.node_core import latent_layout
