@@ -206,14 +206,18 @@ def read_latent(stack, parts, values):
     """The `LatentPercept` of a latent message's parts ((label, size), ...) and values.
 
     Raises:
-        ValueError: the layout is not the model's, the values are not finite, or no goal
-            latent has come yet (nothing to plan towards).
+        ValueError: the layout is not the model's, the values are not finite, no goal latent
+            has come yet (nothing to plan towards), or the event heads read the camera frame
+            and none has come yet (no danger map: no plan).
 
     """
     from hlai_ros.latent.node_core import check_latent, latent_layout
     latent = check_latent(parts, values, latent_layout(stack.encoder))
     if stack.goal is None:
         raise ValueError('no goal latent yet (/hlai/latent_goal: the goal image, encoded)')
+    if stack.reads_pixels and stack.heads._scene is None:
+        raise ValueError('no camera frame yet for the event heads (/camera/image_raw and '
+                         '/camera/depth/image_raw under one stamp)')
     return stack.percept(latent)
 
 

@@ -59,14 +59,16 @@ class EventConfig:
     seed: int = 0
     """Seed of the sampling."""
     kind: str = 'mlp'
-    """'mlp' (`EventHeads`) or 'spatial' (`SpatialEventHeads`, danger maps at keypoints)."""
+    """'mlp' (`EventHeads`), 'spatial' (`SpatialEventHeads`, danger maps from the latent map,
+    read at the keypoints) or 'pixels' (`PixelEventHeads`, danger maps from the camera's own
+    RGB-D frame)."""
 
     def __post_init__(self):
         if self.kind not in EVENT_KINDS:
             raise ValueError(f'EventConfig.kind must be one of {EVENT_KINDS}, got {self.kind!r}')
 
 
-EVENT_KINDS = ('mlp', 'spatial')
+EVENT_KINDS = ('mlp', 'spatial', 'pixels')
 
 
 class _SceneHeads(nn.Module):
@@ -120,6 +122,29 @@ class EventHeads(_SceneHeads):
                 'config': asdict(self.config)}
 
 
+def read_maps(scene: torch.Tensor, states: torch.Tensor, keypoints: int, n: int,
+              per_keypoint: bool) -> torch.Tensor:
+    """Danger maps read (bilinearly) at each keypoint of planning states -> (..., K).
+
+    scene (..., K*n*n) with a map per keypoint, or (..., n*n) with one map for all; states
+    (..., S) whose first 2K entries are the keypoints' (x, y) in [-1, 1] over the map.
+    """
+    k = keypoints
+    kp = states[..., :2 * k].unflatten(-1, (k, 2))
+    pos = ((kp.clamp(-1.0, 1.0) + 1.0) * 0.5 * (n - 1))
+    low = pos.floor().clamp(0, n - 2)
+    frac = pos - low
+    x0, y0 = low[..., 0].long(), low[..., 1].long()
+    fx, fy = frac[..., 0], frac[..., 1]
+    base = y0 * n + x0                                                            # (..., K)
+    if per_keypoint:
+        base = base + torch.arange(k, device=states.device) * (n * n)
+    scene = scene.expand(*states.shape[:-1], scene.shape[-1])
+    corner = [torch.gather(scene, -1, base + off) for off in (0, 1, n, n + 1)]
+    return ((1 - fx) * (1 - fy) * corner[0] + fx * (1 - fy) * corner[1]
+            + (1 - fx) * fy * corner[2] + fx * fy * corner[3])
+
+
 class SpatialEventHeads(_SceneHeads):
     """P(failure within k steps) = sigmoid(bias + sum_k D_k(keypoint k)), D from the scene.
 
@@ -152,19 +177,7 @@ class SpatialEventHeads(_SceneHeads):
 
     def logits(self, scene: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         """Danger maps (..., K*n*n) read at the keypoints of states (..., S) -> logits (...)."""
-        k, n = self.keypoints, self.size
-        kp = states[..., :2 * k].unflatten(-1, (k, 2))
-        pos = ((kp.clamp(-1.0, 1.0) + 1.0) * 0.5 * (n - 1))
-        low = pos.floor().clamp(0, n - 2)
-        frac = pos - low
-        x0, y0 = low[..., 0].long(), low[..., 1].long()
-        fx, fy = frac[..., 0], frac[..., 1]
-        base = torch.arange(k, device=states.device) * (n * n) + y0 * n + x0     # (..., K)
-        scene = scene.expand(*states.shape[:-1], scene.shape[-1])
-        corner = [torch.gather(scene, -1, base + off) for off in (0, 1, n, n + 1)]
-        value = ((1 - fx) * (1 - fy) * corner[0] + fx * (1 - fy) * corner[1]
-                 + (1 - fx) * fy * corner[2] + fx * fy * corner[3])
-        return self.bias + value.sum(-1)
+        return self.bias + read_maps(scene, states, self.keypoints, self.size, True).sum(-1)
 
     def settings(self) -> dict:
         """JSON-able constructor arguments."""
@@ -172,11 +185,58 @@ class SpatialEventHeads(_SceneHeads):
                 'keypoints': self.keypoints, 'config': asdict(self.config)}
 
 
+class PixelEventHeads(SpatialEventHeads):
+    """Danger maps computed from the frame's pixels, read at the keypoints.
+
+    As `SpatialEventHeads`, but the scene is the camera frame itself (the encoder's normalised
+    RGB-D input, mean frame removed: (4, S, S)) rather than the 8 x 8 latent map: a small,
+    translation-equivariant conv net (no coordinate channels) draws one danger map at half
+    the image's resolution, read at every keypoint (logit = bias + sum_k w_k D(x_k, y_k),
+    w_k >= 0 learned: which keypoints are the robot's body). What makes a place dangerous
+    (beside an obstacle, at an edge) looks the same wherever it lies, so a few dozen recorded
+    failures teach it for every place and layout: on cliff it draws a ring round each
+    obstacle, where the robot's centre is when its body touches it.
+    """
+
+    def __init__(self, map_shape: tuple[int, int, int], state_dim: int, keypoints: int,
+                 config: EventConfig = EventConfig(kind='pixels')):
+        nn.Module.__init__(self)
+        if not 0 < 2 * keypoints <= state_dim:
+            raise ValueError(f'{keypoints} keypoints do not fit a {state_dim}-entry state')
+        c, s, s2 = map_shape
+        if s != s2 or s % 2:
+            raise ValueError(f'pixel scenes must be square with an even side, got {map_shape}')
+        self.config = config
+        self.map_shape, self.state_dim, self.keypoints = tuple(map_shape), state_dim, keypoints
+        self.size = s // 2
+        w = config.scene_features
+        self.net = nn.Sequential(
+            nn.Conv2d(c, w // 2, 3, 2, 1), nn.GELU(),
+            nn.Conv2d(w // 2, w, 3, 1, 1), nn.GELU(),
+            nn.Conv2d(w, w, 3, 1, 2, dilation=2), nn.GELU(),
+            nn.Conv2d(w, w, 3, 1, 4, dilation=4), nn.GELU(),
+            nn.Conv2d(w, 1, 1))
+        self.bias = nn.Parameter(torch.tensor(-3.0))
+        self.keypoint_weight = nn.Parameter(torch.zeros(keypoints))
+        self._scene: torch.Tensor | None = None
+
+    def scene_features(self, maps: torch.Tensor) -> torch.Tensor:
+        """Frames (B, C*S*S) -> one danger map each (B, (S/2)**2)."""
+        return self.net(maps.reshape(-1, *self.map_shape).float()).flatten(1)
+
+    def logits(self, scene: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """The one danger map (..., n*n) read at every keypoint, weighted -> logits (...)."""
+        value = read_maps(scene, states, self.keypoints, self.size, False)
+        return self.bias + (F.softplus(self.keypoint_weight) * value).sum(-1)
+
+
 def make_event_heads(map_shape, state_dim: int, keypoints: int,
                      config: EventConfig = EventConfig()) -> nn.Module:
     """The heads of `config.kind` (`EventHeads` or `SpatialEventHeads`)."""
     if config.kind == 'spatial':
         return SpatialEventHeads(map_shape, state_dim, keypoints, config)
+    if config.kind == 'pixels':
+        return PixelEventHeads(map_shape, state_dim, keypoints, config)
     return EventHeads(map_shape, state_dim, config)
 
 

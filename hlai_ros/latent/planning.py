@@ -68,6 +68,26 @@ def planning_episodes(data: LatentDataset, states: torch.Tensor, min_steps: int 
     return out
 
 
+@torch.no_grad()
+def event_scenes(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Tensor,
+                 kind: str, batch: int = 512) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """What the event heads of `kind` read as the scene of every frame, and its shape.
+
+    'pixels': the encoder's normalised RGB-D frames (M, 4*S*S), float16 to halve the memory;
+    otherwise the latent maps (M, C*m*m) of `latents`.
+    """
+    if kind != 'pixels':
+        c = encoder.config
+        return latents[:, :encoder.map_dim].contiguous(), (c.map_channels, c.map_size,
+                                                           c.map_size)
+    out = []
+    for i in range(0, len(data), batch):
+        f = data.frames(torch.arange(i, min(i + batch, len(data))))
+        out.append(encoder.pixels(f['rgb'], f['depth'])[:, :4].half().flatten(1))
+    size = int(data.rgb.shape[-1])
+    return torch.cat(out), (4, size, size)
+
+
 def event_labels(data: LatentDataset, failed: np.ndarray, within: int) -> np.ndarray:
     """(M,) bool: the frame's episode ends in failure within `within` steps of it.
 
@@ -96,9 +116,13 @@ class PlanningSettings:
     """Horizon of the event heads, steps."""
     event_steps: int = 3000
     """Optimiser steps of the event heads."""
+    event_batch: int = 256
+    """Frames per optimiser step of the event heads."""
+    event_features: int = 32
+    """Width of the event heads' scene network (`EventConfig.scene_features`)."""
     event_kind: str = 'mlp'
-    """Event heads: 'mlp' or 'spatial' (danger maps read at the keypoints;
-    `hlai_ros.latent.events`)."""
+    """Event heads: 'mlp', 'spatial' (danger maps from the latent map, read at the keypoints)
+    or 'pixels' (danger maps from the camera frame; `hlai_ros.latent.events`)."""
     value_steps: int = 4000
     """Optimiser steps of the steps-to-goal value (`hlai_ros.latent.value`); 0: none."""
     value_reach: float = 0.05
@@ -126,6 +150,64 @@ class PlanningSettings:
         return replace(self, **updates)
 
 
+def fit_events(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Tensor,
+               states: torch.Tensor, failed: np.ndarray, settings: 'PlanningSettings',
+               train_eps, val_eps, progress: bool = True, log=print):
+    """The event heads of `settings` on the outcome markers; (heads or None, report)."""
+    import time
+
+    from hlai_ros.latent.events import EventConfig, fit_event_heads
+    s = settings
+    labels = event_labels(data, failed, s.event_within)
+    heads, report = None, {'events': int(failed.sum()), 'episodes': int(len(failed))}
+    if not failed[train_eps].any():
+        log('[latent] no failure in the training episodes: no event heads (collect '
+            'exploration that sometimes falls or collides to learn them)')
+        return None, report
+    t0 = time.monotonic()
+    scenes, scene_shape = event_scenes(encoder, data, latents, s.event_kind)
+    heads, fit = fit_event_heads(scenes, scene_shape, states, labels, data.episode.numpy(),
+                                 data.step.numpy(), train_eps, val_eps,
+                                 EventConfig(within=s.event_within, steps=s.event_steps,
+                                             seed=s.seed, kind=s.event_kind,
+                                             batch_size=s.event_batch,
+                                             scene_features=s.event_features),
+                                 progress=progress, keypoints=encoder.config.keypoints)
+    report.update(fit, seconds=time.monotonic() - t0)
+    log(f'[latent] event heads: {report}')
+    return heads, report
+
+
+def train_events(folder, data: LatentDataset, failed: np.ndarray, settings: 'PlanningSettings',
+                 metadata: dict | None = None, progress: bool = True, log=print) -> dict:
+    """Refit only the event heads of a latent folder (its dynamics, goal cost, value stay).
+
+    For a new collection that holds more failures: the catastrophe term learns from them
+    without retraining what already plans well. Returns the heads' report.
+    """
+    from pathlib import Path
+
+    from hlai_ros.latent.checkpoint import load_latent_model
+    from hlai_ros.latent.data import split_by_episode
+    from hlai_ros.latent.stack import load_latent_cost, save_latent_cost
+    folder = Path(folder)
+    encoder = load_latent_model(folder)
+    goal, _, value, header = load_latent_cost(folder, encoder.config.keypoints)
+    with torch.no_grad():
+        latents = encode_dataset(encoder, data)
+    states = latents[:, planning_part(encoder)].contiguous()
+    train_eps, val_eps = split_by_episode(data.num_episodes, settings.val_fraction,
+                                          settings.seed)
+    heads, report = fit_events(encoder, data, latents, states, failed, settings, train_eps,
+                               val_eps, progress, log)
+    meta = dict(header.get('metadata') or {})
+    if metadata:
+        meta['events'] = metadata
+    save_latent_cost(folder, goal, heads, header['weighting'], report, meta, value,
+                     header.get('value_report'))
+    return report
+
+
 def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: PlanningSettings,
                    metadata: dict | None = None, progress: bool = True, log=print) -> dict:
     """Train what the actor plans with, next to the encoder in `folder`; return a report.
@@ -140,7 +222,6 @@ def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: Pl
 
     from hlai_ros.latent.checkpoint import load_latent_model
     from hlai_ros.latent.data import split_by_episode
-    from hlai_ros.latent.events import EventConfig, fit_event_heads
     from hlai_ros.latent.goal import fit_goal_cost
     from hlai_ros.latent.stack import planning_goal_cost, save_latent_cost
     from hlai_ros.world_model.config import WorldModelConfig
@@ -165,23 +246,8 @@ def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: Pl
         f'{len(history.val_error)} epochs, {dyn_s:.0f} s ({history.stop_reason})')
     goal = planning_goal_cost(fit_goal_cost(encoder, latents, weighting=s.goal_weighting))
     train_eps, val_eps = split_by_episode(data.num_episodes, s.val_fraction, s.seed)
-    labels = event_labels(data, failed, s.event_within)
-    heads, report = None, {'events': int(failed.sum()), 'episodes': int(len(failed))}
-    if failed[train_eps].any():
-        t0 = time.monotonic()
-        heads, fit = fit_event_heads(latents[:, :encoder.map_dim].contiguous(),
-                                     (encoder.config.map_channels, encoder.config.map_size,
-                                      encoder.config.map_size), states, labels,
-                                     data.episode.numpy(), data.step.numpy(), train_eps,
-                                     val_eps, EventConfig(within=s.event_within,
-                                                          steps=s.event_steps, seed=s.seed,
-                                                          kind=s.event_kind),
-                                     progress=progress, keypoints=encoder.config.keypoints)
-        report.update(fit, seconds=time.monotonic() - t0)
-        log(f'[latent] event heads: {report}')
-    else:
-        log('[latent] no failure in the training episodes: no event heads (collect '
-            'exploration that sometimes falls or collides to learn them)')
+    heads, report = fit_events(encoder, data, latents, states, failed, s, train_eps, val_eps,
+                               progress, log)
     value, value_report = None, {}
     if s.value_steps:
         from hlai_ros.latent.value import ValueConfig, fit_goal_value

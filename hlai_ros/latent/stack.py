@@ -34,7 +34,7 @@ from hlai_ros.cost.composite import Cost
 from hlai_ros.cost.effort import EffortCost
 from hlai_ros.cost.uncertainty import UncertaintyCost
 from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
-from hlai_ros.latent.events import EventHeads, event_heads_from_settings
+from hlai_ros.latent.events import EventHeads, PixelEventHeads, event_heads_from_settings
 from hlai_ros.latent.goal import GoalCost
 from hlai_ros.latent.planning import planning_part
 from hlai_ros.latent.value import GoalValue, ValueConfig, ValueTerm
@@ -72,6 +72,22 @@ class LatentPercept:
     """The planning state (S,): keypoints then the proprioception latent."""
 
 
+def _frame(obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """An observation's rgb (1, 3, H, W) uint8 and depth (1, H, W) m (non-finite: farthest)."""
+    rgb = torch.as_tensor(np.ascontiguousarray(obs['rgb'])).permute(2, 0, 1)[None]
+    depth = np.asarray(obs['depth'], dtype=np.float32)
+    finite = np.isfinite(depth)
+    far = float(depth[finite].max()) if finite.any() else 0.0
+    return rgb, torch.as_tensor(np.where(finite, depth, far))[None]
+
+
+@torch.no_grad()
+def scene_pixels(encoder, obs: dict[str, np.ndarray]) -> torch.Tensor:
+    """The frame as the pixel event heads read it: the encoder's normalised RGB-D (4*H*W,)."""
+    rgb, depth = _frame(obs)
+    return encoder.pixels(rgb, depth)[0, :4].flatten()
+
+
 @torch.no_grad()
 def encode_observation(encoder, obs: dict[str, np.ndarray]) -> torch.Tensor:
     """Encode one observation -> latent (D,).
@@ -80,11 +96,7 @@ def encode_observation(encoder, obs: dict[str, np.ndarray]) -> torch.Tensor:
     farthest), proprio (P,) (may be absent, e.g. for a goal image: zeros; nothing of the goal's
     proprioception is used by the cost).
     """
-    rgb = torch.as_tensor(np.ascontiguousarray(obs['rgb'])).permute(2, 0, 1)[None]
-    depth = np.asarray(obs['depth'], dtype=np.float32)
-    finite = np.isfinite(depth)
-    far = float(depth[finite].max()) if finite.any() else 0.0
-    depth = torch.as_tensor(np.where(finite, depth, far))[None]
+    rgb, depth = _frame(obs)
     proprio = obs.get('proprio')
     if proprio is None:
         proprio = encoder.proprio_mean.numpy()
@@ -234,12 +246,27 @@ class LatentStack:
         if latent.numel() != self.encoder.config.latent_dim:
             raise ValueError(f'latent must have {self.encoder.config.latent_dim} entries, got '
                              f'{latent.numel()}')
-        if self.heads is not None:
+        if self.heads is not None and not self.reads_pixels:
             self.heads.set_scene(latent[:self.encoder.map_dim])
         return LatentPercept(latent, latent[self.part].numpy().astype(np.float32))
 
+    @property
+    def reads_pixels(self) -> bool:
+        """Whether the event heads read the camera frame (`set_scene_frame`), not the latent."""
+        return isinstance(self.heads, PixelEventHeads)
+
+    def set_scene_frame(self, obs: dict[str, np.ndarray]) -> None:
+        """The camera frame (rgb, depth) the pixel event heads read from the next plan on.
+
+        The scene is static within an episode, so a recent frame will do; a no-op for heads
+        that read the latent map.
+        """
+        if self.reads_pixels:
+            self.heads.set_scene(scene_pixels(self.encoder, obs))
+
     def perceive(self, obs: dict[str, np.ndarray]) -> LatentPercept:
         """Encode an observation and make it the percept to plan from."""
+        self.set_scene_frame(obs)
         return self.percept(self.encode(obs))
 
     def set_goal_latent(self, latent: torch.Tensor) -> None:
@@ -278,7 +305,7 @@ class LatentStack:
         zero = np.zeros(self.model.state_dim, np.float32)
         goal, self.goal = self.goal, torch.zeros(self.model.state_dim)
         if self.heads is not None and self.heads._scene is None:
-            self.heads.set_scene(torch.zeros(self.encoder.map_dim))
+            self.heads.set_scene(torch.zeros(int(np.prod(self.heads.map_shape))))
         self.agent.act(zero, CostContext(goal=self.goal))
         self.goal = goal
         self.agent.reset()

@@ -31,7 +31,7 @@ from hlai_ros.latent.config import LatentConfig
 from hlai_ros.latent.data import LatentDataset, split_by_episode
 from hlai_ros.latent.model import LatentWorldModel
 from hlai_ros.latent.objective import window_loss
-from hlai_ros.latent.planning import PlanningSettings, train_planning
+from hlai_ros.latent.planning import PlanningSettings, train_events, train_planning
 from hlai_ros.world_model.train import stopping
 
 BUDGET_FIELDS = ('max_epochs', 'time_budget_s', 'patience')
@@ -221,10 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                    help='override LatentConfig fields, e.g. map_size=16 recon_weight=0')
-    p.add_argument('--stage', choices=('all', 'encoder', 'planning'), default='all',
+    p.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events'), default='all',
                    help="'encoder': the pixel model only; 'planning': only what the actor "
                         "plans with (dynamics, goal cost, event heads) on the folder's encoder; "
-                        "'all' (default): both, in that order")
+                        "'events': only the event heads of a trained folder (its dynamics, goal "
+                        "cost and value stay), e.g. on a new collection with more failures; "
+                        "'all' (default): encoder and planning, in that order")
     p.add_argument('--plan-set', nargs='*', default=[], metavar='KEY=VALUE',
                    help='override PlanningSettings fields (hlai_ros/latent/planning.py), e.g. '
                         'dynamics_budget_s=600 event_within=15')
@@ -265,6 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = train_planning(args.out, data, data.failed, settings, metadata=metadata,
                                 progress=not args.no_progress)
         summary.update(planning_s=round(time.monotonic() - t1, 1), planning=report)
+    if args.stage == 'events':
+        t1 = time.monotonic()
+        settings = PlanningSettings(seed=args.seed, goal_weighting=task.latent_goal_weighting
+                                    ).with_overrides(args.plan_set)
+        report = train_events(args.out, data, data.failed, settings, metadata=metadata,
+                              progress=not args.no_progress)
+        summary.update(events_s=round(time.monotonic() - t1, 1), events=report)
     print(json.dumps(summary))
     return 0
 

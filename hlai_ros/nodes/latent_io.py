@@ -50,6 +50,10 @@ class ActorInputs:
                                                                                       STATE)
         self.goal = None
         """The ``/goal_pose`` override (x, y) of this episode (state mode), or None."""
+        self._frame: dict[str, tuple[int, object]] = {}
+        """The newest camera image per role ('rgb', 'depth'): (stamp ns, message)."""
+        self.scene_frames = self.scene_faults = 0
+        """Camera frames the pixel event heads read as their scene, and could not read."""
         self.drawing = None
         if self.latent:
             from hlai_ros.latent.node_core import PlanDrawing
@@ -66,6 +70,37 @@ class ActorInputs:
         points = self.sv.plan_positions(self.task, self.stack, percept, actions)
         return points, self.task.embodiment.state_frame
 
+    def scene_topics(self):
+        """((topic, callback), ...) of the camera frames the stack's event heads read.
+
+        Only a latent stack whose event heads read pixels (`LatentStack.reads_pixels`) needs
+        them; the scene is static within an episode, so the newest pair of one stamp will do.
+        """
+        if not (self.latent and self.stack.reads_pixels):
+            return ()
+        from hlai_ros.contract import CAMERA_DEPTH, CAMERA_RGB
+        return ((CAMERA_RGB, lambda m: self._on_frame('rgb', m)),
+                (CAMERA_DEPTH, lambda m: self._on_frame('depth', m)))
+
+    def _on_frame(self, role: str, msg) -> str:
+        """Keep a camera image; a matched pair becomes the heads' scene. Returns a fault or ''."""
+        from hlai_ros.data import messages
+        from hlai_ros.nodes.convert import stamp_ns
+        self._frame[role] = (stamp_ns(msg.header.stamp), msg)
+        (t_rgb, rgb), (t_depth, depth) = (self._frame.get(r, (None, None))
+                                          for r in ('rgb', 'depth'))
+        if t_rgb is None or t_rgb != t_depth:
+            return ''
+        self._frame.clear()
+        try:
+            self.stack.set_scene_frame({'rgb': messages.image_to_rgb(rgb),
+                                        'depth': messages.image_to_depth(depth)})
+        except (ValueError, RuntimeError) as exc:
+            self.scene_faults += 1
+            return f'camera frame for the event heads: {exc}'
+        self.scene_frames += 1
+        return ''
+
     def apply_profile(self, text: str, stats) -> str:
         """Apply a published profile; return why it is refused, or ''.
 
@@ -75,7 +110,12 @@ class ActorInputs:
 
     def notes(self) -> dict:
         """Extra diagnostics values: latent mode, what ``/hlai/plan`` shows (``plan_probe``)."""
-        return {'plan_probe': self.drawing.note} if self.latent else {}
+        if not self.latent:
+            return {}
+        notes = {'plan_probe': self.drawing.note}
+        if self.stack.reads_pixels:
+            notes.update(scene_frames=self.scene_frames, scene_faults=self.scene_faults)
+        return notes
 
     def reset(self) -> None:
         """A new episode: the goal pose override ends (a goal latent stays)."""

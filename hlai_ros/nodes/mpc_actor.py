@@ -22,7 +22,8 @@ Out: the embodiment's command, ``/hlai/plan`` (nav_msgs/Path: the plan's predict
   config/<task>.yaml); parameters: `hlai_ros.actor.supervision.ActorConfig`.
 - **Latent mode** (a latent ``model``, `hlai_ros.nodes.latent_io.ActorInputs`): ``/hlai/latent``
   to ``/hlai/latent_goal`` (zero until it came), planning dynamics hot-reloaded, the profile's
-  planner settings only, no policy; ``/hlai/plan`` only through the folder's plan probe.
+  planner settings only, no policy; ``/hlai/plan`` only through the folder's plan probe;
+  event heads that read pixels also take the camera's frames (``/camera/...``) as their scene.
 """
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ class MpcActorNode(Node):
         for topic, callback in ((EPISODE, self._on_episode), (ESTOP, self._on_estop),
                                 (PROFILE, self._on_profile),
                                 (self.inputs.goal_topic, self._on_goal),
+                                *self.inputs.scene_topics(),
                                 (self.inputs.state_topic, self._on_state)):
             self.create_subscription(convert.message_class(topic.msgtype), topic.name, callback,
                                      convert.qos_profile(topic.qos))

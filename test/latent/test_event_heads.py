@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from hlai_ros.latent.events import (
     EventConfig,
     EventHeads,
+    PixelEventHeads,
     SpatialEventHeads,
     event_heads_from_settings,
     fit_event_heads,
@@ -80,3 +81,39 @@ def test_settings_rebuild_the_same_kind_of_heads():
         EventConfig(kind='magic')
     with pytest.raises(ValueError, match='keypoints'):
         SpatialEventHeads((4, 4, 4), 5, 3, EventConfig(kind='spatial'))
+
+
+def test_pixel_heads_find_danger_at_an_object_wherever_the_frame_shows_it():
+    # Each episode's frame shows one "obstacle" (a bright 3 x 3 square) at a random place; a
+    # frame fails when keypoint 0 is on it. Held-out episodes put the obstacle where no
+    # training episode had it near, so the heads must read danger from what the pixels show.
+    rng = np.random.default_rng(1)
+    n_ep, steps, size = 80, 24, 16
+    episode = np.repeat(np.arange(n_ep), steps)
+    step = np.tile(np.arange(steps), n_ep)
+    centre = rng.integers(3, size - 3, (n_ep, 2))              # obstacle pixel (col, row)
+    frames = torch.zeros(n_ep, 4, size, size)
+    for e, (c, r) in enumerate(centre):
+        frames[e, 3, r - 1:r + 2, c - 1:c + 2] = 1.0
+    maps = frames[episode].flatten(1)
+    near = rng.random(n_ep * steps) < 0.3               # a third of the frames near the obstacle
+    pix = np.where(near[:, None], centre[episode] + rng.uniform(-1, 1, (n_ep * steps, 2)),
+                   rng.uniform(0, size - 1, (n_ep * steps, 2)))
+    kp = pix / (size - 1) * 2 - 1                                  # [-1, 1] image coordinates
+    states = torch.as_tensor(np.concatenate([kp, rng.normal(size=(len(kp), 1))], 1),
+                             dtype=torch.float32)
+    labels = np.abs(pix - centre[episode]).max(1) <= 1.5
+    heads, report = fit_event_heads(maps, (4, size, size), states, labels, episode, step,
+                                    range(60), range(60, 80),
+                                    EventConfig(kind='pixels', steps=500, batch_size=128,
+                                                scene_features=8, scene_lag=0),
+                                    keypoints=1)
+    assert isinstance(heads, PixelEventHeads) and report['kind'] == 'pixels'
+    assert report['precision'] > 0.6 and report['recall'] > 0.6
+    e = 70
+    heads.set_scene(frames[e].flatten())
+    at = torch.tensor([[*(centre[e] / (size - 1) * 2 - 1), 0.0]], dtype=torch.float32)
+    away = torch.tensor([[*((centre[e] + 6) % size / (size - 1) * 2 - 1), 0.0]],
+                        dtype=torch.float32)
+    assert heads.probability(at) > 0.5 > heads.probability(away)
+    assert isinstance(event_heads_from_settings(heads.settings()), PixelEventHeads)

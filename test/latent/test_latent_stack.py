@@ -9,7 +9,7 @@ from hlai_ros.actor.planner import PlannerConfig
 from hlai_ros.actor.stack import folder_representation, load_stack
 from hlai_ros.latent.checkpoint import save_latent_model
 from hlai_ros.latent.config import LatentConfig
-from hlai_ros.latent.events import EventConfig, fit_event_heads
+from hlai_ros.latent.events import EventConfig, EventHeads, fit_event_heads
 from hlai_ros.latent.model import LatentWorldModel
 from hlai_ros.latent.planning import (
     PlanningSettings,
@@ -59,7 +59,7 @@ def test_event_heads_learn_where_failures_happen_and_report_held_out_precision_r
     assert p[0] > 0.8 and p[1] < 0.2
 
 
-def _latent_folder(tmp_path):
+def _latent_folder(tmp_path, event_kind: str = 'mlp'):
     """A tiny encoder + the planning stage on fake episodes, for the cliff task's identity."""
     task = get_task('cliff')
     episodes = [FakeEpisode(i) for i in range(6)]
@@ -77,7 +77,7 @@ def _latent_folder(tmp_path):
     report = train_planning(folder, data, data.failed,
                             PlanningSettings(dynamics_budget_s=3.0, ensemble_size=2,
                                              event_steps=30, value_steps=30,
-                                             val_fraction=0.34),
+                                             val_fraction=0.34, event_kind=event_kind),
                             metadata=metadata, progress=False, log=lambda *_: None)
     return task, folder, data, report
 
@@ -105,6 +105,46 @@ def test_planning_stage_writes_a_folder_the_stack_loads_and_plans_with(tmp_path)
     assert (plan.action >= np.asarray(task.action_low) - 1e-6).all()
     assert (plan.action <= np.asarray(task.action_high) + 1e-6).all()
     assert stack.predict(percept, plan.actions).shape == (5, percept.state.shape[0])
+
+
+def test_pixel_event_heads_read_the_camera_frame_in_python_and_from_camera_messages(tmp_path):
+    from hlai_ros.data import messages
+    from hlai_ros.latent.events import PixelEventHeads
+    from hlai_ros.latent.stack import scene_pixels
+    from hlai_ros.nodes.latent_io import ActorInputs
+    task, folder, data, report = _latent_folder(tmp_path, 'pixels')
+    assert report['events']['kind'] == 'pixels'
+    stack = load_stack(task, folder, 'cpu')
+    assert isinstance(stack.heads, PixelEventHeads) and stack.reads_pixels
+    frame = {'rgb': data.rgb[3].permute(1, 2, 0).numpy(), 'depth': data.depth[3].float().numpy(),
+             'proprio': data.proprio[3].numpy()}
+    stack.perceive(frame)             # the Python loop: the frame itself is the heads' scene
+    expected = stack.heads.scene_features(scene_pixels(stack.encoder, frame)[None])[0]
+    assert torch.equal(stack.heads._scene, expected)
+    # the node's way: the latent from /hlai/latent leaves the scene alone, the camera sets it
+    stack.heads._scene = None
+    stack.percept(stack.encode(frame))
+    assert stack.heads._scene is None
+    inputs = ActorInputs(task, stack)
+    topics = dict((topic.name, callback) for topic, callback in inputs.scene_topics())
+    assert set(topics) == {'/camera/image_raw', '/camera/depth/image_raw'}
+    rgb = messages.rgb_image(frame['rgb'], 5, 'camera_optical_frame')
+    depth = messages.depth_image(frame['depth'], 7, 'camera_optical_frame')
+    assert topics['/camera/image_raw'](rgb) == '' and stack.heads._scene is None
+    assert topics['/camera/depth/image_raw'](depth) == '' and stack.heads._scene is None
+    depth = messages.depth_image(frame['depth'], 5, 'camera_optical_frame')   # same stamp
+    assert topics['/camera/depth/image_raw'](depth) == ''
+    assert torch.allclose(stack.heads._scene, expected, atol=1e-5)
+    small = messages.rgb_image(frame['rgb'][::2, ::2], 9, 'camera_optical_frame')
+    topics['/camera/image_raw'](small)
+    fault = topics['/camera/depth/image_raw'](messages.depth_image(frame['depth'][::2, ::2], 9,
+                                                                  'camera_optical_frame'))
+    assert fault and inputs.scene_faults == 1 and inputs.notes()['scene_faults'] == 1
+    # a stack whose heads read the latent map subscribes to no camera
+    c = stack.encoder.config
+    heads = EventHeads((c.map_channels, c.map_size, c.map_size), stack.model.state_dim)
+    mlp = LatentStack(task, stack.encoder, stack.model, stack.goal_cost, heads, device='cpu')
+    assert not mlp.reads_pixels and ActorInputs(task, mlp).scene_topics() == ()
 
 
 def test_hindsight_targets_are_the_first_time_the_goal_held():

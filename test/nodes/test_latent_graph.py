@@ -2,7 +2,8 @@
 
 A tiny latent folder for cliff (an untrained encoder at the real image size, 64, and the
 robot's 5 proprioception values, its planning stage trained on three short random episodes
-with tiny budgets, a plan probe fitted on the same episodes) drives sim + perception +
+with tiny budgets, untrained event heads that read the camera frame, a plan probe fitted on
+the same episodes) drives sim + perception +
 world_model (learning online) + mpc_actor + command_gate in real processes: the goal image and
 its latent arrive, the latent has the model's size and parts, the actor's commands reach the
 robot through the gate, its plan is drawn on /hlai/plan through the probe, the world_model
@@ -48,6 +49,14 @@ def tiny_latent_folder(data_dir: Path, folder: Path) -> Path:
                    metadata=metadata, progress=False, log=lambda *_: None)
     from hlai_ros.latent.probes import fit_plan_probe, save_plan_probe
     save_plan_probe(folder, fit_plan_probe(encoder, data, 'cliff', folds=3))
+    # event heads that read the camera frame (untrained: three short random episodes hold no
+    # failure), so the actor takes the camera's frames as their scene
+    from hlai_ros.latent.events import EventConfig, PixelEventHeads
+    from hlai_ros.latent.stack import load_latent_cost, save_latent_cost
+    goal, _, value, header = load_latent_cost(folder, config.keypoints)
+    heads = PixelEventHeads((4, 64, 64), 2 * config.keypoints + config.proprio_latent_dim,
+                            config.keypoints, EventConfig(kind='pixels', scene_features=4))
+    save_latent_cost(folder, goal, heads.eval(), header['weighting'], {}, metadata, value)
     return folder
 
 
@@ -178,6 +187,9 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
     assert int(learner['checkpoints']) >= 1 and (online / 'world_model.json').is_file()
     assert int(actor['reloads']) >= 1 and actor['reload_error'] == ''
     assert actor['plan_probe'].startswith('/hlai/plan through the plan probe')
+    # the pixel event heads' scene: the camera's frames, read by the actor
+    assert int(actor['scene_frames']) >= 5 and actor['scene_faults'] == '0'
+
     # the plan, decoded by the probe: metres in the world frame, horizon + 1 poses
     plan = got['plan'][-1]
     assert plan.header.frame_id == 'world' and len(plan.poses) == 8 + 1
@@ -238,6 +250,10 @@ def test_supervision_plans_a_latent_stack_and_a_late_plan_becomes_zero(latent_fo
     with pytest.raises(ValueError, match='no goal latent'):
         supervision.read_latent(stack, layout, latent)
     supervision.set_latent_goal(stack, layout, latent + 0.1)
+    with pytest.raises(ValueError, match='no camera frame yet'):   # the event heads' scene
+        supervision.read_latent(stack, layout, latent)
+    rgb, depth = np.zeros((64, 64, 3), np.uint8), np.ones((64, 64), np.float32)
+    stack.set_scene_frame({'rgb': rgb, 'depth': depth})
     percept = supervision.read_latent(stack, layout, latent)
     stats = supervision.ActorStats()
     action, plan, late = supervision.act(stack, percept, stats, 1e-9, True)
