@@ -74,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--representation latent: override LatentConfig fields '
                              '(hlai_ros/latent/config.py), e.g. map_size=16')
+    parser.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events'),
+                        default='all',
+                        help="--representation latent: 'encoder' (the pixel model), 'planning' "
+                             "(dynamics, goal cost, event heads, value on the folder's encoder), "
+                             "'events' (only the event heads of a trained folder) or 'all' "
+                             '(default: encoder, then planning)')
     parser.add_argument('--plan-set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--representation latent: override the planning stage '
                              '(hlai_ros.latent.planning.PlanningSettings), e.g. '
@@ -94,7 +100,7 @@ def run_latent(args: argparse.Namespace) -> int:
                          'with --representation latent use --set KEY=VALUE')
     out = args.out or Path('models') / f'{args.task}_latent'
     argv = ['--task', args.task, '--data', str(args.data), '--out', str(out),
-            '--seed', str(args.seed)]
+            '--seed', str(args.seed), '--stage', args.stage]
     if args.threads:
         argv += ['--threads', str(args.threads)]
     if args.time_budget is not None:
@@ -130,9 +136,9 @@ def run(args: argparse.Namespace) -> int:
                          'latent')
     if args.representation == 'latent':
         return run_latent(args)
-    if args.set or args.plan_set:
-        raise SystemExit('hlai train: --set and --plan-set apply to --representation latent '
-                         'only')
+    if args.set or args.plan_set or args.stage != 'all':
+        raise SystemExit('hlai train: --set, --plan-set and --stage apply to --representation '
+                         'latent only')
     if args.max_transitions is not None and args.max_transitions < 1:
         raise SystemExit('hlai train: --max-transitions must be at least 1')
     if args.no_actor and args.actor_only:

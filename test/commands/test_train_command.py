@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from hlai_ros.actor.checkpoint import load_critic, load_policy
@@ -76,6 +77,17 @@ def test_train_representation_latent_writes_a_latent_checkpoint_with_its_identit
     from hlai_ros.latent.stack import LatentStack
     assert summary['planning']['planning_transitions'] > 0
     assert isinstance(load_stack(get_task('cliff'), out, 'cpu'), LatentStack)
+    # --stage events refits only the event heads; the dynamics stay as they were
+    dynamics = sorted(p.name for p in out.glob('world_model*'))
+    assert main(['train', '--task', 'cliff', '--data', str(data), '--out', str(out),
+                 '--representation', 'latent', '--stage', 'events', '--quiet', '--plan-set',
+                 'event_steps=5', 'event_kind=pixels', 'val_fraction=0.34']) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary['events']['episodes'] == 3 and 'planning' not in summary
+    assert sorted(p.name for p in out.glob('world_model*')) == dynamics
+    assert isinstance(load_stack(get_task('cliff'), out, 'cpu'), LatentStack)
+    with pytest.raises(SystemExit, match='--stage'):
+        main(['train', '--task', 'cliff', '--data', str(data), '--stage', 'events'])
     # the state model's options are refused with the latent representation
     try:
         main(['train', '--task', 'cliff', '--data', str(data), '--representation', 'latent',
