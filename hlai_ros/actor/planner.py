@@ -209,8 +209,11 @@ class Planner:
     def terminal_value(self, states: torch.Tensor, context: CostContext) -> torch.Tensor:
         """The critic's cost-to-go of the horizon's last states (E, N, S) -> (E, N).
 
-        A goal-relative critic (config.goal_relative_indices) is given the context's goal.
+        A goal-relative critic (config.goal_relative_indices) is given the context's goal; one
+        that sees the scene (`sees_cost`) is also given the planner's cost.
         """
+        if getattr(self.critic, 'sees_cost', False):
+            return self.critic(states, context.goal, cost=self.cost)
         if uses_goal(self.critic):
             return self.critic(states, context.goal)
         return self.critic(states)

@@ -393,3 +393,30 @@ def _tick(bar, loss: float) -> None:
 def _close(bar) -> None:
     if bar is not None:
         bar.close()
+
+
+def train_critic_on_features(critic: Critic, trajectories: Sequence[ValueTrajectory],
+                             steps: int = 3000, window: int = 32, seed: int = 0,
+                             time_budget_s: float = 600.0) -> list[float]:
+    """TD(lambda) on trajectories whose ``states`` are the critic's features (T+1, F).
+
+    For a critic that sees the scene ('path' features): each trajectory's features were read
+    in its own scene (`hlai_ros.tasks.pipeline.critic_trajectories`), recorded or imagined.
+    Fits the critic's normalisation to them, then runs `steps` minibatch updates (or until
+    the budget); returns the losses. The critic is left in eval mode without gradients.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    longest = max((len(tr.costs) for tr in trajectories), default=0)
+    feats, costs, dones, _ = windows(trajectories, max(1, min(window, longest)))
+    critic.set_normalization(None, costs, features=feats)
+    trainer = CriticTrainer(critic)
+    losses, start = [], time.perf_counter()
+    for _ in range(steps):
+        idx = torch.randint(feats.shape[0], (min(critic.config.batch_size, feats.shape[0]),),
+                            generator=generator)
+        losses.append(trainer.update_features(feats[idx], costs[idx], dones[idx]))
+        if time.perf_counter() - start > time_budget_s:
+            break
+    critic.eval().requires_grad_(False)
+    return losses

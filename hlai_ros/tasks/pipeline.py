@@ -154,3 +154,72 @@ def train_task_actor(task: Task, model, runs: Sequence[TaskRun], config=None,
                      policy=replace(config.policy, goal_relative_indices=rel))
     return train_critic_and_policy(model, task.cost(None), value_trajectories(task, runs),
                                    task.action_low, task.action_high, config, progress)
+
+
+def critic_trajectories(task: Task, episodes: Sequence[dict], critic, model=None,
+                        imagine_every: int = 4, imagine_horizon: int = 16,
+                        failure_cost: float = 100.0, generator=None,
+                        imagine_noise: tuple[float, ...] = (0.0,)):
+    """Recorded (and imagined) episodes as TD(lambda) data of a critic: its features, costs.
+
+    Each episode is a dict with ``states`` (T+1, S) and ``actions`` (T, A) as perceived and
+    applied, ``goal`` (2,), ``scenes`` (the perceived scene of each step; the last one scores
+    the whole episode, as the planner's cost would), ``success`` and ``failure``
+    (`benchmarks/critic_record.py` writes them). Every step costs what the planner would charge
+    for it (the task cost of that scene without the goal's terminal weight, `failure_cost` on
+    a failed episode's last step); an episode that ended in success or failure owes nothing
+    after it. With a world `model`, every `imagine_every`-th recorded state also starts an
+    imagined run of `imagine_horizon` steps under the recorded actions, one per ensemble
+    member, scored the same way (bootstrapped at its end); one such run per entry of
+    `imagine_noise`, whose actions are the recorded ones plus Gaussian noise of that std (a
+    fraction of the action half-range, clipped to the bounds), so that the critic also learns
+    the states a planner's samples reach and the recordings do not. Returns `ValueTrajectory`s
+    whose states are the critic's features (`Critic.features`, in the episode's scene).
+    """
+    import torch
+
+    from hlai_ros.actor.imagination import member_step_costs
+    from hlai_ros.actor.training import ValueTrajectory
+    from hlai_ros.cost.base import CostContext
+    out = []
+    for ep in episodes:
+        states = torch.as_tensor(ep['states'], dtype=torch.float32)
+        actions = torch.as_tensor(ep['actions'], dtype=torch.float32)
+        if len(actions) == 0:
+            continue
+        goal = torch.as_tensor(ep['goal'], dtype=torch.float32)
+        cost = task.cost(ep['scenes'][-1], terminal=False)
+        context = CostContext(goal=goal)
+        with torch.no_grad():
+            costs = cost.per_step(states.view(1, 1, *states.shape), actions[None], context)[0]
+            if ep.get('failure'):
+                costs[-1] += failure_cost
+            feats = critic.features(states, goal, cost)
+            out.append(ValueTrajectory(feats.numpy(), costs.numpy(),
+                                       bool(ep.get('success') or ep.get('failure')), None))
+            if model is None:
+                continue
+            starts = list(range(0, len(actions) - imagine_horizon + 1, imagine_every))
+            if not starts:
+                continue
+            low = torch.as_tensor(task.action_low, dtype=torch.float32)
+            high = torch.as_tensor(task.action_high, dtype=torch.float32)
+            s0 = states[starts]
+            recorded = torch.stack([actions[t:t + imagine_horizon] for t in starts])
+            for noise in imagine_noise:
+                acts = recorded
+                if noise:
+                    acts = recorded + noise * (high - low) / 2 * torch.randn(
+                        recorded.shape, generator=generator)
+                    acts = torch.max(torch.min(acts, high), low)
+                z = model.sample_z(len(starts), generator=generator)
+                imagined = model.rollout(s0, acts, z)  # (E, n, H+1, S)
+                e, n = imagined.shape[:2]
+                step_costs = member_step_costs(cost, imagined, acts, context)  # (E*n, H)
+                feats = critic.features(imagined.reshape(e * n, *imagined.shape[2:]), goal,
+                                        cost)
+                out.extend(ValueTrajectory(f.numpy(), c.numpy(), False, None)
+                           for f, c in zip(feats, step_costs))
+    if not out:
+        raise ValueError('the recordings hold no step')
+    return out
