@@ -264,13 +264,19 @@ class CriticTrainer:
                 costs.shape[0], costs.shape[1] + 1):
             raise ValueError(f'need states (B, T+1, S) and costs (B, T), got '
                              f'{tuple(states.shape)} and {tuple(costs.shape)}')
-        cfg = self.critic.config
-        states, costs = states.detach(), costs.detach()
+        states = states.detach()
         goal = None if goals is None else goals.detach().unsqueeze(1)
+        return self._td_step(lambda net, x: net.members(x, goal), states, costs, dones)
+
+    def _td_step(self, values, inputs: torch.Tensor, costs: torch.Tensor,
+                 dones: torch.Tensor | None) -> float:
+        """One TD(lambda) step: values(network, inputs[:, t]) of the critic and its target."""
+        cfg = self.critic.config
+        costs = costs.detach()
         with torch.no_grad():
-            next_values = self.target.members(states[:, 1:], goal).mean(0)
+            next_values = values(self.target, inputs[:, 1:]).mean(0)
             targets = td_lambda_targets(costs, next_values, cfg.gamma, cfg.lam, dones)
-        pred = self.critic.members(states[:, :-1], goal)
+        pred = values(self.critic, inputs[:, :-1])
         loss = ((pred - targets) / self.critic.value_scale).pow(2).mean()
         self.optimizer.zero_grad()
         loss.backward()
@@ -289,18 +295,8 @@ class CriticTrainer:
                 costs.shape[0], costs.shape[1] + 1):
             raise ValueError(f'need features (B, T+1, F) and costs (B, T), got '
                              f'{tuple(features.shape)} and {tuple(costs.shape)}')
-        cfg = self.critic.config
-        features, costs = features.detach(), costs.detach()
-        with torch.no_grad():
-            next_values = self.target.members_of(features[:, 1:]).mean(0)
-            targets = td_lambda_targets(costs, next_values, cfg.gamma, cfg.lam, dones)
-        pred = self.critic.members_of(features[:, :-1])
-        loss = ((pred - targets) / self.critic.value_scale).pow(2).mean()
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        self._follow()
-        return float(loss.detach())
+        return self._td_step(lambda net, x: net.members_of(x), features.detach(), costs,
+                             dones)
 
     def _follow(self) -> None:
         """Move the target network towards the critic (Polyak), copy the buffers."""

@@ -260,20 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary.update(train_s=round(time.monotonic() - t1, 1), epochs=len(history.val_loss),
                        best_epoch=history.best_epoch, stop_reason=history.stop_reason,
                        best_val_loss=min(history.val_loss) if history.val_loss else None)
-    if args.stage in ('all', 'planning'):
+    if args.stage in ('all', 'planning', 'events'):
         t1 = time.monotonic()
         settings = PlanningSettings(seed=args.seed, goal_weighting=task.latent_goal_weighting
                                     ).with_overrides(args.plan_set)
-        report = train_planning(args.out, data, data.failed, settings, metadata=metadata,
-                                progress=not args.no_progress)
-        summary.update(planning_s=round(time.monotonic() - t1, 1), planning=report)
-    if args.stage == 'events':
-        t1 = time.monotonic()
-        settings = PlanningSettings(seed=args.seed, goal_weighting=task.latent_goal_weighting
-                                    ).with_overrides(args.plan_set)
-        report = train_events(args.out, data, data.failed, settings, metadata=metadata,
-                              progress=not args.no_progress)
-        summary.update(events_s=round(time.monotonic() - t1, 1), events=report)
+        name, stage = (('events', train_events) if args.stage == 'events'
+                       else ('planning', train_planning))
+        report = stage(args.out, data, data.failed, settings, metadata=metadata,
+                       progress=not args.no_progress)
+        summary.update({f'{name}_s': round(time.monotonic() - t1, 1), name: report})
     print(json.dumps(summary))
     return 0
 
