@@ -108,8 +108,8 @@ def test_web_viewer_draws_a_replayed_bag(small_bag, tmp_path):
             browser.close()
         if view.poll() is None:
             os.killpg(view.pid, signal.SIGINT)
-            try:
-                view.wait(15)
+            try:  # its close may take up to 15 s: a 5 s flush, the server's SIGTERM then KILL
+                view.wait(40)
             except subprocess.TimeoutExpired:
                 os.killpg(view.pid, signal.SIGKILL)
                 view.wait(5)
