@@ -60,6 +60,11 @@ def drawn(png: bytes) -> dict:
             'curve_pixels': int(saturated.sum())}
 
 
+def _default_sigint():
+    """In the child: Ctrl-C as from a terminal, whatever this process ignores."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_web_viewer_draws_a_replayed_bag(small_bag, tmp_path):
     from hlai_ros.view.session import rerun_executable
 
@@ -74,7 +79,8 @@ def test_web_viewer_draws_a_replayed_bag(small_bag, tmp_path):
         view = subprocess.Popen(
             [sys.executable, '-m', 'hlai_ros.cli', 'view', str(small_bag), '--web',
              '--grpc-port', str(grpc_port), '--web-port', str(web_port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=_default_sigint)
     browser = None
     try:
         deadline = time.monotonic() + 60
@@ -108,8 +114,8 @@ def test_web_viewer_draws_a_replayed_bag(small_bag, tmp_path):
             browser.close()
         if view.poll() is None:
             os.killpg(view.pid, signal.SIGINT)
-            try:  # its close may take up to 15 s: a 5 s flush, the server's SIGTERM then KILL
-                view.wait(40)
+            try:
+                view.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(view.pid, signal.SIGKILL)
                 view.wait(5)
