@@ -215,7 +215,7 @@ def read_latent(stack, parts, values):
     latent = check_latent(parts, values, latent_layout(stack.encoder))
     if stack.goal is None:
         raise ValueError('no goal latent yet (/hlai/latent_goal: the goal image, encoded)')
-    if stack.reads_pixels and stack.heads._scene is None:
+    if stack.reads_pixels and not stack.heads.has_scene:
         raise ValueError('no camera frame yet for the event heads (/camera/image_raw and '
                          '/camera/depth/image_raw under one stamp)')
     return stack.percept(latent)

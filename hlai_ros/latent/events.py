@@ -76,6 +76,15 @@ class _SceneHeads(nn.Module):
 
     _scene: torch.Tensor | None = None
 
+    @property
+    def has_scene(self) -> bool:
+        """Whether `set_scene` has given the heads a scene."""
+        return self._scene is not None
+
+    def clear_scene(self) -> None:
+        """Forget the scene: `probability` refuses until the next `set_scene`."""
+        self._scene = None
+
     @torch.no_grad()
     def set_scene(self, latent_map: torch.Tensor) -> None:
         """Fix the scene for the next plans: the current frame's latent map (C*m*m,)."""

@@ -69,6 +69,16 @@ def planning_episodes(data: LatentDataset, states: torch.Tensor, min_steps: int 
 
 
 @torch.no_grad()
+def pixel_scenes(encoder: LatentWorldModel, rgb: torch.Tensor, depth: torch.Tensor
+                 ) -> torch.Tensor:
+    """Frames as the pixel event heads read them: the encoder's normalised RGB-D, flattened.
+
+    rgb (B, 3, S, S) uint8, depth (B, S, S) m -> (B, 4*S*S).
+    """
+    return encoder.pixels(rgb, depth).flatten(1)
+
+
+@torch.no_grad()
 def event_scenes(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Tensor,
                  kind: str, batch: int = 512) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """What the event heads of `kind` read as the scene of every frame, and its shape.
@@ -83,7 +93,7 @@ def event_scenes(encoder: LatentWorldModel, data: LatentDataset, latents: torch.
     out = []
     for i in range(0, len(data), batch):
         f = data.frames(torch.arange(i, min(i + batch, len(data))))
-        out.append(encoder.pixels(f['rgb'], f['depth'])[:, :4].half().flatten(1))
+        out.append(pixel_scenes(encoder, f['rgb'], f['depth']).half())
     size = int(data.rgb.shape[-1])
     return torch.cat(out), (4, size, size)
 

@@ -36,7 +36,7 @@ from hlai_ros.cost.uncertainty import UncertaintyCost
 from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
 from hlai_ros.latent.events import EventHeads, PixelEventHeads, event_heads_from_settings
 from hlai_ros.latent.goal import GoalCost
-from hlai_ros.latent.planning import planning_part
+from hlai_ros.latent.planning import pixel_scenes, planning_part
 from hlai_ros.latent.value import GoalValue, ValueConfig, ValueTerm
 
 COST_STEM = 'latent_cost'
@@ -84,8 +84,7 @@ def _frame(obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def scene_pixels(encoder, obs: dict[str, np.ndarray]) -> torch.Tensor:
     """The frame as the pixel event heads read it: the encoder's normalised RGB-D (4*H*W,)."""
-    rgb, depth = _frame(obs)
-    return encoder.pixels(rgb, depth)[0, :4].flatten()
+    return pixel_scenes(encoder, *_frame(obs))[0]
 
 
 @torch.no_grad()
@@ -304,9 +303,12 @@ class LatentStack:
         """Plan once from a zero state, so the first real plan pays no start-up cost."""
         zero = np.zeros(self.model.state_dim, np.float32)
         goal, self.goal = self.goal, torch.zeros(self.model.state_dim)
-        if self.heads is not None and self.heads._scene is None:
+        blind = self.heads is not None and not self.heads.has_scene
+        if blind:
             self.heads.set_scene(torch.zeros(int(np.prod(self.heads.map_shape))))
         self.agent.act(zero, CostContext(goal=self.goal))
+        if blind:   # the zero scene was for the warm-up only: no plan reads it
+            self.heads.clear_scene()
         self.goal = goal
         self.agent.reset()
 

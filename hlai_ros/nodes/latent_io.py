@@ -50,8 +50,8 @@ class ActorInputs:
                                                                                       STATE)
         self.goal = None
         """The ``/goal_pose`` override (x, y) of this episode (state mode), or None."""
-        self._frame: dict[str, tuple[int, object]] = {}
-        """The newest camera image per role ('rgb', 'depth'): (stamp ns, message)."""
+        self._frames = None
+        """Camera images paired by stamp (`hlai_ros.latent.node_core.GoalImages`, exact)."""
         self.scene_frames = self.scene_faults = 0
         """Camera frames the pixel event heads read as their scene, and could not read."""
         self.drawing = None
@@ -79,6 +79,8 @@ class ActorInputs:
         if not (self.latent and self.stack.reads_pixels):
             return ()
         from hlai_ros.contract import CAMERA_DEPTH, CAMERA_RGB
+        from hlai_ros.latent.node_core import GoalImages
+        self._frames = GoalImages(tolerance_ns=0)
         return ((CAMERA_RGB, lambda m: self._on_frame('rgb', m)),
                 (CAMERA_DEPTH, lambda m: self._on_frame('depth', m)))
 
@@ -86,12 +88,10 @@ class ActorInputs:
         """Keep a camera image; a matched pair becomes the heads' scene. Returns a fault or ''."""
         from hlai_ros.data import messages
         from hlai_ros.nodes.convert import stamp_ns
-        self._frame[role] = (stamp_ns(msg.header.stamp), msg)
-        (t_rgb, rgb), (t_depth, depth) = (self._frame.get(r, (None, None))
-                                          for r in ('rgb', 'depth'))
-        if t_rgb is None or t_rgb != t_depth:
+        pair = self._frames.add(role, stamp_ns(msg.header.stamp), msg)
+        if pair is None:
             return ''
-        self._frame.clear()
+        rgb, depth = pair
         try:
             self.stack.set_scene_frame({'rgb': messages.image_to_rgb(rgb),
                                         'depth': messages.image_to_depth(depth)})
