@@ -10,6 +10,13 @@ evaluates the learned stack over the same seeded episodes, prints success with i
 and saves the curve as a plot (PNG) and a JSON file. `--full-model DIR` adds an already trained
 checkpoint (e.g. the shipped one, trained on all the data) as the curve's last point, at the
 transition count its JSON records, instead of training it again.
+
+`--representation latent` does the same for the stack learned from the camera's pixels
+(`hlai train --representation latent --max-transitions N`: encoder and planning stage on the
+same first N transitions, `--latent-time-budget` for the encoder, `--plan-set` for the planning
+stage) and evaluates its folder the way `hlai eval --model DIR` does; `both` trains and
+evaluates the state models first, then the latent ones, and plots the two curves on the same
+axes. The JSON is a list of points, each with its `representation`.
 """
 from __future__ import annotations
 
@@ -37,20 +44,40 @@ def evaluate(task: str, model_dir: Path, episodes: int, seed: int, actor: bool =
             'episodes': s.episodes, 'ms_per_step': s.mean_step_ms}
 
 
+SERIES = {'state': ('state model (perceived state)', 'o', 'C0'),
+          'latent': ('latent model (RGB-D pixels)', 's', 'C1')}
+"""Legend label, marker and colour of each representation's curve."""
+
+
 def plot(rows: list[dict], title: str, path: Path) -> None:
-    """Success (with 95% intervals) against training transitions, log x axis."""
+    """Success (with 95% intervals) against training transitions, log x axis.
+
+    One curve per representation; where both are drawn they are nudged 2% apart along x so
+    that the intervals do not hide each other (the tick labels give the true counts).
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    x = [r['transitions'] for r in rows]
-    y = [r['success_rate'] for r in rows]
-    lo = [r['success_rate'] - r['success_ci95'][0] for r in rows]
-    hi = [r['success_ci95'][1] - r['success_rate'] for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.errorbar(x, y, yerr=[lo, hi], marker='o', capsize=3)
+    reps = [k for k in SERIES if any(r.get('representation', 'state') == k for r in rows)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ticks: list[int] = []
+    for i, name in enumerate(reps):
+        part = sorted((r for r in rows if r.get('representation', 'state') == name),
+                      key=lambda r: r['transitions'])
+        x = [r['transitions'] for r in part]
+        y = [r['success_rate'] for r in part]
+        lo = [r['success_rate'] - r['success_ci95'][0] for r in part]
+        hi = [r['success_ci95'][1] - r['success_rate'] for r in part]
+        nudge = 1.0 if len(reps) == 1 else (0.98, 1.02)[i % 2]
+        label, marker, colour = SERIES[name]
+        ax.errorbar([v * nudge for v in x], y, yerr=[lo, hi], marker=marker, capsize=3,
+                    color=colour, label=label)
+        ticks += [v for v in x if all(abs(v - t) > 0.08 * t for t in ticks)]
     ax.set_xscale('log')
-    ax.set_xticks(x, [f'{v:,}' for v in x])
+    ax.set_xticks(ticks, [f'{v:,}' for v in ticks])
     ax.minorticks_off()
+    if len(reps) > 1:
+        ax.legend(fontsize=8, loc='best')
     ax.set_xlabel('world-model training transitions')
     ax.set_ylabel('success rate (95% CI)')
     ax.set_ylim(0, 1.02)
@@ -79,6 +106,14 @@ def main() -> None:
                     help='critic + policy training budget per size, s')
     ap.add_argument('--no-actor', action='store_true',
                     help='world models only: train no critic or policy and plan without them')
+    ap.add_argument('--representation', choices=('state', 'latent', 'both'), default='state',
+                    help='which models to train and evaluate (both: state first, then latent)')
+    ap.add_argument('--latent-time-budget', type=float, default=360.0,
+                    help='latent: encoder training budget per size, s (hlai train '
+                         '--representation latent --time-budget)')
+    ap.add_argument('--plan-set', nargs='+', default=[], metavar='KEY=VALUE',
+                    help='latent: planning-stage settings (hlai train --plan-set), e.g. '
+                         'dynamics_budget_s=150 event_kind=pixels')
     ap.add_argument('--out', type=Path, default=Path('out/efficiency'))
     ap.add_argument('--plot', type=Path, default=None, help='PNG path (default: in --out)')
     ap.add_argument('--threads', type=int, default=1)
@@ -88,33 +123,50 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    from hlai_ros.actor.stack import folder_representation
     rows = []
-    points = [(n, args.out / f'{args.task}_{n}') for n in sorted(args.sizes)]
+    reps = ('state', 'latent') if args.representation == 'both' else (args.representation,)
+    points = [(rep, n, args.out / (f'{args.task}_{n}' if rep == 'state'
+                                   else f'{args.task}_latent_{n}'))
+              for rep in reps for n in sorted(args.sizes)]
     if args.full_model is not None:
-        points.append((0, args.full_model))
-    for n, model_dir in points:
+        points.append((folder_representation(args.full_model), 0, args.full_model))
+    stem = args.task if args.representation == 'state' else f'{args.task}_{args.representation}'
+    for rep, n, model_dir in points:
         t = time.perf_counter()
         if args.evaluate_only and not (model_dir / 'world_model.json').is_file():
             raise SystemExit(f'--evaluate-only: no model in {model_dir}; run without it first')
         if model_dir != args.full_model and not args.evaluate_only:
             argv = ['train', '--task', args.task, '--data', str(args.data), '--out',
-                    str(model_dir), '--max-transitions', str(n), '--time-budget',
-                    str(args.time_budget), '--quiet', '--fresh']
-            argv += ['--no-actor'] if args.no_actor else ['--actor-seconds',
-                                                          str(args.actor_seconds)]
-            hlai(argv)
+                    str(model_dir), '--max-transitions', str(n), '--quiet', '--fresh',
+                    '--threads', str(args.threads)]
+            if rep == 'state':
+                argv += ['--time-budget', str(args.time_budget)]
+                argv += ['--no-actor'] if args.no_actor else ['--actor-seconds',
+                                                              str(args.actor_seconds)]
+            else:
+                argv += ['--representation', 'latent', '--stage', 'all', '--time-budget',
+                         str(args.latent_time_budget)]
+                argv += ['--plan-set', *args.plan_set] if args.plan_set else []
+            code = hlai(argv)
+            if code:
+                raise SystemExit(f'hlai {" ".join(argv)} exited with {code}')
         train_s = time.perf_counter() - t
         meta = json.loads((model_dir / 'world_model.json').read_text())['metadata']
         n = int(meta['transitions'])  # whole episodes: at least the size asked for
-        row = {'transitions': n, 'model': str(model_dir), 'train_s': round(train_s, 1),
-               **evaluate(args.task, model_dir, args.episodes, args.seed, not args.no_actor)}
+        # a latent folder is evaluated as `hlai eval --model DIR` does (its value and event
+        # heads are in latent_cost.json; it has no critic or policy)
+        actor = not args.no_actor if rep == 'state' else True
+        row = {'representation': rep, 'transitions': n, 'episodes_trained': meta.get('episodes'),
+               'model': str(model_dir), 'train_s': round(train_s, 1),
+               **evaluate(args.task, model_dir, args.episodes, args.seed, actor)}
         rows.append(row)
-        print(f'{args.task} {n:>7} transitions: success {row["success_rate"]:.0%} '
+        print(f'{args.task} {rep:>6} {n:>7} transitions: success {row["success_rate"]:.0%} '
               f'[{row["success_ci95"][0]:.0%}, {row["success_ci95"][1]:.0%}], failure '
               f'{row["failure_rate"]:.0%}, over {row["episodes"]} episodes '
               f'(trained in {train_s / 60:.1f} min)', flush=True)
-        (args.out / f'{args.task}_efficiency.json').write_text(json.dumps(rows, indent=1))
-    path = args.plot or args.out / f'{args.task}_efficiency.png'
+        (args.out / f'{stem}_efficiency.json').write_text(json.dumps(rows, indent=1))
+    path = args.plot or args.out / f'{stem}_efficiency.png'
     path.parent.mkdir(parents=True, exist_ok=True)
     plot(rows, f'{args.task}: learned stack, {args.episodes} seeded episodes per point', path)
     print(f'plot: {path}')

@@ -90,7 +90,7 @@ def run_latent(args: argparse.Namespace) -> int:
     """`hlai train --representation latent`: hand over to `hlai_ros.latent.train.main`."""
     from hlai_ros.latent.train import main as train_latent_main
     unused = [flag for flag, value in (
-        ('--max-transitions', args.max_transitions), ('--epochs', args.epochs),
+        ('--epochs', args.epochs),
         ('--ensemble', args.ensemble), ('--latent-dim', args.latent_dim),
         ('--hidden', args.hidden), ('--device', args.device), ('--actor-only', args.actor_only),
         ('--critic-steps', args.critic_steps), ('--policy-steps', args.policy_steps),
@@ -105,6 +105,8 @@ def run_latent(args: argparse.Namespace) -> int:
         argv += ['--threads', str(args.threads)]
     if args.time_budget is not None:
         argv += ['--time-budget', str(args.time_budget)]
+    if args.max_transitions is not None:
+        argv += ['--max-transitions', str(args.max_transitions)]
     if args.fresh:
         argv.append('--no-resume')
     if args.quiet:

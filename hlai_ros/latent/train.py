@@ -208,6 +208,22 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
     return model.eval(), history
 
 
+def first_transitions(data: LatentDataset, max_transitions: int) -> LatentDataset:
+    """The first whole episodes of `data`, in load order, until they hold `max_transitions`.
+
+    The state path's rule (`hlai train --max-transitions`): episodes are taken while the total
+    of valid transitions is below the cap, so the last one may take it past; all of `data` when
+    it holds fewer.
+    """
+    counts = torch.bincount(data.episode[data.valid], minlength=data.num_episodes).tolist()
+    kept, total = 0, 0
+    for n in counts:
+        if total >= max_transitions:
+            break
+        kept, total = kept + 1, total + n
+    return data if kept == data.num_episodes else data.subset(range(kept))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: train a latent world model on bags (``hlai train --representation latent``)."""
     p = argparse.ArgumentParser(prog='hlai train --representation latent',
@@ -230,9 +246,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--plan-set', nargs='*', default=[], metavar='KEY=VALUE',
                    help='override PlanningSettings fields (hlai_ros/latent/planning.py), e.g. '
                         'dynamics_budget_s=600 event_within=15')
+    p.add_argument('--max-transitions', type=int, default=None,
+                   help='train every stage on the first whole episodes (load order) that hold '
+                        'at least this many transitions')
     p.add_argument('--no-resume', action='store_true', help='start afresh even if a state exists')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     args = p.parse_args(argv)
+    if args.max_transitions is not None and args.max_transitions < 1:
+        p.error('--max-transitions must be at least 1')
     torch.set_num_threads(max(1, args.threads))
 
     from hlai_ros.latent.data import load_dataset
@@ -240,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     task = get_task(args.task)
     t0 = time.monotonic()
     data = load_dataset(args.data, progress=not args.no_progress)
+    loaded_episodes = data.num_episodes
+    if args.max_transitions is not None:
+        data = first_transitions(data, args.max_transitions)
     load_s = time.monotonic() - t0
     config = LatentConfig(proprio_dim=int(data.proprio.shape[1]),
                           action_dim=int(data.actions.shape[1]),
@@ -249,10 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     metadata = {'identity': task.identity('latent'), 'task': task.name,
                 'proprio_names': list(data.proprio_names), 'data': str(args.data),
                 'episodes': data.num_episodes, 'transitions': int(data.valid.sum()),
+                'max_transitions': args.max_transitions, 'loaded_episodes': loaded_episodes,
                 'command': 'python -m hlai_ros.latent.train ' + ' '.join(
                     argv if argv is not None else __import__('sys').argv[1:])}
     summary = {'out': str(args.out), 'episodes': data.num_episodes,
-               'transitions': metadata['transitions'], 'load_s': round(load_s, 1)}
+               'transitions': metadata['transitions'], 'max_transitions': args.max_transitions,
+               'load_s': round(load_s, 1)}
     if args.stage in ('all', 'encoder'):
         t1 = time.monotonic()
         _, history = train_latent(data, config, args.out, progress=not args.no_progress,
