@@ -34,6 +34,7 @@ setup(
     extras_require={
         'view': ['rerun-sdk==0.41.0'],  # hlai view, hlai run --view, view:=true
         'ray': ['ray[train]==2.60.0'],  # hlai collect/train/eval --ray (hlai_ros.scale)
+        'camera': ['fast-simplification==0.2.0'],  # cliff robot_mesh_keep < 1
     },
     zip_safe=True,
     maintainer='hlai_ros developers',

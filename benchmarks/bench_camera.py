@@ -1,22 +1,27 @@
 """Camera throughput per world and renderer, and how far each renderer's images are from today's.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_camera.py [--task push,cliff,roll] \
-        [--steps 150] [--rounds 3] [--seeds 5] [--no-egl]
+        [--steps 150] [--rounds 3] [--seeds 5] [--keep 0.1,0.2,0.3,0.05] [--no-egl]
 
 Per world, env steps/s (random actions, seed 0, one process, one thread) of:
 
 - ``physics only``: ``render_camera=False`` (zero images): stepping, control, outcome;
 - ``tiny, full``: the TinyRenderer drawing the whole scene every step (the path before the
-  static-scene cache, ``camera_cache_static=False``);
+  static-scene cache, ``camera_cache_static=False``), cliff's Husky with its full meshes
+  (``robot_mesh_keep=1.0``): the reference images;
 - ``tiny (default)``: static bodies rendered once per episode, moving ones composited;
-- ``tiny, light meshes`` (cliff): the default plus ``light_robot_meshes=True``;
+- ``tiny, keep K`` (cliff, ``--keep``): the default with the Husky's meshes decimated to a
+  share K of their triangles (``robot_mesh_keep=K``);
 - ``egl``: the eglRenderer plugin (OpenGL through EGL), where it loads.
 
 The variants run in turns (``--rounds`` rounds of ``--steps`` steps each) so that a noisy
-machine slows them alike; the rate is steps over the summed time. Then, over seeds
+machine slows them alike; the rate is steps over the summed time, wall-clock and (what one
+core does when it is not shared) the process's CPU time. Then, over seeds
 0..``--seeds``-1 (reset, 20 random steps, the goal image), each variant's images are compared
 with the full TinyRenderer's: max and mean absolute RGB difference (0-255), pixels that
-differ per frame, and max / mean absolute depth difference.
+differ per frame (at all, and by more than 16 levels in a channel or 5 cm in depth), and max /
+mean absolute depth difference. ``benchmarks/camera_equivalence.py`` judges cliff's decimated
+meshes further (perception, the latent encoder, the wheels' own rotation as a yardstick).
 """
 from __future__ import annotations
 
@@ -25,14 +30,20 @@ import time
 
 import numpy as np
 
-FULL = {'camera_cache_static': False}
+FULL_MESHES = {'cliff': {'robot_mesh_keep': 1.0}}
 
 
-def variants(task: str, egl: bool) -> dict[str, dict | None]:
+def full(task: str) -> dict:
+    """The reference: the whole scene drawn every step, cliff's Husky with its full meshes."""
+    return {'camera_cache_static': False, **FULL_MESHES.get(task, {})}
+
+
+def variants(task: str, egl: bool, keeps: list[float] = ()) -> dict[str, dict | None]:
     """Name -> world settings (None: camera off)."""
-    out = {'physics only': None, 'tiny, full': FULL, 'tiny (default)': {}}
+    out = {'physics only': None, 'tiny, full': full(task), 'tiny (default)': {}}
     if task == 'cliff':
-        out['tiny, light meshes'] = {'light_robot_meshes': True}
+        for k in keeps:
+            out[f'tiny, keep {k:g}'] = {'robot_mesh_keep': k}
     if egl:
         out['egl'] = {'renderer': 'egl'}
     return out
@@ -46,26 +57,27 @@ def make_env(task: str, settings: dict | None):
     return make(task, config=world_config(task, **settings))
 
 
-def rates(task: str, table: dict, steps: int, rounds: int) -> dict[str, float]:
-    """Env steps/s of each variant, measured in turns."""
+def rates(task: str, table: dict, steps: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Env steps/s of each variant, measured in turns: per wall-clock and per CPU second."""
     envs = {name: make_env(task, s) for name, s in table.items()}
-    spent = dict.fromkeys(envs, 0.0)
+    spent = {name: [0.0, 0.0] for name in envs}
     for env in envs.values():
         env.reset(seed=0)
         env.action_space.seed(0)
     try:
         for _ in range(rounds):
             for name, env in envs.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 for _ in range(steps):
                     _, _, term, trunc, _ = env.step(env.action_space.sample())
                     if term or trunc:
                         env.reset()
-                spent[name] += time.perf_counter() - t0
+                spent[name][0] += time.perf_counter() - t0
+                spent[name][1] += time.process_time() - c0
     finally:
         for env in envs.values():
             env.close()
-    return {name: steps * rounds / t for name, t in spent.items()}
+    return {name: (steps * rounds / t, steps * rounds / c) for name, (t, c) in spent.items()}
 
 
 def episode_frames(task: str, settings: dict, seed: int, steps: int = 20) -> list[dict]:
@@ -88,9 +100,9 @@ def episode_frames(task: str, settings: dict, seed: int, steps: int = 20) -> lis
 def differences(task: str, settings: dict, seeds: int) -> str:
     """Image differences of `settings` from the full TinyRenderer render."""
     rgb_max = depth_max = 0.0
-    rgb_mean, depth_mean, changed = [], [], []
+    rgb_mean, depth_mean, changed, large = [], [], [], []
     for seed in range(seeds):
-        ref = episode_frames(task, FULL, seed)
+        ref = episode_frames(task, full(task), seed)
         new = episode_frames(task, settings, seed)
         for a, b in zip(ref, new):
             d = np.abs(a['rgb'].astype(np.int16) - b['rgb'].astype(np.int16))
@@ -99,8 +111,10 @@ def differences(task: str, settings: dict, seeds: int) -> str:
             rgb_mean.append(float(d.mean()))
             depth_mean.append(float(e.mean()))
             changed.append(int((d.max(-1) > 0).sum()))
+            large.append(int(((d.max(-1) > 16) | (e > 0.05)).sum()))
     return (f'RGB max {rgb_max:.0f} mean {np.mean(rgb_mean):.3f}; pixels differing per frame '
-            f'mean {np.mean(changed):.1f} max {max(changed)} of {a["rgb"][..., 0].size}; '
+            f'mean {np.mean(changed):.1f} max {max(changed)} of {a["rgb"][..., 0].size}, '
+            f'by > 16 levels or 5 cm mean {np.mean(large):.1f} max {max(large)}; '
             f'depth max {depth_max * 1e3:.1f} mm mean {np.mean(depth_mean) * 1e3:.3f} mm '
             f'({len(changed)} frames)')
 
@@ -111,6 +125,8 @@ def main() -> None:
     ap.add_argument('--steps', type=int, default=150, help='steps per variant per round')
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--seeds', type=int, default=5, help='seeds for the image comparison')
+    ap.add_argument('--keep', default='0.1,0.2,0.3,0.05',
+                    help="cliff: more robot_mesh_keep values, comma-separated ('': none)")
     ap.add_argument('--no-egl', action='store_true', help='skip the EGL renderer')
     args = ap.parse_args()
     egl = False
@@ -122,18 +138,20 @@ def main() -> None:
         if not egl:
             print('EGL renderer plugin unavailable: egl rows skipped')
     for task in args.task.split(','):
-        table = variants(task, egl)
+        keeps = [float(k) for k in args.keep.split(',') if k]
+        table = variants(task, egl, keeps)
         r = rates(task, table, args.steps, args.rounds)
         print(f'## {task} (64x64, {args.rounds} x {args.steps} steps per variant)')
-        base = r['tiny, full']
-        phys_ms = 1e3 / r['physics only']
-        for name, rate in r.items():
+        base = r['tiny, full'][0]
+        phys_ms = 1e3 / r['physics only'][0]
+        for name, (rate, cpu) in r.items():
             cam = '' if name == 'physics only' else \
                 f', camera {1e3 / rate - phys_ms:.2f} ms/step, x{rate / base:.2f} vs tiny full'
-            print(f'{name:20s} {rate:7.1f} env steps/s ({1e3 / rate:.2f} ms/step{cam})')
+            print(f'{name:20s} {rate:7.1f} env steps/s ({1e3 / rate:.2f} ms/step{cam}); '
+                  f'{cpu:.1f} per CPU second')
         if args.seeds > 0:
             for name, settings in table.items():
-                if settings is None or settings is FULL:
+                if settings is None or name == 'tiny, full':
                     continue
                 print(f'images, {name} vs tiny full: {differences(task, settings, args.seeds)}')
         print()
