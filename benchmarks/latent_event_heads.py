@@ -10,6 +10,7 @@ steps) over every frame and the precision and recall at p >= 0.5.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -24,6 +25,19 @@ def auc(p: np.ndarray, y: np.ndarray) -> float:
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(y) - n1)))
 
 
+def overrides(variant: str) -> dict:
+    """'flips=1,positive_weight=1' -> {'flips': True, 'positive_weight': 1.0}."""
+    from dataclasses import fields
+
+    from hlai_ros.latent.events import EventConfig
+    types = {f.name: type(f.default) for f in fields(EventConfig)}
+    out = {}
+    for pair in filter(None, variant.split(',')):
+        key, _, value = pair.partition('=')
+        out[key] = bool(int(value)) if types[key] is bool else types[key](value)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--model', required=True, help='latent folder (its encoder is used)')
@@ -32,6 +46,9 @@ def main() -> None:
     ap.add_argument('--kinds', nargs='+', default=['pixels', 'spatial'])
     ap.add_argument('--steps', type=int, default=2000)
     ap.add_argument('--val-fraction', type=float, default=0.2)
+    ap.add_argument('--variants', nargs='+', default=[''], metavar='KEY=VALUE,...',
+                    help="EventConfig overrides per variant, e.g. '' 'flips=1' "
+                    "'flips=1,positive_weight=1' ('': the defaults)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -53,12 +70,13 @@ def main() -> None:
     for kind in args.kinds:
         scenes, shape = event_scenes(enc, data, latents, kind)
         small = {'scene_features': 16, 'batch_size': 64} if kind == 'pixels' else {}
-        for within in args.within:
+        for within, variant in itertools.product(args.within, args.variants):
             labels = event_labels(data, data.failed, within)
             t0 = time.monotonic()
             heads, rep = fit_event_heads(
                 scenes, shape, states, labels, ep, st, train, val_eps,
-                EventConfig(within=within, kind=kind, steps=args.steps, **small),
+                EventConfig(within=within, kind=kind, steps=args.steps,
+                            **{**small, **overrides(variant)}),
                 keypoints=enc.config.keypoints)
             seconds = time.monotonic() - t0
             rng = np.random.default_rng(1)
@@ -67,7 +85,8 @@ def main() -> None:
                 p = torch.cat([torch.sigmoid(heads.logits(
                     heads.scene_features(scenes[scene_idx[i:i + 1024]]),
                     states[val[i:i + 1024]])) for i in range(0, len(val), 1024)]).numpy()
-            print(json.dumps({'kind': kind, 'within': within, 'auc': round(auc(p, labels[val]), 3),
+            print(json.dumps({'kind': kind, 'within': within, 'variant': variant,
+                              'auc': round(auc(p, labels[val]), 3),
                               'precision': rep.get('precision'), 'recall': rep.get('recall'),
                               'val_event_frames': rep['val_event_frames'],
                               'seconds': round(seconds)}))

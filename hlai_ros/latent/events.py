@@ -62,6 +62,18 @@ class EventConfig:
     """'mlp' (`EventHeads`), 'spatial' (`SpatialEventHeads`, danger maps from the latent map,
     read at the keypoints) or 'pixels' (`PixelEventHeads`, danger maps from the camera's own
     RGB-D frame)."""
+    flips: bool = False
+    """Pixel heads: in training, mirror each frame at random (left-right, up-down) together
+    with its keypoints. From above, what makes a place dangerous does not depend on the
+    direction, so every recorded failure counts four times."""
+    moving_keypoints: float = 0.0
+    """Pixel heads: when > 0, read the danger map only at the keypoints whose
+    position varies more than this (std, in [-1, 1] frame units) over the training frames,
+    i.e. what moves (the robot). Keypoints that sit still would read the map at fixed places,
+    where it can fit the whole scene's risk instead of the place's; 0: every keypoint."""
+    positive_weight: float = 0.0
+    """Weight of an event frame in the loss (a quarter of every batch is event frames); 0:
+    the ratio of other frames to event frames in the training split, at most 50."""
 
     def __post_init__(self):
         if self.kind not in EVENT_KINDS:
@@ -266,6 +278,23 @@ def _pairs(episode: np.ndarray, step: np.ndarray, index: np.ndarray, lag: int,
     return out
 
 
+def _mirror(scene: torch.Tensor, states: torch.Tensor, map_shape: tuple[int, int, int],
+            keypoints: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror each frame at random, left-right and / or up-down, with its keypoints.
+
+    Frames (B, C*S*S), planning states (B, S) whose first 2K entries are the keypoints' (x, y)
+    in [-1, 1] across and down the frame.
+    """
+    frames = scene.reshape(-1, *map_shape)
+    flip = torch.as_tensor(rng.integers(0, 2, (len(frames), 2)).astype(bool))
+    frames = torch.where(flip[:, 0, None, None, None], frames.flip(-1), frames)
+    frames = torch.where(flip[:, 1, None, None, None], frames.flip(-2), frames)
+    sign = 1.0 - 2.0 * flip.float()                                               # (B, 2)
+    states = states.clone()
+    states[:, :2 * keypoints] *= sign.repeat(1, keypoints)
+    return frames.flatten(1), states
+
+
 def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states: torch.Tensor,
                     labels: np.ndarray,
                     episode: np.ndarray, step: np.ndarray, train_episodes, val_episodes,
@@ -290,7 +319,20 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
         heads.state_mean.copy_(states[train].mean(0))
         heads.state_std.copy_(states[train].std(0).clamp_min(1e-3))
     pos = float(y[train].sum())
-    pos_weight = torch.tensor((len(train) - pos) / max(pos, 1.0)).clamp(1.0, 50.0)
+    pos_weight = torch.tensor(c.positive_weight if c.positive_weight > 0 else
+                              (len(train) - pos) / max(pos, 1.0)).clamp(1.0, 50.0)
+    if c.flips and not isinstance(heads, PixelEventHeads):
+        raise ValueError('EventConfig.flips applies to the pixel heads only')
+    if c.moving_keypoints > 0:
+        if not isinstance(heads, PixelEventHeads):
+            raise ValueError('EventConfig.moving_keypoints applies to the pixel heads only')
+        kp = states[train, :2 * keypoints].unflatten(-1, (keypoints, 2))
+        still = kp.std(0).norm(dim=-1) <= c.moving_keypoints
+        if bool(still.all()):
+            raise ValueError(f'no keypoint moves more than {c.moving_keypoints} in training')
+        with torch.no_grad():     # softplus(-30) ~ 1e-13: a keypoint that is never read
+            heads.keypoint_weight[still] = -30.0
+        heads.keypoint_weight.register_hook(lambda g: g.masked_fill(still, 0.0))
     opt = torch.optim.AdamW(heads.parameters(), lr=c.learning_rate, weight_decay=1e-4)
     # half of every batch from the frames near an event, so the rare class is seen often
     positives = train[labels[train]]
@@ -304,7 +346,10 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
         if len(positives):
             idx[:c.batch_size // 4] = rng.choice(positives, c.batch_size // 4)
         scene_idx = _pairs(episode, step, idx, c.scene_lag, rng)
-        logits = heads.logits(heads.scene_features(maps[scene_idx]), states[idx])
+        scene, state = maps[scene_idx], states[idx]
+        if c.flips:
+            scene, state = _mirror(scene, state, map_shape, keypoints, rng)
+        logits = heads.logits(heads.scene_features(scene), state)
         loss = F.binary_cross_entropy_with_logits(logits, y[idx], pos_weight=pos_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()

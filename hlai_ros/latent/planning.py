@@ -130,6 +130,14 @@ class PlanningSettings:
     """Frames per optimiser step of the event heads."""
     event_features: int = 32
     """Width of the event heads' scene network (`EventConfig.scene_features`)."""
+    event_flips: bool = False
+    """Pixel event heads: mirror frames and keypoints at random in training
+    (`EventConfig.flips`)."""
+    event_moving: float = 0.0
+    """Pixel event heads: read the map only at keypoints that move more than this
+    (`EventConfig.moving_keypoints`); 0: at every keypoint."""
+    event_positive_weight: float = 0.0
+    """Loss weight of an event frame (`EventConfig.positive_weight`); 0: the class ratio."""
     event_kind: str = 'mlp'
     """Event heads: 'mlp', 'spatial' (danger maps from the latent map, read at the keypoints)
     or 'pixels' (danger maps from the camera frame; `hlai_ros.latent.events`)."""
@@ -156,7 +164,12 @@ class PlanningSettings:
             key, sep, value = pair.partition('=')
             if not sep or key not in types:
                 raise ValueError(f'bad planning setting {pair!r}; known: {sorted(types)}')
-            updates[key] = types[key](value)
+            if types[key] is bool:
+                if value.lower() not in ('0', '1', 'true', 'false'):
+                    raise ValueError(f'bad planning setting {pair!r}: {key} is 0 or 1')
+                updates[key] = value.lower() in ('1', 'true')
+            else:
+                updates[key] = types[key](value)
         return replace(self, **updates)
 
 
@@ -181,7 +194,10 @@ def fit_events(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Te
                                  EventConfig(within=s.event_within, steps=s.event_steps,
                                              seed=s.seed, kind=s.event_kind,
                                              batch_size=s.event_batch,
-                                             scene_features=s.event_features),
+                                             scene_features=s.event_features,
+                                             flips=s.event_flips,
+                                             moving_keypoints=s.event_moving,
+                                             positive_weight=s.event_positive_weight),
                                  progress=progress, keypoints=encoder.config.keypoints)
     report.update(fit, seconds=time.monotonic() - t0)
     log(f'[latent] event heads: {report}')

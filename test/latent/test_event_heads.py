@@ -117,3 +117,64 @@ def test_pixel_heads_find_danger_at_an_object_wherever_the_frame_shows_it():
                         dtype=torch.float32)
     assert heads.probability(at) > 0.5 > heads.probability(away)
     assert isinstance(event_heads_from_settings(heads.settings()), PixelEventHeads)
+
+
+def test_a_mirrored_frame_keeps_each_keypoint_on_what_it_marked():
+    from hlai_ros.latent.events import _mirror
+    size, rng = 16, np.random.default_rng(0)
+    frames, states = torch.zeros(64, 4, size, size), torch.zeros(64, 5)
+    pix = rng.integers(0, size, (64, 2))                                          # (col, row)
+    for i, (c, r) in enumerate(pix):
+        frames[i, 3, r, c] = 1.0
+    states[:, :2] = torch.as_tensor(pix / (size - 1) * 2 - 1, dtype=torch.float32)
+    states[:, 2:4], states[:, 4] = 0.5, 7.0                       # a second keypoint, a latent
+    mirrored, moved = _mirror(frames.flatten(1), states, (4, size, size), 2, rng)
+    mirrored = mirrored.reshape(-1, 4, size, size)
+    back = ((moved[:, :2] + 1) / 2 * (size - 1)).round().long()
+    assert torch.equal(mirrored[torch.arange(64), 3, back[:, 1], back[:, 0]], torch.ones(64))
+    assert set(moved[:, 2].tolist()) == {0.5, -0.5} and set(moved[:, 4].tolist()) == {7.0}
+    assert not torch.equal(moved[:, :2], states[:, :2])                   # some were mirrored
+
+
+def test_pixel_heads_with_mirroring_read_danger_only_at_keypoints_that_move():
+    # As above, with a second keypoint that never moves (a fixed mark in the scene): with
+    # moving_keypoints set the heads may not read the map there, and mirroring keeps the
+    # danger at the obstacle.
+    rng = np.random.default_rng(1)
+    n_ep, steps, size = 80, 24, 16
+    episode = np.repeat(np.arange(n_ep), steps)
+    step = np.tile(np.arange(steps), n_ep)
+    centre = rng.integers(3, size - 3, (n_ep, 2))
+    frames = torch.zeros(n_ep, 4, size, size)
+    for e, (c, r) in enumerate(centre):
+        frames[e, 3, r - 1:r + 2, c - 1:c + 2] = 1.0
+    near = rng.random(n_ep * steps) < 0.3
+    pix = np.where(near[:, None], centre[episode] + rng.uniform(-1, 1, (n_ep * steps, 2)),
+                   rng.uniform(0, size - 1, (n_ep * steps, 2)))
+    kp = pix / (size - 1) * 2 - 1
+    still = np.full((len(kp), 2), 0.3)
+    states = torch.as_tensor(np.concatenate([kp, still], 1), dtype=torch.float32)
+    labels = np.abs(pix - centre[episode]).max(1) <= 1.5
+    heads, report = fit_event_heads(frames[episode].flatten(1), (4, size, size), states,
+                                    labels, episode, step, range(60), range(60, 80),
+                                    EventConfig(kind='pixels', steps=500, batch_size=128,
+                                                scene_features=8, scene_lag=0, flips=True,
+                                                moving_keypoints=0.05),
+                                    keypoints=2)
+    weight = F.softplus(heads.keypoint_weight.detach())
+    assert weight[1] < 1e-9 < weight[0]
+    assert report['precision'] > 0.6 and report['recall'] > 0.6
+    with pytest.raises(ValueError, match='pixel heads only'):
+        fit_event_heads(frames[episode].flatten(1), (4, size, size), states, labels, episode,
+                        step, range(60), range(60, 80),
+                        EventConfig(kind='spatial', steps=1, flips=True), keypoints=2)
+
+
+def test_planning_settings_read_switches_as_0_or_1():
+    from hlai_ros.latent.planning import PlanningSettings
+    s = PlanningSettings().with_overrides(['event_flips=1', 'event_moving=0.05'])
+    assert s.event_flips is True and s.event_moving == 0.05
+    off = PlanningSettings(event_flips=True).with_overrides(['event_flips=0'])
+    assert off.event_flips is False
+    with pytest.raises(ValueError, match='0 or 1'):
+        PlanningSettings().with_overrides(['event_flips=maybe'])
