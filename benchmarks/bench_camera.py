@@ -97,26 +97,40 @@ def episode_frames(task: str, settings: dict, seed: int, steps: int = 20) -> lis
         env.close()
 
 
+def frame_difference(a: dict, b: dict) -> dict[str, float]:
+    """Differences of one frame pair (observations with 'rgb' and 'depth').
+
+    Max and mean absolute RGB (0-255) and depth (m), and the pixels that differ at all and by
+    more than 16 levels in a channel or 5 cm in depth.
+    """
+    d = np.abs(a['rgb'].astype(np.int16) - b['rgb'].astype(np.int16))
+    e = np.abs(a['depth'] - b['depth'])
+    return {'rgb_max': float(d.max()), 'rgb_mean': float(d.mean()),
+            'depth_max': float(e.max()), 'depth_mean': float(e.mean()),
+            'changed': int((d.max(-1) > 0).sum()),
+            'large': int(((d.max(-1) > 16) | (e > 0.05)).sum())}
+
+
+def column(diffs: list[dict], key: str) -> np.ndarray:
+    """One `frame_difference` figure over many frame pairs."""
+    return np.array([d[key] for d in diffs])
+
+
 def differences(task: str, settings: dict, seeds: int) -> str:
     """Image differences of `settings` from the full TinyRenderer render."""
-    rgb_max = depth_max = 0.0
-    rgb_mean, depth_mean, changed, large = [], [], [], []
+    diffs = []
     for seed in range(seeds):
         ref = episode_frames(task, full(task), seed)
         new = episode_frames(task, settings, seed)
-        for a, b in zip(ref, new):
-            d = np.abs(a['rgb'].astype(np.int16) - b['rgb'].astype(np.int16))
-            e = np.abs(a['depth'] - b['depth'])
-            rgb_max, depth_max = max(rgb_max, float(d.max())), max(depth_max, float(e.max()))
-            rgb_mean.append(float(d.mean()))
-            depth_mean.append(float(e.mean()))
-            changed.append(int((d.max(-1) > 0).sum()))
-            large.append(int(((d.max(-1) > 16) | (e > 0.05)).sum()))
-    return (f'RGB max {rgb_max:.0f} mean {np.mean(rgb_mean):.3f}; pixels differing per frame '
-            f'mean {np.mean(changed):.1f} max {max(changed)} of {a["rgb"][..., 0].size}, '
-            f'by > 16 levels or 5 cm mean {np.mean(large):.1f} max {max(large)}; '
-            f'depth max {depth_max * 1e3:.1f} mm mean {np.mean(depth_mean) * 1e3:.3f} mm '
-            f'({len(changed)} frames)')
+        diffs += [frame_difference(a, b) for a, b in zip(ref, new)]
+    changed, large = column(diffs, 'changed'), column(diffs, 'large')
+    depth_mean = column(diffs, 'depth_mean').mean()
+    return (f'RGB max {column(diffs, "rgb_max").max():.0f} mean '
+            f'{column(diffs, "rgb_mean").mean():.3f}; pixels differing per frame '
+            f'mean {changed.mean():.1f} max {changed.max()} of {ref[0]["rgb"][..., 0].size}, '
+            f'by > 16 levels or 5 cm mean {large.mean():.1f} max {large.max()}; '
+            f'depth max {column(diffs, "depth_max").max() * 1e3:.1f} mm mean '
+            f'{depth_mean * 1e3:.3f} mm ({len(diffs)} frames)')
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench_camera import column, frame_difference  # the benchmarks folder is on sys.path
 import numpy as np
 
 
@@ -150,17 +151,9 @@ class Judge:
             return self.stack.heads.scene_features(pixels)[0].numpy()
 
     def compare(self, pairs) -> dict:
-        changed, large, rgb_mean, depth_mean, feat, scene, shift = [], [], [], [], [], [], []
-        moved, danger = [], []
-        rgb_max = depth_max = 0.0
+        diffs, feat, scene, shift, moved, danger = [], [], [], [], [], []
         for a, b in pairs:
-            d = np.abs(a['rgb'].astype(np.int16) - b['rgb'].astype(np.int16))
-            e = np.abs(a['depth'] - b['depth'])
-            rgb_max, depth_max = max(rgb_max, float(d.max())), max(depth_max, float(e.max()))
-            rgb_mean.append(float(d.mean()))
-            depth_mean.append(float(e.mean()))
-            changed.append(int((d.max(-1) > 0).sum()))
-            large.append(int(((d.max(-1) > 16) | (e > 0.05)).sum()))
+            diffs.append(frame_difference(a, b))
             ea, eb = self.perception.estimate(a), self.perception.estimate(b)
             feat.append(float(np.abs(ea.features - eb.features).max()))
             scene.append(max(float(np.abs(ea.scene.bounds - eb.scene.bounds).max()),
@@ -169,11 +162,14 @@ class Judge:
             shift.append(float(np.linalg.norm(self.code(a) - self.code(b))))
             moved.append(float(np.linalg.norm(self.robot(a) - self.robot(b))))
             danger.append(float(np.abs(self.danger(a) - self.danger(b)).mean()))
-        return {'frames': len(changed),
-                'pixels differing mean / max': f'{np.mean(changed):.1f} / {max(changed)}',
-                '> 16 levels or 5 cm mean / max': f'{np.mean(large):.1f} / {max(large)}',
-                'RGB max / mean': f'{rgb_max:.0f} / {np.mean(rgb_mean):.3f}',
-                'depth max / mean mm': f'{depth_max * 1e3:.0f} / {np.mean(depth_mean) * 1e3:.3f}',
+        changed, large = column(diffs, 'changed'), column(diffs, 'large')
+        rgb_max, depth_max = column(diffs, 'rgb_max').max(), column(diffs, 'depth_max').max()
+        rgb_mean, depth_mean = column(diffs, 'rgb_mean').mean(), column(diffs, 'depth_mean').mean()
+        return {'frames': len(diffs),
+                'pixels differing mean / max': f'{changed.mean():.1f} / {changed.max()}',
+                '> 16 levels or 5 cm mean / max': f'{large.mean():.1f} / {large.max()}',
+                'RGB max / mean': f'{rgb_max:.0f} / {rgb_mean:.3f}',
+                'depth max / mean mm': f'{depth_max * 1e3:.0f} / {depth_mean * 1e3:.3f}',
                 'perception features max / mean': f'{max(feat):.2g} / {np.mean(feat):.2g}',
                 'perception scene max': f'{max(scene):.2g}',
                 'code shift mean / max': f'{np.mean(shift):.2f} / {max(shift):.2f}',
