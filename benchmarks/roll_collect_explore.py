@@ -8,12 +8,15 @@ near a ball at rest: the scripted hand is always on its way somewhere, and it is
 where it waits in a rolling ball's path, for the ball to run into it. A world model trained on
 them alone predicts a ball at rest in front of a still hand rolling towards it, and the
 planner exploits that (BENCHMARKS.md, issue 11). Here each episode switches every 8-40 steps
-between three behaviours: the scripted controller with action noise; parking (drive to a point
-4-16 cm from the ball, on a random side, then send zero commands); and a slow wander (small
-random velocities held for a few steps). The bags are written exactly as ``hlai collect`` writes
-them (`hlai_ros.data.collection.run_episode`, one bag under ``--out/worker_00``); the
-behaviour reads ground truth only to choose where data is collected, and training reads only
-what a real robot would see.
+between the behaviours: the scripted controller with action noise; parking (drive to a point
+4-16 cm from the ball, on a random side, then send zero commands); a slow wander (small
+random velocities held for a few steps); and, with ``--jitter P`` (share of the switches), a
+jitter: a new random command every step, half the time the last one reversed at full speed
+(what a planner that exploits a model sends; without such data the models predict that it
+sets a ball 10-20 cm away rolling, BENCHMARKS.md). The bags are written exactly as ``hlai
+collect`` writes them (`hlai_ros.data.collection.run_episode`, one bag under
+``--out/worker_00``); the behaviour reads ground truth only to choose where data is collected,
+and training reads only what a real robot would see.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import time
 
 import numpy as np
 
-from hlai_ros.sim.roll_scripted import RollScripted
+from hlai_ros.sim.roll_scripted import _SPEED_MAX, RollScripted
 
 
 class RollExplorer:
@@ -31,8 +34,12 @@ class RollExplorer:
 
     name = 'explore'
 
-    def __init__(self, noise_std: float = 0.05, seed: int = 0):
+    def __init__(self, noise_std: float = 0.05, seed: int = 0, jitter: float = 0.0):
         self.rng = np.random.default_rng(seed)
+        share = 1.0 - jitter
+        self.modes = ['scripted', 'park', 'wander', 'jitter']
+        self.odds = [0.35 * share, 0.45 * share, 0.2 * share, jitter]
+        self.last = np.zeros(2)
         self.scripted = RollScripted(noise_std=noise_std, seed=seed + 1)
         self.mode, self.left, self.target, self.wander = 'scripted', 0, None, np.zeros(2)
 
@@ -42,7 +49,7 @@ class RollExplorer:
         self.left = 0
 
     def _switch(self, ee: np.ndarray, ball: np.ndarray) -> None:
-        self.mode = str(self.rng.choice(['scripted', 'park', 'wander'], p=[0.35, 0.45, 0.2]))
+        self.mode = str(self.rng.choice(self.modes, p=self.odds))
         self.left = int(self.rng.integers(8, 41))
         if self.mode == 'park':
             angle = self.rng.uniform(0, 2 * np.pi)
@@ -66,6 +73,12 @@ class RollExplorer:
             if np.linalg.norm(d) < 0.006:
                 return np.zeros(2, np.float32)
             return np.clip(2.0 * d, -0.15, 0.15).astype(np.float32)
+        if self.mode == 'jitter':
+            if self.rng.random() < 0.5:
+                self.last = -np.sign(self.last + 1e-9) * _SPEED_MAX
+            else:
+                self.last = self.rng.uniform(-_SPEED_MAX, _SPEED_MAX, 2)
+            return self.last.astype(np.float32)
         if self.rng.random() < 0.3:
             self.wander = self.rng.uniform(-0.06, 0.06, 2)
         return self.wander.astype(np.float32)
@@ -83,6 +96,8 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=5000, help='seed of episode 0')
     parser.add_argument('--noise', type=float, default=0.05, help='scripted action noise, m/s')
     parser.add_argument('--max-steps', type=int, default=None)
+    parser.add_argument('--jitter', type=float, default=0.0,
+                        help='share of the behaviour switches that jitter (0..1)')
     parser.add_argument('--out', required=True, help='output folder (a new one)')
     args = parser.parse_args()
     env = make('roll', config=world_config('roll'))
@@ -91,7 +106,7 @@ def main() -> None:
                            world.proprio_names, world.config.control_hz, 0.5,
                            metadata={'env_id': env.spec.id if env.spec else None, 'worker': 0,
                                      'policy': 'explore'})
-    policy = RollExplorer(args.noise, args.seed)
+    policy = RollExplorer(args.noise, args.seed, args.jitter)
     start, steps, outcomes = time.perf_counter(), 0, []
     try:
         for i in range(args.episodes):

@@ -32,8 +32,8 @@ ENABLED_PREFIX = 'enabled.'
 PLANNER_PREFIX = 'planner.'
 PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 """A parameter whose name starts with one of these is a profile setting."""
-PLANNER_SETTINGS = ('horizon', 'samples', 'iterations', 'gradient_steps', 'critic_weight',
-                    'policy_fraction', 'members')
+PLANNER_SETTINGS = ('horizon', 'samples', 'iterations', 'noise_beta', 'gradient_steps',
+                    'critic_weight', 'policy_fraction', 'members')
 """Planner settings a profile carries (the sampling ones live in `OptimizerConfig`)."""
 _SAMPLING = ('samples', 'iterations')
 PROFILE_SECTION = 'cost_critic'
@@ -68,7 +68,8 @@ class CostProfile:
         """The `PLANNER_SETTINGS` values of `planner`."""
         p = self.planner
         return {'horizon': p.horizon, 'samples': p.sampling.samples,
-                'iterations': p.sampling.iterations, 'gradient_steps': p.gradient_steps,
+                'iterations': p.sampling.iterations, 'noise_beta': p.sampling.noise_beta,
+                'gradient_steps': p.gradient_steps,
                 'critic_weight': p.critic_weight, 'policy_fraction': p.policy_fraction,
                 'members': p.members}
 
@@ -148,8 +149,11 @@ def _planner(base: PlannerConfig, values: Mapping[str, float]) -> PlannerConfig:
     for name in ('horizon', 'samples', 'iterations', 'gradient_steps', 'members'):
         if float(values[name]) != int(values[name]):
             raise ValueError(f'{name} must be a whole number, got {values[name]}')
+    if not float(values['noise_beta']) >= 0:
+        raise ValueError(f"noise_beta must be >= 0, got {values['noise_beta']}")
     sampling = replace(base.sampling, samples=int(values['samples']),
-                       iterations=int(values['iterations']))
+                       iterations=int(values['iterations']),
+                       noise_beta=float(values['noise_beta']))
     return replace(base, horizon=int(values['horizon']), sampling=sampling,
                    gradient_steps=int(values['gradient_steps']),
                    critic_weight=float(values['critic_weight']),

@@ -17,8 +17,9 @@ NODES = tuple(CONFIGS.items())
 
 PROFILE_NOTE = '''The cost profile (`hlai_ros/cost/profile.py`) is the `cost_critic` node's too:
 one parameter `weights.<term>` (float, >= 0) and `enabled.<term>` (bool) per cost term of the task,
-and `planner.horizon`, `planner.samples`, `planner.iterations`, `planner.gradient_steps`,
-`planner.critic_weight`, `planner.policy_fraction`; their values are the task's
+and `planner.horizon`, `planner.samples`, `planner.iterations`, `planner.noise_beta`,
+`planner.gradient_steps`, `planner.critic_weight`, `planner.policy_fraction`,
+`planner.members`; their values are the task's
 config/<task>.yaml (section `cost_critic`), and the node publishes the profile in effect on
 `/hlai/cost_profile`, which the `mpc_actor` applies.'''
 

@@ -124,6 +124,8 @@ class PushTask(Task):
     approach_standoff = 0.045
     """Box centre to hand centre when pushing, m: the largest box's half width (2.8 cm) plus
     the fingertips' half thickness and clearance (1.6 cm), as the scripted baseline pushes."""
+    approach_clearance = 0.035
+    """Extra radius (m) of the approach's way round the object (`approach_cost`)."""
 
     def cost_terms(self) -> dict[str, Any]:
         """Box-to-goal distance, the pre-push approach, the table-edge barrier, effort, doubt."""
@@ -159,7 +161,8 @@ class PushTask(Task):
         check_shapes(states, actions)
         if context.goal is None:
             raise ValueError(f'the {self.name} approach cost needs CostContext.goal, got None')
-        return approach_cost(states, context.goal, self.approach_standoff)
+        return approach_cost(states, context.goal, self.approach_standoff,
+                             self.approach_clearance)
 
     def make_perception(self, camera: CameraModel, control_dt: float = 0.1) -> PushPerception:
         """Forward kinematics + colour/depth box estimator of `hlai_ros.perception.push`."""

@@ -10,10 +10,10 @@ keeps its velocity, so it is state), and the hand's velocity ``ee_vx, ee_vy`` (m
 
 Cost (`RollTask.cost_terms`; weights in config/roll.yaml): ball-to-goal distance; the hand's
 way round the ball to the pre-push point behind it (push's `approach_cost`); the ball's speed
-(at rest on the goal is success); the table-edge barrier on the ball; effort; the change of
-command between steps (smoothness: full-speed reversals every step are nowhere in the data,
-and world models trained on it predict that they set a ball 8-20 cm away rolling, which the
-planner then exploits); disagreement.
+(at rest on the goal is success); the hand's speed at the ball (gentle contact); the table-edge
+barrier on the ball; effort; the change of command between steps (smoothness: full-speed
+reversals every step are nowhere in the data, and world models trained on it predict that they
+set a ball 8-20 cm away rolling, which the planner then exploits); disagreement.
 """
 from __future__ import annotations
 
@@ -54,11 +54,12 @@ class RollTask(Task):
     def cost_terms(self) -> dict[str, Any]:
         """Ball-goal distance, approach, ball speed, edge barrier, effort, smoothness, doubt."""
         return {
-            'terms': ['goal', 'approach', 'rest', 'fall', 'effort', 'smoothness',
+            'terms': ['goal', 'approach', 'rest', 'gentle', 'fall', 'effort', 'smoothness',
                       'uncertainty'],
             'goal': {'position_indices': [2, 3], 'terminal_weight': 2.0},
             'approach': {'kind': 'function', 'function': self._approach},
             'rest': {'kind': 'function', 'function': self._speed},
+            'gentle': {'kind': 'function', 'function': self._gentle},
             'fall': {'kind': 'platform_fall', 'position_indices': [2, 3],
                      'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
                      'ensemble_reduce': 'max'},
@@ -77,6 +78,25 @@ class RollTask(Task):
         check_shapes(states, actions)
         velocity = states[..., 1:, 4:6]
         return torch.sqrt(velocity.pow(2).sum(-1) + 1e-6)
+
+    gentle_contact = 0.05
+    """Hand-ball distance (m) within which `_gentle` counts fully: about touching."""
+    gentle_band = 0.05
+    """Distance (m) beyond `gentle_contact` over which `_gentle` fades to zero."""
+
+    def _gentle(self, states: torch.Tensor, actions: torch.Tensor,
+                context: CostContext) -> torch.Tensor:
+        """Squared command (per action bound) while the hand is at the ball: -> (E, N, T).
+
+        A hit sends the ball off at about the hand's speed, and at this rolling friction it then
+        rolls 40 cm from 0.2 m/s; a hand that touches the ball slowly keeps it where the world
+        model has data and the ball where the hand can still stop it.
+        """
+        check_shapes(states, actions)
+        distance = (states[..., :-1, 0:2] - states[..., :-1, 2:4]).norm(dim=-1)
+        near = (1.0 - (distance - self.gentle_contact) / self.gentle_band).clamp(0.0, 1.0)
+        bound = torch.as_tensor(self.action_high, dtype=actions.dtype, device=actions.device)
+        return near * (actions / bound).pow(2).sum(-1)
 
     def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
                    dt: float) -> np.ndarray:

@@ -21,9 +21,10 @@ def test_profile_comes_from_the_task_config_and_round_trips_as_json():
     again = CostProfile.from_json(profile.to_json(), profile)
     assert again == profile
     changed = profile.with_params({'weights.goal': 3.0, 'enabled.effort': False,
-                                   'planner.samples': 32})
+                                   'planner.samples': 32, 'planner.noise_beta': 2})
     assert changed.terms['goal'].weight == 3.0 and not changed.terms['effort'].enabled
     assert changed.planner.sampling.samples == 32
+    assert changed.planner.sampling.noise_beta == 2.0
     assert [name for name, *_ in task.cost(None, changed).terms] == [
         'goal', 'approach', 'fall', 'uncertainty']
 
@@ -35,6 +36,7 @@ def test_profile_comes_from_the_task_config_and_round_trips_as_json():
     ({'planner.samples': 1}, 'samples >= 2'),
     ({'planner.horizon': 2.5}, 'horizon must be a whole number'),
     ({'planner.nope': 1}, 'unknown planner setting'),
+    ({'planner.noise_beta': -1}, 'noise_beta must be >= 0'),
 ])
 def test_profile_refuses_bad_settings_by_name(params, message):
     with pytest.raises(ValueError, match=message):
