@@ -148,6 +148,9 @@ def test_latent_graph_plans_to_the_goal_image_through_the_gate(latent_folder, pr
         # online learning from /hlai/latent, its checkpoint hot-reloaded by the latent actor
         probe.spin_until(lambda: int(status('mpc_actor: planning').get('reloads', 0)) >= 1, 60,
                          'the actor to hot-reload the online planning dynamics')
+        probe.spin_until(  # its diagnostics come once a second; under load they lag
+            lambda: int(status('world_model: online learning').get('updates', 0)) > 0, 30,
+            "the world model's diagnostics of its online updates")
         from std_msgs.msg import Bool
         estop = probe.create_publisher(Bool, '/hlai/estop', 10)
         estop.publish(Bool(data=True))
