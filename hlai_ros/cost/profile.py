@@ -35,7 +35,6 @@ PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 PLANNER_SETTINGS = ('horizon', 'samples', 'iterations', 'noise_beta', 'gradient_steps',
                     'critic_weight', 'policy_fraction', 'members')
 """Planner settings a profile carries (the sampling ones live in `OptimizerConfig`)."""
-_SAMPLING = ('samples', 'iterations')
 PROFILE_SECTION = 'cost_critic'
 """The section of a parameter file that holds a profile (the configurator node's)."""
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import MISSING, fields  # noqa: I001
 import importlib
 
+from hlai_ros.cost.profile import PLANNER_SETTINGS
 from hlai_ros.node_config import CONFIGS
 
 NODES = tuple(CONFIGS.items())
 """(node, config dataclass) in graph order."""
 
-PROFILE_NOTE = '''The cost profile (`hlai_ros/cost/profile.py`) is the `cost_critic` node's too:
+PROFILE_NOTE = f'''The cost profile (`hlai_ros/cost/profile.py`) is the `cost_critic` node's too:
 one parameter `weights.<term>` (float, >= 0) and `enabled.<term>` (bool) per cost term of the task,
-and `planner.horizon`, `planner.samples`, `planner.iterations`, `planner.noise_beta`,
-`planner.gradient_steps`, `planner.critic_weight`, `planner.policy_fraction`,
-`planner.members`; their values are the task's
+and {', '.join(f'`planner.{name}`' for name in PLANNER_SETTINGS)}; their values are the task's
 config/<task>.yaml (section `cost_critic`), and the node publishes the profile in effect on
 `/hlai/cost_profile`, which the `mpc_actor` applies.'''
 

@@ -24,6 +24,7 @@ import torch
 
 from hlai_ros.contract import OBJECT_POSE
 from hlai_ros.cost.base import CostContext, check_shapes
+from hlai_ros.cost.effort import EffortCost
 from hlai_ros.perception.roll import STATE_NAMES, RollPerception, RollPerceptionConfig
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import Task
@@ -92,11 +93,10 @@ class RollTask(Task):
         rolls 40 cm from 0.2 m/s; a hand that touches the ball slowly keeps it where the world
         model has data and the ball where the hand can still stop it.
         """
-        check_shapes(states, actions)
+        squared = EffortCost(tuple(self.action_high)).per_step(states, actions, context)
         distance = (states[..., :-1, 0:2] - states[..., :-1, 2:4]).norm(dim=-1)
         near = (1.0 - (distance - self.gentle_contact) / self.gentle_band).clamp(0.0, 1.0)
-        bound = torch.as_tensor(self.action_high, dtype=actions.dtype, device=actions.device)
-        return near * (actions / bound).pow(2).sum(-1)
+        return near * squared
 
     def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
                    dt: float) -> np.ndarray:
