@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from hlai_ros.sim.roll_scripted import _SPEED_MAX, RollScripted
+from hlai_ros.sim.roll_scripted import RollScripted
 
 
 class RollExplorer:
@@ -34,8 +34,13 @@ class RollExplorer:
 
     name = 'explore'
 
-    def __init__(self, noise_std: float = 0.05, seed: int = 0, jitter: float = 0.0):
+    def __init__(self, noise_std: float = 0.05, seed: int = 0, jitter: float = 0.0,
+                 max_speed: float = 0.2):
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f'jitter is a share of the behaviour switches, in [0, 1], '
+                             f'got {jitter}')
         self.rng = np.random.default_rng(seed)
+        self.max_speed = max_speed
         share = 1.0 - jitter
         self.modes = ['scripted', 'park', 'wander', 'jitter']
         self.odds = [0.35 * share, 0.45 * share, 0.2 * share, jitter]
@@ -75,9 +80,9 @@ class RollExplorer:
             return np.clip(2.0 * d, -0.15, 0.15).astype(np.float32)
         if self.mode == 'jitter':
             if self.rng.random() < 0.5:
-                self.last = -np.sign(self.last + 1e-9) * _SPEED_MAX
+                self.last = -np.sign(self.last + 1e-9) * self.max_speed
             else:
-                self.last = self.rng.uniform(-_SPEED_MAX, _SPEED_MAX, 2)
+                self.last = self.rng.uniform(-self.max_speed, self.max_speed, 2)
             return self.last.astype(np.float32)
         if self.rng.random() < 0.3:
             self.wander = self.rng.uniform(-0.06, 0.06, 2)
@@ -102,11 +107,12 @@ def main() -> None:
     args = parser.parse_args()
     env = make('roll', config=world_config('roll'))
     world = env.unwrapped
+    policy = RollExplorer(args.noise, args.seed, args.jitter,
+                          float(env.action_space.high[0]))
     writer = EpisodeWriter(Path(args.out) / 'worker_00', 'roll', world.nominal_camera(),
                            world.proprio_names, world.config.control_hz, 0.5,
                            metadata={'env_id': env.spec.id if env.spec else None, 'worker': 0,
                                      'policy': 'explore'})
-    policy = RollExplorer(args.noise, args.seed, args.jitter)
     start, steps, outcomes = time.perf_counter(), 0, []
     try:
         for i in range(args.episodes):
