@@ -51,6 +51,8 @@ class RollTask(Task):
     approach_standoff = 0.05
     """Ball centre to hand centre when pushing, m: the largest ball's radius (3.5 cm) plus
     the fingertips' half thickness and clearance."""
+    approach_clearance = PushTask.approach_clearance
+    """Extra radius (m) of the approach's way round the ball (`approach_cost`), push's."""
 
     def cost_terms(self) -> dict[str, Any]:
         """Ball-goal distance, approach, ball speed, edge barrier, effort, smoothness, doubt."""

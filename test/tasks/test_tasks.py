@@ -8,7 +8,8 @@ from hlai_ros.actor.stack import Stack
 from hlai_ros.config import world_config
 from hlai_ros.evaluation.rollouts import RandomController, run_episode
 from hlai_ros.sim import make
-from hlai_ros.tasks import get_task
+from hlai_ros.cost.base import CostContext
+from hlai_ros.tasks import get_task, task_names
 from hlai_ros.tasks.controllers import LearnedController, OracleConfig, OracleController
 from hlai_ros.tasks.pipeline import perceive_episode
 from hlai_ros.tasks.push import approach_cost
@@ -240,3 +241,26 @@ def test_default_profile_reads_the_planner_settings_of_the_task_config():
         assert profile.with_params(profile.to_params()) == profile
     with pytest.raises(ValueError, match='planner.horizont'):
         get_task('push').default_profile().with_params({'planner.horizont': 5})
+
+
+@pytest.mark.parametrize('name', task_names())
+def test_every_cost_term_of_the_default_profile_evaluates(name):
+    """Each term of a task's shipped cost runs on a batch of plans (a term that reads an
+    attribute its task lacks fails here, not in the first closed-loop step)."""
+    task = get_task(name)
+    env = make(name, config=world_config(name))
+    try:
+        obs, _ = env.reset(seed=0)
+        estimator = task.make_perception(env.unwrapped.nominal_camera(), env.unwrapped.dt)
+        percept = task.perceive(estimator, obs)  # the perceived scene (cliff: platform, rocks)
+    finally:
+        env.close()
+    cost = task.cost(percept.scene)
+    generator = torch.Generator().manual_seed(0)
+    states = 0.1 * torch.randn(2, 3, 5, task.state_dim, generator=generator) + 0.5
+    actions = 0.1 * torch.randn(3, 4, task.action_dim, generator=generator)
+    context = CostContext(goal=torch.tensor([0.5, 0.0]))
+    parts = cost.per_term(states, actions, context)
+    assert set(parts) == {n for n, s in task.default_profile().terms.items() if s.enabled}
+    for term, value in parts.items():
+        assert torch.isfinite(value).all(), term
