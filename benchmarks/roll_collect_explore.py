@@ -13,7 +13,10 @@ between the behaviours: the scripted controller with action noise; parking (driv
 random velocities held for a few steps); and, with ``--jitter P`` (share of the switches), a
 jitter: a new random command every step, half the time the last one reversed at full speed
 (what a planner that exploits a model sends; without such data the models predict that it
-sets a ball 10-20 cm away rolling, BENCHMARKS.md). The bags are written exactly as ``hlai
+sets a ball 10-20 cm away rolling, BENCHMARKS.md); and, with ``--orbit P``, an orbit: the hand
+circles the ball at a random centre distance of 4.5-11 cm (from just touching to clear of it),
+either way round, at 0.03-0.15 m/s (the way round to the pushing side; without such data the
+models predict a ball that the hand passes 6-8 cm away rolling off, BENCHMARKS.md). The bags are written exactly as ``hlai
 collect`` writes them (`hlai_ros.data.collection.run_episode`, one bag under
 ``--out/worker_00``); the behaviour reads ground truth only to choose where data is collected,
 and training reads only what a real robot would see.
@@ -35,15 +38,19 @@ class RollExplorer:
     name = 'explore'
 
     def __init__(self, noise_std: float = 0.05, seed: int = 0, jitter: float = 0.0,
-                 max_speed: float = 0.2):
-        if not 0.0 <= jitter <= 1.0:
-            raise ValueError(f'jitter is a share of the behaviour switches, in [0, 1], '
-                             f'got {jitter}')
+                 max_speed: float = 0.2, orbit: float = 0.0):
+        for name, value in (('jitter', jitter), ('orbit', orbit)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'{name} is a share of the behaviour switches, in [0, 1], '
+                                 f'got {value}')
+        if jitter + orbit > 1.0:
+            raise ValueError(f'jitter + orbit must be at most 1, got {jitter} + {orbit}')
         self.rng = np.random.default_rng(seed)
         self.max_speed = max_speed
-        share = 1.0 - jitter
-        self.modes = ['scripted', 'park', 'wander', 'jitter']
-        self.odds = [0.35 * share, 0.45 * share, 0.2 * share, jitter]
+        share = 1.0 - jitter - orbit
+        self.modes = ['scripted', 'park', 'wander', 'jitter', 'orbit']
+        self.odds = [0.35 * share, 0.45 * share, 0.2 * share, jitter, orbit]
+        self.radius, self.turn, self.speed = 0.08, 1.0, 0.08
         self.last = np.zeros(2)
         self.scripted = RollScripted(noise_std=noise_std, seed=seed + 1)
         self.mode, self.left, self.target, self.wander = 'scripted', 0, None, np.zeros(2)
@@ -63,6 +70,10 @@ class RollExplorer:
             self.target = np.clip(self.target, [0.28, -0.29], [0.72, 0.29])
         if self.mode == 'scripted':
             self.scripted.reset()
+        if self.mode == 'orbit':
+            self.radius = self.rng.uniform(0.045, 0.11)
+            self.turn = float(self.rng.choice([-1.0, 1.0]))
+            self.speed = self.rng.uniform(0.03, 0.15)
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
         """Return the planar end-effector velocity command (2,), float32."""
@@ -78,6 +89,13 @@ class RollExplorer:
             if np.linalg.norm(d) < 0.006:
                 return np.zeros(2, np.float32)
             return np.clip(2.0 * d, -0.15, 0.15).astype(np.float32)
+        if self.mode == 'orbit':
+            rel = ee - ball
+            distance = max(float(np.linalg.norm(rel)), 1e-6)
+            out = rel / distance
+            around = self.turn * np.array([-out[1], out[0]])
+            command = self.speed * around + 2.0 * (self.radius - distance) * out
+            return np.clip(command, -self.max_speed, self.max_speed).astype(np.float32)
         if self.mode == 'jitter':
             if self.rng.random() < 0.5:
                 self.last = -np.sign(self.last + 1e-9) * self.max_speed
@@ -103,12 +121,14 @@ def main() -> None:
     parser.add_argument('--max-steps', type=int, default=None)
     parser.add_argument('--jitter', type=float, default=0.0,
                         help='share of the behaviour switches that jitter (0..1)')
+    parser.add_argument('--orbit', type=float, default=0.0,
+                        help='share of the behaviour switches that orbit the ball (0..1)')
     parser.add_argument('--out', required=True, help='output folder (a new one)')
     args = parser.parse_args()
     env = make('roll', config=world_config('roll'))
     world = env.unwrapped
     policy = RollExplorer(args.noise, args.seed, args.jitter,
-                          float(env.action_space.high[0]))
+                          float(env.action_space.high[0]), args.orbit)
     writer = EpisodeWriter(Path(args.out) / 'worker_00', 'roll', world.nominal_camera(),
                            world.proprio_names, world.config.control_hz, 0.5,
                            metadata={'env_id': env.spec.id if env.spec else None, 'worker': 0,

@@ -63,10 +63,21 @@ class PlannerConfig:
     the uncertainty and cost terms see that subset. Models without member subsets (a
     `rollout` only), and planning dynamics of the latent representation (checkpoint identity
     'latent', evaluated only with all members so far), roll out all members."""
+    infer_latents: int = 0
+    """Identify the episode's hidden physics online: plan with z inferred from up to this many
+    of the episode's most recent transitions (the posterior q(z | transitions), each member
+    its own, `WorldModel.posterior_from_transitions`; consecutive plans' states with the
+    previous action between them), once `infer_min` are in; until then, and with 0, z is
+    drawn from the prior. Models without a posterior always draw from the prior."""
+    infer_min: int = 3
+    """Transitions of the episode before z is inferred (`infer_latents`)."""
 
     def __post_init__(self):
         if self.members < 0:
             raise ValueError(f'members must be >= 0 (0: all), got {self.members}')
+        if self.infer_latents < 0 or self.infer_min < 1:
+            raise ValueError(f'need infer_latents >= 0 (0: off) and infer_min >= 1, got '
+                             f'{self.infer_latents} and {self.infer_min}')
         if self.horizon < 1 or self.latents < 1 or self.gradient_steps < 0:
             raise ValueError('need horizon >= 1, latents >= 1 and gradient_steps >= 0, got '
                              f'{self.horizon}, {self.latents}, {self.gradient_steps}')
@@ -163,6 +174,8 @@ class Planner:
         self._planned = False
         self._z = None
         self._members = None
+        self._last_state = None
+        self._transitions: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def warm_start(self) -> torch.Tensor:
         """The initial mean (T, A): the last plan shifted one step, last action repeated."""
@@ -181,6 +194,33 @@ class Planner:
         members = torch.randperm(size, generator=self.generator, device=self.device)[:k]
         members = members.sort().values
         return tuple(members.tolist()), z[members]
+
+    def _identify(self, s0: torch.Tensor, context: CostContext) -> None:
+        """Record the last transition and plan with z inferred from the recent ones.
+
+        See `PlannerConfig.infer_latents`. The transition is the previous plan's state, the
+        action applied since (`context.previous_action`) and `s0`.
+        """
+        cfg = self.config
+        posterior = getattr(self.model, 'posterior_from_transitions', None)
+        if (cfg.infer_latents < 1 or posterior is None
+                or getattr(self.model, 'latent_dim', 0) < 1):
+            return
+        if self._last_state is not None and context.previous_action is not None:
+            action = torch.as_tensor(context.previous_action, dtype=s0.dtype,
+                                     device=self.device).reshape(-1)
+            self._transitions.append((self._last_state, action, s0))
+            del self._transitions[:-cfg.infer_latents]
+        self._last_state = s0
+        if len(self._transitions) < cfg.infer_min or self._z is None:
+            return
+        s, a, s_next = (torch.stack(x)[None] for x in zip(*self._transitions))
+        with torch.no_grad():
+            z = posterior(s, a, s_next)[0]  # (E, 1, Z): each member's posterior mean
+        self._z = z.expand(-1, self._z.shape[1], -1).contiguous()
+        if self._members is not None:
+            members = self._members[0]
+            self._members = (members, self._z[list(members)])
 
     def objective(self, s0: torch.Tensor, z: torch.Tensor, context: CostContext,
                   actions: torch.Tensor, with_states: bool = False):
@@ -304,6 +344,8 @@ class Planner:
             with torch.no_grad():
                 z = self._z = self.model.sample_z(cfg.latents, generator=self.generator)
                 self._members = self._draw_members(z)
+        self._identify(s0, context)
+        z = self._z
         def objective(acts):
             return self.objective(s0, z, context, acts)
         if cfg.gradient_steps > 0 and cfg.sampling.iterations > 1:

@@ -33,7 +33,7 @@ PLANNER_PREFIX = 'planner.'
 PROFILE_PREFIXES = (WEIGHT_PREFIX, ENABLED_PREFIX, PLANNER_PREFIX)
 """A parameter whose name starts with one of these is a profile setting."""
 PLANNER_SETTINGS = ('horizon', 'samples', 'iterations', 'noise_beta', 'gradient_steps',
-                    'critic_weight', 'policy_fraction', 'members')
+                    'critic_weight', 'policy_fraction', 'members', 'infer_latents')
 """Planner settings a profile carries (the sampling ones live in `OptimizerConfig`)."""
 PROFILE_SECTION = 'cost_critic'
 """The section of a parameter file that holds a profile (the configurator node's)."""
@@ -70,7 +70,7 @@ class CostProfile:
                 'iterations': p.sampling.iterations, 'noise_beta': p.sampling.noise_beta,
                 'gradient_steps': p.gradient_steps,
                 'critic_weight': p.critic_weight, 'policy_fraction': p.policy_fraction,
-                'members': p.members}
+                'members': p.members, 'infer_latents': p.infer_latents}
 
     def to_params(self) -> dict[str, Any]:
         """The profile as flat ROS parameters (``weights.<term>``, ``enabled.<term>``, ...)."""
@@ -145,7 +145,8 @@ def _flag(value) -> bool:
 
 def _planner(base: PlannerConfig, values: Mapping[str, float]) -> PlannerConfig:
     """`base` with the `PLANNER_SETTINGS` in `values` (ints where they must be)."""
-    for name in ('horizon', 'samples', 'iterations', 'gradient_steps', 'members'):
+    for name in ('horizon', 'samples', 'iterations', 'gradient_steps', 'members',
+                 'infer_latents'):
         if float(values[name]) != int(values[name]):
             raise ValueError(f'{name} must be a whole number, got {values[name]}')
     if not float(values['noise_beta']) >= 0:
@@ -157,7 +158,8 @@ def _planner(base: PlannerConfig, values: Mapping[str, float]) -> PlannerConfig:
                    gradient_steps=int(values['gradient_steps']),
                    critic_weight=float(values['critic_weight']),
                    policy_fraction=float(values['policy_fraction']),
-                   members=int(values['members']))
+                   members=int(values['members']),
+                   infer_latents=int(values['infer_latents']))
 
 
 def profile_changes(params: Mapping[str, Any]) -> dict[str, Any]:

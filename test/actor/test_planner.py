@@ -161,3 +161,46 @@ def test_critic_is_the_terminal_cost_at_the_horizon():
         ends[name] = float(planner.predict(torch.zeros(4), plan.actions)[0, -1, 0])
     assert ends['without'] > 0.3
     assert ends['with'] < 0.15
+
+
+@pytest.mark.parametrize('members', [0, 2])
+def test_latents_are_inferred_from_the_episodes_recent_transitions(members):
+    """With infer_latents, each plan after infer_min transitions uses each member's posterior
+    mean of z given the episode's last infer_latents transitions (the previous plan's state,
+    the action applied since, this plan's state); reset forgets them."""
+    from hlai_ros.world_model.config import WorldModelConfig
+    from hlai_ros.world_model.model import WorldModel
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(state_dim=4, action_dim=2, latent_dim=2,
+                                        ensemble_size=3, hidden_sizes=(16,)))
+    config = PlannerConfig(horizon=4, sampling=OptimizerConfig(samples=8, iterations=1),
+                           gradient_steps=0, infer_latents=3, infer_min=2, members=members)
+    planner = Planner(model, _cost(), [-1.0, -1.0], [1.0, 1.0], config)
+    agent = Agent(planner)
+    agent.reset()
+    prior = None
+    states, actions = [torch.randn(4) for _ in range(6)], []
+    for k, s in enumerate(states):
+        actions.append(torch.as_tensor(agent.act(s, CostContext(goal=GOAL))))
+        if k == 0:
+            prior = planner._z.clone()
+        if k < 2:  # fewer than infer_min transitions: the prior draw
+            assert torch.equal(planner._z, prior)
+    recent = range(len(states) - 4, len(states) - 1)  # the last three transitions
+    s = torch.stack([states[i] for i in recent])[None]
+    a = torch.stack([actions[i] for i in recent])[None]
+    s_next = torch.stack([states[i + 1] for i in recent])[None]
+    expected = model.posterior_from_transitions(s, a, s_next)[0].detach()
+    assert torch.allclose(planner._z, expected, atol=1e-6)
+    if members:  # the member subset plans with its members' inferred latents
+        chosen, z = planner._members
+        assert len(chosen) == members and torch.allclose(z, expected[list(chosen)], atol=1e-6)
+    agent.reset()
+    agent.act(states[0], CostContext(goal=GOAL))
+    assert torch.equal(planner._z, prior)  # a new episode starts from the prior again
+
+
+def test_latent_inference_is_off_by_default_and_checked():
+    assert PlannerConfig().infer_latents == 0
+    with pytest.raises(ValueError, match='infer_latents'):
+        PlannerConfig(infer_latents=-1)
