@@ -5,8 +5,10 @@
 A ball at rest d = 6, 8, 12, 20 cm from the hand (64 random hand positions and directions on
 the table), hand still, then 20 steps (2 s) of a command pattern: zero commands, or full-speed
 commands that reverse every step ("thrash": the hand jitters within ~2 cm; what the planner
-does when it exploits a model). The true ball does not move unless the hand reaches it (at
-most 3.5 cm radius + 2.1 cm half hand + 2 cm of jitter: from 8 cm on it never does). Prints
+does when it exploits a model), or an orbit (0.08 m/s round the ball at the start distance,
+the way round to the pushing side). The true ball does not move unless the hand reaches it (at
+most 2.5 cm radius + 2.1 cm half hand + 2 cm of jitter: from 8 cm on it never does; an orbit
+from 6 cm on never touches it). Prints
 the predicted ball drift (mean of |drift| over members and cases, and its component towards
 the hand) with z = 0.
 """
@@ -29,7 +31,7 @@ def main() -> None:
     torch.set_num_threads(1)
     model = load_world_model(args.model, device='cpu')
     rng = np.random.default_rng(0)
-    for pattern in ('zero', 'thrash'):
+    for pattern in ('zero', 'thrash', 'orbit'):
         for d in (0.06, 0.08, 0.12, 0.2):
             states = []
             while len(states) < args.cases:
@@ -42,6 +44,14 @@ def main() -> None:
             n = len(states)
             if pattern == 'zero':
                 actions = torch.zeros(n, 20, 2)
+            elif pattern == 'orbit':
+                start = np.array([np.arctan2(e[1] - b[1], e[0] - b[0])
+                                  for e, b in ((np.array(x[0:2]), np.array(x[2:4]))
+                                               for x in states)])
+                turn = rng.choice([-1.0, 1.0], size=n)
+                angle = start[:, None] + turn[:, None] * 0.08 * 0.1 / d * np.arange(20)[None]
+                tangent = np.stack([-np.sin(angle), np.cos(angle)], -1) * turn[:, None, None]
+                actions = torch.tensor(0.08 * tangent, dtype=torch.float32)
             else:
                 signs = rng.choice([-1.0, 1.0], size=(n, 1, 2))
                 alternate = (-1.0) ** np.arange(20)[None, :, None]

@@ -113,7 +113,7 @@ class RollPerceptionConfig:
     """Factor on the ball's estimated velocity per step while it is hidden."""
     contact_radius: float = 0.065
     """A hidden ball within this distance (m) of the hand, which moves into it, is carried
-    along at least at the hand's speed (largest radius, 3.5 cm, plus the hand's 2.1 cm half
+    along at least at the hand's speed (largest radius, 2.5 cm, plus the hand's 2.1 cm half
     width and a margin); 0 turns this off."""
 
     def __post_init__(self):

@@ -5,8 +5,8 @@ same 0.4 x 0.5 m table with overhanging edges, the same camera, action and propr
 ``sim/push.yaml``). The object is a blue ball (``sim/roll.yaml``, section ``ball``) that keeps
 rolling when struck: momentum is the point of this world. Rolling friction (Bullet's
 ``rollingFriction``, a resisting torque proportional to the normal force) slows a free ball at
-``a = rolling_friction * g / (1.4 * radius)`` (0.04-0.15 m/s^2), so from 0.15 m/s it rolls
-11-37 cm before it stops; a tap from the hand sends it rolling. The ball has no linear or
+``a = rolling_friction * g / (1.4 * radius)`` (0.04-0.11 m/s^2), so from 0.15 m/s it rolls
+10-28 cm before it stops; a tap from the hand sends it rolling. The ball has no linear or
 angular damping, so that law is exact.
 
 Action: ``(vx, vy)``, the commanded planar end-effector velocity (m/s), each component bounded
@@ -17,7 +17,7 @@ positions, rad, then velocities, rad/s) and ``goal`` (x, y), m.
 
 Every episode draws the ball's start position and initial velocity (a rolling speed of 0-0.15
 m/s in a uniformly random direction, with the matching spin) and, with ``randomize_dynamics``,
-its radius (2-3.5 cm), mass (0.05-0.2 kg), sliding friction (0.4-0.8), rolling friction
+its radius (2-2.5 cm: it passes under the palm, ``sim/roll.yaml``), mass (0.05-0.2 kg), sliding friction (0.4-0.8), rolling friction
 (1.5e-4 to 3e-4 m) and spinning friction (5e-4 to 2e-3 m); otherwise the midpoints. The goal is
 0.1-0.3 m from the ball's start and at least 5 cm inside every table edge; 30% of goals lie
 5-8 cm from an edge. ``reset(options=...)`` accepts ``goal`` (x, y), ``object`` (x, y) and

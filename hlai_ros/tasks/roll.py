@@ -49,7 +49,7 @@ class RollTask(Task):
     pose_labels = ('obj_x', 'obj_y')
     oracle_objective = 'cost'
     approach_standoff = 0.05
-    """Ball centre to hand centre when pushing, m: the largest ball's radius (3.5 cm) plus
+    """Ball centre to hand centre when pushing, m: the largest ball's radius (2.5 cm) plus
     the fingertips' half thickness and clearance."""
     approach_clearance = PushTask.approach_clearance
     """Extra radius (m) of the approach's way round the ball (`approach_cost`), push's."""
