@@ -72,8 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--workers', type=int, default=2,
                         help='--ray: Ray Train workers (DDP processes; default: 2)')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='--representation latent: override LatentConfig fields '
-                             '(hlai_ros/latent/config.py), e.g. map_size=16')
+                        help='override model config fields: WorldModelConfig '
+                             '(hlai_ros/world_model/config.py, e.g. train_horizon=16) for '
+                             "'state', LatentConfig (hlai_ros/latent/config.py, e.g. "
+                             "map_size=16) for 'latent'")
     parser.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events'),
                         default='all',
                         help="--representation latent: 'encoder' (the pixel model), 'planning' "
@@ -118,6 +120,26 @@ def run_latent(args: argparse.Namespace) -> int:
     return train_latent_main(argv)
 
 
+def _state_settings(pairs: list[str]) -> dict:
+    """`--set KEY=VALUE` pairs as WorldModelConfig values (YAML scalars), checked by name."""
+    import yaml
+
+    from hlai_ros.world_model.config import WorldModelConfig
+    known = set(WorldModelConfig.__dataclass_fields__) - {'state_dim', 'action_dim'}
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition('=')
+        if not sep or key not in known:
+            raise SystemExit(f'hlai train: --set {pair!r}: expected KEY=VALUE with KEY one of '
+                             f'{sorted(known)}')
+        settings[key] = yaml.safe_load(value)
+    try:  # checked before the data are read
+        WorldModelConfig.from_dict({**settings, 'state_dim': 1, 'action_dim': 1})
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f'hlai train: --set: {exc}') from None
+    return settings
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and save; return 0."""
     if args.threads < 0:
@@ -138,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
                          'latent')
     if args.representation == 'latent':
         return run_latent(args)
-    if args.set or args.plan_set or args.stage != 'all':
-        raise SystemExit('hlai train: --set, --plan-set and --stage apply to --representation '
+    if args.plan_set or args.stage != 'all':
+        raise SystemExit('hlai train: --plan-set and --stage apply to --representation '
                          'latent only')
+    settings = _state_settings(args.set)
     if args.max_transitions is not None and args.max_transitions < 1:
         raise SystemExit('hlai train: --max-transitions must be at least 1')
     if args.no_actor and args.actor_only:
@@ -174,8 +197,12 @@ def run(args: argparse.Namespace) -> int:
         'max_epochs': args.epochs, 'time_budget_s': args.time_budget,
         'ensemble_size': args.ensemble, 'latent_dim': args.latent_dim,
         'hidden_sizes': tuple(args.hidden) if args.hidden else None}.items() if v is not None}
-    config = WorldModelConfig(state_dim=task.state_dim, action_dim=task.action_dim,
-                              seed=args.seed, **overrides)
+    try:
+        config = WorldModelConfig.from_dict({
+            **settings, 'state_dim': task.state_dim, 'action_dim': task.action_dim,
+            'seed': args.seed, **overrides})
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f'hlai train: {exc}') from None
     command = 'hlai train ' + ' '.join(shlex.quote(a) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ['train'] else 'hlai train (Python API)'
     metadata = {'task': args.task, 'identity': task.identity('state'),

@@ -21,11 +21,13 @@ def test_train_writes_model_critic_policy_and_card_then_eval_loads_them(tmp_path
     capsys.readouterr()
     assert main(['train', '--task', 'cliff', '--data', str(data), '--out', str(out),
                  '--epochs', '1', '--time-budget', '30', '--ensemble', '2', '--hidden', '16',
-                 '--critic-steps', '3', '--policy-steps', '2', '--quiet']) == 0
+                 '--critic-steps', '3', '--policy-steps', '2', '--quiet',
+                 '--set', 'train_horizon=3']) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary['transitions'] == 24
     assert summary['critic_steps'] == 3 and summary['policy_steps'] == 2
     model = load_world_model(out)
+    assert model.config.train_horizon == 3  # --set reaches the world model's config
     critic, policy = load_critic(out), load_policy(out)
     assert model.state_dim == critic.state_dim == policy.state_dim == 6
     assert critic.config.goal_relative_indices == (0, 1)
@@ -96,3 +98,12 @@ def test_train_representation_latent_writes_a_latent_checkpoint_with_its_identit
         assert '--epochs' in str(exc)
     else:
         raise AssertionError('--epochs with --representation latent was not refused')
+
+
+def test_train_refuses_a_bad_model_setting_before_reading_the_data(tmp_path):
+    tmp_path.joinpath('data').mkdir()
+    for setting, reason in (('bogus=1', 'expected KEY=VALUE'),
+                            ('train_horizon=0', 'train_horizon must be')):
+        with pytest.raises(SystemExit, match=reason):
+            main(['train', '--task', 'cliff', '--data', str(tmp_path / 'data'),
+                  '--set', setting])
