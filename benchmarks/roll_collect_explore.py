@@ -16,10 +16,10 @@ jitter: a new random command every step, half the time the last one reversed at 
 sets a ball 10-20 cm away rolling, BENCHMARKS.md); and, with ``--orbit P``, an orbit: the hand
 circles the ball at a random centre distance of 4.5-11 cm (from just touching to clear of it),
 either way round, at 0.03-0.15 m/s (the way round to the pushing side; without such data the
-models predict a ball that the hand passes 6-8 cm away rolling off, BENCHMARKS.md). The bags are written exactly as ``hlai
-collect`` writes them (`hlai_ros.data.collection.run_episode`, one bag under
-``--out/worker_00``); the behaviour reads ground truth only to choose where data is collected,
-and training reads only what a real robot would see.
+models predict a ball that the hand passes 6-8 cm away rolling off, BENCHMARKS.md). The bags
+are written exactly as ``hlai collect`` writes them (`hlai_ros.data.collection.run_episode`,
+one bag under ``--out/worker_00``); the behaviour reads ground truth only to choose where data
+is collected, and training reads only what a real robot would see.
 """
 from __future__ import annotations
 

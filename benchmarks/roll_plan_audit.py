@@ -1,4 +1,4 @@
-"""Audit the learned roll stack's plans against the simulator: does the model rank them right?
+"""Audit the learned roll stack's plans against the simulator (does the model rank them right?).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/roll_plan_audit.py --model DIR --seeds 1,2
 

@@ -17,11 +17,11 @@ positions, rad, then velocities, rad/s) and ``goal`` (x, y), m.
 
 Every episode draws the ball's start position and initial velocity (a rolling speed of 0-0.15
 m/s in a uniformly random direction, with the matching spin) and, with ``randomize_dynamics``,
-its radius (2-2.5 cm: it passes under the palm, ``sim/roll.yaml``), mass (0.05-0.2 kg), sliding friction (0.4-0.8), rolling friction
-(1.5e-4 to 3e-4 m) and spinning friction (5e-4 to 2e-3 m); otherwise the midpoints. The goal is
-0.1-0.3 m from the ball's start and at least 5 cm inside every table edge; 30% of goals lie
-5-8 cm from an edge. ``reset(options=...)`` accepts ``goal`` (x, y), ``object`` (x, y) and
-``velocity`` (vx, vy) to pose a scene exactly.
+its radius (2-2.5 cm: it passes under the palm, ``sim/roll.yaml``), mass (0.05-0.2 kg), sliding
+friction (0.4-0.8), rolling friction (1.5e-4 to 3e-4 m) and spinning friction (5e-4 to 2e-3 m);
+otherwise the midpoints. The goal is 0.1-0.3 m from the ball's start and at least 5 cm inside
+every table edge; 30% of goals lie 5-8 cm from an edge. ``reset(options=...)`` accepts ``goal``
+(x, y), ``object`` (x, y) and ``velocity`` (vx, vy) to pose a scene exactly.
 
 Outcome: success when the ball is at rest (planar speed below ``ball.rest_speed``, 0.02 m/s)
 with its centre within 3 cm (planar) of the goal; failure ``'fell'`` when the ball centre leaves

@@ -165,9 +165,12 @@ def test_critic_is_the_terminal_cost_at_the_horizon():
 
 @pytest.mark.parametrize('members', [0, 2])
 def test_latents_are_inferred_from_the_episodes_recent_transitions(members):
-    """With infer_latents, each plan after infer_min transitions uses each member's posterior
-    mean of z given the episode's last infer_latents transitions (the previous plan's state,
-    the action applied since, this plan's state); reset forgets them."""
+    """With infer_latents, plans use each member's posterior mean of z.
+
+    Each plan after infer_min transitions uses each member's posterior mean of z given the
+    episode's last infer_latents transitions (the previous plan's state, the action applied
+    since, this plan's state); reset forgets them.
+    """
     from hlai_ros.world_model.config import WorldModelConfig
     from hlai_ros.world_model.model import WorldModel
     torch.manual_seed(0)

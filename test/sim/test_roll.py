@@ -215,9 +215,12 @@ def test_scripted_controller_succeeds(fast_world):
 
 
 def test_the_largest_ball_passes_under_the_palm(fast_world):
-    """Only the closed fingers touch the ball: the palm (21 cm wide across y, its underside
+    """Only the closed fingers touch the ball, never the palm.
+
+    The palm (21 cm wide across y, its underside
     5.3-5.7 cm above the table) passes over the largest ball, however the hand moves round it
-    (a larger ball was pressed from above whenever the hand passed within ~10 cm)."""
+    (a larger ball was pressed from above whenever the hand passed within ~10 cm).
+    """
     from hlai_ros.sim.roll import load_scene
     largest = max(load_scene()['ball']['radius'])
     fast_world.scene['ball']['radius'] = [largest, largest]

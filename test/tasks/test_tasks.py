@@ -6,9 +6,9 @@ import torch
 from hlai_ros.actor.optimizer import OptimizerConfig
 from hlai_ros.actor.stack import Stack
 from hlai_ros.config import world_config
+from hlai_ros.cost.base import CostContext
 from hlai_ros.evaluation.rollouts import RandomController, run_episode
 from hlai_ros.sim import make
-from hlai_ros.cost.base import CostContext
 from hlai_ros.tasks import get_task, task_names
 from hlai_ros.tasks.controllers import LearnedController, OracleConfig, OracleController
 from hlai_ros.tasks.pipeline import perceive_episode
@@ -245,8 +245,10 @@ def test_default_profile_reads_the_planner_settings_of_the_task_config():
 
 @pytest.mark.parametrize('name', task_names())
 def test_every_cost_term_of_the_default_profile_evaluates(name):
-    """Each term of a task's shipped cost runs on a batch of plans (a term that reads an
-    attribute its task lacks fails here, not in the first closed-loop step)."""
+    """Each term of a task's shipped cost runs on a batch of plans.
+
+    A term that reads an attribute its task lacks fails here, not in the first closed-loop step.
+    """
     task = get_task(name)
     env = make(name, config=world_config(name))
     try:
