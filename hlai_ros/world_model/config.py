@@ -76,6 +76,21 @@ class WorldModelConfig:
     (s[t..t+H], a[t..t+H-1]); 'episode' = another window of the same episode, so that z can only
     carry what is constant over an episode (mass, friction), never the window's own noise."""
 
+    frame_origin: tuple[int, ...] = ()
+    """State indices of a moving origin (e.g. the end-effector's x, y): with `frame_points`, the
+    dynamics see those points relative to it. Empty = every state as given (absolute)."""
+
+    frame_points: tuple[int, ...] = ()
+    """State indices of positions given to the dynamics relative to `frame_origin`: the i-th is
+    paired with origin index i mod len(frame_origin) (e.g. ball x, y and goal x, y with the
+    hand's x, y). Only the network's input changes; predictions stay in the state's frame."""
+
+    frame_keep_origin: bool = True
+    """Whether the dynamics also see the origin's absolute coordinates. False makes the learned
+    dynamics invariant to translating the whole scene (contact learned once, not at every place
+    on the table); keep it where the robot's own motion depends on where it is (workspace
+    limits, edges in its path)."""
+
     val_fraction: float = 0.2
     """Fraction of the episodes held out for validation (split by episode, never by step)."""
 
@@ -111,6 +126,17 @@ class WorldModelConfig:
             if not getattr(self, name) >= 0:
                 raise ValueError(f'WorldModelConfig.{name} must be >= 0, '
                                  f'got {getattr(self, name)}')
+        for name in ('frame_origin', 'frame_points'):
+            object.__setattr__(self, name, tuple(int(i) for i in getattr(self, name)))
+        origin, points = self.frame_origin, self.frame_points
+        used = origin + points
+        if bool(origin) != bool(points) or len(points) % max(len(origin), 1):
+            raise ValueError(f'WorldModelConfig.frame_points must be a whole multiple of '
+                             f'frame_origin in length, both given or neither; got {origin} and '
+                             f'{points}')
+        if any(not 0 <= i < self.state_dim for i in used) or len(set(used)) != len(used):
+            raise ValueError(f'WorldModelConfig.frame_origin and frame_points must be distinct '
+                             f'state indices in [0, {self.state_dim}), got {origin} and {points}')
         if self.latent_context not in ('window', 'episode'):
             raise ValueError(f"WorldModelConfig.latent_context must be 'window' or 'episode', "
                              f'got {self.latent_context!r}')
@@ -121,7 +147,8 @@ class WorldModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able values."""
         out = asdict(self)
-        out['hidden_sizes'] = list(self.hidden_sizes)
+        for name in ('hidden_sizes', 'frame_origin', 'frame_points'):
+            out[name] = list(getattr(self, name))
         return out
 
     @classmethod
@@ -135,6 +162,7 @@ class WorldModelConfig:
             raise ValueError(f'unknown world model config keys {unknown}; expected some of '
                              f'{sorted(known)}')
         values = dict(values)
-        if 'hidden_sizes' in values:
-            values['hidden_sizes'] = tuple(values['hidden_sizes'])
+        for name in ('hidden_sizes', 'frame_origin', 'frame_points'):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)

@@ -49,6 +49,7 @@ class WorldModel(nn.Module):
         self.input_norm = Normalizer(s + a)
         self.delta_norm = Normalizer(s)
         self.next_norm = Normalizer(s)
+        self.register_buffer('frame', self._frame_matrix(c), persistent=False)
         self.dynamics = EnsembleMLP(c.ensemble_size, s + a + z, c.hidden_sizes, s, c.activation)
         self.encoder = (PosteriorEncoder(c.ensemble_size, 2 * s + a, z, c.encoder_hidden,
                                          c.activation) if z > 0 else None)
@@ -59,6 +60,24 @@ class WorldModel(nn.Module):
         else:
             self.reward_norm = None
             self.reward_head = None
+
+    @staticmethod
+    def _frame_matrix(c: WorldModelConfig) -> torch.Tensor | None:
+        """The linear map F with inputs = [s, a] @ F (config.frame_*), or None for the identity."""
+        if not c.frame_points:
+            return None
+        n = c.state_dim + c.action_dim
+        f = torch.eye(n)
+        origin = c.frame_origin
+        for i, p in enumerate(c.frame_points):
+            f[origin[i % len(origin)], p] = -1.0  # column p: s[p] - s[origin]
+        if not c.frame_keep_origin:
+            f[:, list(origin)] = 0.0
+        return f
+
+    def _inputs(self, sa: torch.Tensor) -> torch.Tensor:
+        """The dynamics' raw inputs from [s, a] (..., S + A): points relative to the frame."""
+        return sa if self.frame is None else torch.matmul(sa, self.frame)
 
     @property
     def device(self) -> torch.device:
@@ -75,7 +94,7 @@ class WorldModel(nn.Module):
         The floor on the delta scale (1 % of the state's spread) keeps a dimension that barely
         moves from dominating the normalised loss.
         """
-        self.input_norm.fit(torch.cat([states, actions], dim=-1))
+        self.input_norm.fit(self._inputs(torch.cat([states, actions], dim=-1)))
         state_std = states.std(dim=0, unbiased=False) if states.shape[0] > 1 else None
         floor = None if state_std is None else 1e-2 * state_std
         self.delta_norm.fit(next_states - states, relative_floor=floor)
@@ -106,7 +125,8 @@ class WorldModel(nn.Module):
         s = self._members(s, self.state_dim, 's')
         a = self._members(a, self.action_dim, 'a')
         z = self._members(z, self.latent_dim, 'z')
-        x = torch.cat([self.input_norm.normalize(torch.cat([s, a], dim=-1)), z], dim=-1)
+        x = torch.cat([self.input_norm.normalize(self._inputs(torch.cat([s, a], dim=-1))), z],
+                      dim=-1)
         y = self.dynamics(x)
         if self.config.predict_delta:
             return s + self.delta_norm.denormalize(y)
@@ -152,6 +172,8 @@ class WorldModel(nn.Module):
         mean, std = self.input_norm.mean, self.input_norm.std
         w_sa = w1[:, :s + a] / std.view(1, -1, 1)
         b1 = b1 - torch.matmul((mean / std).view(1, 1, -1), w1[:, :s + a])
+        if self.frame is not None:  # inputs = [s, a] @ F: fold F into the first layer too
+            w_sa = torch.matmul(self.frame, w_sa)
         out = self.delta_norm if self.config.predict_delta else self.next_norm
         wl = linear[-1].weight * out.std.view(1, 1, -1)
         bl = linear[-1].bias * out.std.view(1, 1, -1) + out.mean.view(1, 1, -1)
@@ -278,7 +300,7 @@ class WorldModel(nn.Module):
                              'WorldModelConfig(predict_reward=True)')
         s = self._members(s, self.state_dim, 's')
         a = self._members(a, self.action_dim, 'a')
-        y = self.reward_head(self.input_norm.normalize(torch.cat([s, a], dim=-1)))
+        y = self.reward_head(self.input_norm.normalize(self._inputs(torch.cat([s, a], dim=-1))))
         return self.reward_norm.denormalize(y).squeeze(-1)
 
     # ---- inference of z ----------------------------------------------------------------------
@@ -288,7 +310,8 @@ class WorldModel(nn.Module):
 
         Returns (E, N, L, 2S + A).
         """
-        sa = self.input_norm.normalize(torch.cat([states[:, :, :-1], actions], dim=-1))
+        sa = self.input_norm.normalize(self._inputs(torch.cat([states[:, :, :-1], actions],
+                                                              dim=-1)))
         delta = self.delta_norm.normalize(states[:, :, 1:] - states[:, :, :-1])
         return torch.cat([sa, delta], dim=-1)
 
@@ -334,7 +357,7 @@ class WorldModel(nn.Module):
         if self.encoder is None:
             zeros = s.new_zeros(e, s.shape[1], 0)
             return zeros, zeros
-        sa = self.input_norm.normalize(torch.cat([s, a], dim=-1))
+        sa = self.input_norm.normalize(self._inputs(torch.cat([s, a], dim=-1)))
         return self.encoder(torch.cat([sa, self.delta_norm.normalize(s_next - s)], dim=-1))
 
     def infer_z(self, states: torch.Tensor, actions: torch.Tensor,

@@ -189,8 +189,8 @@ def rehearsal_transitions(model: WorldModel, count: int, action_low: Sequence[fl
                          f'high, got {low.tolist()} and {high.tolist()}')
     generator = torch.Generator().manual_seed(seed)
     s_dim = model.state_dim
-    mean = model.input_norm.mean[:s_dim].cpu()
-    std = model.input_norm.std[:s_dim].cpu()
+    mean = model.next_norm.mean.cpu()  # the states' statistics (the input normaliser's are of
+    std = model.next_norm.std.cpu()    # the dynamics' inputs, relative to a frame if it has one)
     states = mean + std * torch.randn(count, s_dim, generator=generator)
     actions = low + (high - low) * torch.rand(count, model.action_dim, generator=generator)
     z = torch.zeros(model.ensemble_size, count, model.latent_dim, device=model.device)

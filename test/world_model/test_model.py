@@ -129,3 +129,50 @@ def test_posterior_from_transitions_matches_the_window_posterior():
     mu2, log_std2 = model.posterior_from_transitions(states[:, :-1], actions, states[:, 1:])
     torch.testing.assert_close(mu, mu2)
     torch.testing.assert_close(log_std, log_std2)
+
+
+def _framed(keep_origin: bool):
+    """A 5-state model whose dims 2, 3 are a point seen from the origin at dims 0, 1."""
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(
+        state_dim=5, action_dim=2, latent_dim=1, ensemble_size=3, hidden_sizes=(16, 16),
+        encoder_hidden=8, frame_origin=(0, 1), frame_points=(2, 3),
+        frame_keep_origin=keep_origin))
+    s, a = torch.randn(60, 5), torch.randn(60, 2)
+    model.fit_normalizers(s, a, s + 0.1 * torch.randn(60, 5))
+    return model
+
+
+@pytest.mark.parametrize('keep_origin', [True, False])
+def test_frame_relative_inputs_in_step_and_in_the_fused_rollout(keep_origin):
+    model = _framed(keep_origin)
+    s0, actions = torch.randn(6, 5), torch.randn(6, 4, 2)
+    z = model.sample_z(6, torch.Generator().manual_seed(1))
+    stepped = [s0.expand(3, 6, 5)]
+    for t in range(4):
+        stepped.append(model.next(stepped[-1], actions[:, t], z))
+    with torch.no_grad():
+        torch.testing.assert_close(model.rollout(s0, actions, z), torch.stack(stepped, 2))
+    sa = torch.cat([s0, actions[:, 0]], -1)
+    inputs = model._inputs(sa)  # the point relative to the origin, the rest as given
+    torch.testing.assert_close(inputs[:, 2:4], s0[:, 2:4] - s0[:, :2])
+    torch.testing.assert_close(inputs[:, 4:], sa[:, 4:])
+    torch.testing.assert_close(inputs[:, :2], s0[:, :2] if keep_origin else 0 * s0[:, :2])
+
+
+def test_without_the_origin_the_dynamics_are_invariant_to_translating_the_scene():
+    model, shifted = _framed(False), _framed(True)
+    s, a, z = torch.randn(8, 5), torch.randn(8, 2), torch.randn(3, 8, 1)
+    move = torch.tensor([0.3, -0.2, 0.3, -0.2, 0.0])  # origin and point move together
+    torch.testing.assert_close(model.next(s + move, a, z) - move, model.next(s, a, z))
+    assert not torch.allclose(shifted.next(s + move, a, z) - move, shifted.next(s, a, z))
+
+
+def test_frame_settings_are_checked():
+    with pytest.raises(ValueError, match='frame_points'):
+        WorldModelConfig(state_dim=5, action_dim=1, frame_origin=(0, 1), frame_points=(2,))
+    with pytest.raises(ValueError, match='distinct state indices'):
+        WorldModelConfig(state_dim=5, action_dim=1, frame_origin=(0, 1), frame_points=(1, 7))
+    cfg = WorldModelConfig(state_dim=5, action_dim=1, frame_origin=[0, 1], frame_points=[2, 3],
+                           frame_keep_origin=False)
+    assert WorldModelConfig.from_dict(cfg.to_dict()) == cfg
