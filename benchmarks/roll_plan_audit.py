@@ -11,7 +11,8 @@ the simulator and costing the true states (plus 1000 for a fall), as the oracle 
 where the model prefers the chosen plan but the simulator prefers the scripted one is a model
 error the planner exploits; a row where the simulator prefers the chosen plan too is the cost's
 fault (no model would go round). The last column shows the ball's true and predicted drift
-under the chosen plan. Ground truth is read for measuring only.
+under the chosen plan; `--terms` breaks both costs down by term (model / true). Ground truth is
+read for measuring only.
 """
 from __future__ import annotations
 
@@ -63,12 +64,28 @@ def scripted_actions(world, task, snap, obs, info, horizon: int) -> np.ndarray:
     return actions
 
 
+def print_terms(cost, context, actions, model_states, true_states) -> None:
+    """Each term's sum over the horizon for the two plans, by the model and replayed true."""
+    true_states = torch.from_numpy(true_states).unsqueeze(0)  # one 'member'
+    with torch.no_grad():
+        by_model = cost.per_term(model_states, actions, context)
+        by_truth = cost.per_term(true_states, actions, context)
+    for i, name in enumerate(('plan', 'scripted')):
+        row = '  '.join(f'{term} {float(by_model[term][i].sum()):5.2f}/'
+                        f'{float(by_truth[term][i].sum()):5.2f}' for term in by_model
+                        if abs(float(by_model[term][i].sum())) + abs(float(
+                            by_truth[term][i].sum())) > 0.005)
+        print(f'      {name:8s} model/true: {row}')
+
+
 def main() -> None:
     """Parse the arguments, run the episodes and print one row per audited step."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', required=True, help='world model folder')
     parser.add_argument('--seeds', default='1,2', help='comma-separated episode seeds')
     parser.add_argument('--every', type=int, default=10, help='audit every this many steps')
+    parser.add_argument('--terms', action='store_true',
+                        help='also print each cost term of both plans, by the model and true')
     args = parser.parse_args()
     torch.set_num_threads(1)
     task = get_task('roll')
@@ -103,7 +120,8 @@ def main() -> None:
                             task.context(percept), both, with_states=True)
                     true_plan, plan_states = true_cost(world, task, cost, snap, truth,
                                                        previous, chosen)
-                    true_other, _ = true_cost(world, task, cost, snap, truth, previous, other)
+                    true_other, other_states = true_cost(world, task, cost, snap, truth,
+                                                         previous, other)
                 hand, ball = truth['ee_position'][:2], truth['object_position'][:2]
                 drift_true = 100 * np.linalg.norm(plan_states[-1, 2:4] - ball)
                 drift_model = 100 * np.linalg.norm(
@@ -112,6 +130,9 @@ def main() -> None:
                       f'{100 * np.linalg.norm(ball - truth["goal"][:2]):6.1f} cm | '
                       f'{float(model[0]):7.2f} {float(model[1]):7.2f} | {true_plan:7.2f} '
                       f'{true_other:7.2f} | {drift_true:4.1f} / {drift_model:4.1f}', flush=True)
+                if args.terms:
+                    print_terms(planner.cost, task.context(percept), both, states,
+                                np.stack([plan_states, other_states]))
             previous = truth
             obs, _, done, cut, info = env.step(np.asarray(plan.action))
             truth, k = info['ground_truth'], k + 1
