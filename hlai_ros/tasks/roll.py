@@ -24,7 +24,6 @@ import torch
 
 from hlai_ros.contract import OBJECT_POSE
 from hlai_ros.cost.base import CostContext, check_shapes
-from hlai_ros.cost.effort import EffortCost
 from hlai_ros.perception.roll import STATE_NAMES, RollPerception, RollPerceptionConfig
 from hlai_ros.sim.base import CameraModel
 from hlai_ros.tasks.base import Task
@@ -87,18 +86,24 @@ class RollTask(Task):
     gentle_band = 0.05
     """Distance (m) beyond `gentle_contact` over which `_gentle` fades to zero."""
 
+    gentle_speed = 0.1
+    """Hand speed (m/s) that `_gentle` lets pass free at the ball: a slow push is how the ball
+    gets to the goal (charging it too, the planner hovered 8-11 cm off; BENCHMARKS.md)."""
+
     def _gentle(self, states: torch.Tensor, actions: torch.Tensor,
                 context: CostContext) -> torch.Tensor:
-        """Squared command (per action bound) while the hand is at the ball: -> (E, N, T).
+        """Squared speed over `gentle_speed` (per action bound) at the ball: -> (E, N, T).
 
         A hit sends the ball off at about the hand's speed, and at this rolling friction it then
         rolls 40 cm from 0.2 m/s; a hand that touches the ball slowly keeps it where the world
         model has data and the ball where the hand can still stop it.
         """
-        squared = EffortCost(tuple(self.action_high)).per_step(states, actions, context)
+        check_shapes(states, actions)
+        speed = torch.sqrt(actions.pow(2).sum(-1) + 1e-12)
+        excess = (speed - self.gentle_speed).clamp(min=0.0) / max(self.action_high)
         distance = (states[..., :-1, 0:2] - states[..., :-1, 2:4]).norm(dim=-1)
         near = (1.0 - (distance - self.gentle_contact) / self.gentle_band).clamp(0.0, 1.0)
-        return near * squared
+        return near * excess.pow(2)
 
     def true_state(self, ground_truth: dict[str, Any], previous: dict[str, Any] | None,
                    dt: float) -> np.ndarray:

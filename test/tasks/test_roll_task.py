@@ -12,16 +12,21 @@ def _states(hand_ball_distance: float) -> torch.Tensor:
     return states
 
 
-def test_gentle_term_counts_the_command_only_at_the_ball():
+def test_gentle_term_counts_the_speed_over_the_free_speed_only_at_the_ball():
     task = get_task('roll')
-    full = torch.tensor(task.action_high, dtype=torch.float32).expand(1, 3, 2)
-    at_ball = task._gentle(_states(0.04), full, None)
+    bound = max(task.action_high)
+    along_x = torch.zeros(1, 3, 2)
+    along_x[..., 0] = bound  # full speed along x
+    over = ((bound - task.gentle_speed) / bound) ** 2
+    at_ball = task._gentle(_states(0.04), along_x, None)
     assert at_ball.shape == (1, 1, 3)
-    assert torch.allclose(at_ball, torch.full_like(at_ball, 2.0))  # two components at the bound
-    halfway = task._gentle(_states(task.gentle_contact + task.gentle_band / 2), full, None)
-    assert torch.allclose(halfway, torch.full_like(halfway, 1.0))
-    assert task._gentle(_states(0.2), full, None).abs().max() == 0  # far: free to move
-    assert task._gentle(_states(0.04), 0.5 * full, None).max() == 0.5  # quadratic in speed
+    assert torch.allclose(at_ball, torch.full_like(at_ball, over))
+    halfway = task._gentle(_states(task.gentle_contact + task.gentle_band / 2), along_x, None)
+    assert torch.allclose(halfway, torch.full_like(halfway, over / 2))
+    assert task._gentle(_states(0.2), along_x, None).abs().max() == 0  # far: free to move
+    slow = along_x * (0.9 * task.gentle_speed / bound)  # a slow push at the ball is free
+    assert task._gentle(_states(0.04), slow, None).abs().max() == 0
+    assert 0 < task.gentle_speed < bound
 
 
 def test_gentle_term_is_weighted_in_the_task_profile():
