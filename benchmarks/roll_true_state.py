@@ -1,7 +1,7 @@
 """Where the learned roll stack's limit lies: perception in training, at run time, or neither.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/roll_true_state.py train --data DIR --out M \
-        [--time-budget 900] [--difference-velocity]
+        [--time-budget 900] [--difference-velocity | --seen-only]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/roll_true_state.py eval --model M \
         [--seed 0] [--episodes 100] [--perception]
 
@@ -10,11 +10,13 @@ world model on the simulator's true states recorded in the bags (``/ground_truth
 instead of perception's estimates, with the settings of the session-12 models (the ball seen
 from the hand, 16-step unrolls); ``--difference-velocity`` gives the ball's velocity as
 perception defines it (the difference of the last two centres over the control period) instead
-of the simulator's. ``eval`` runs the learned stack on a model folder (as `hlai eval --controllers
-learned` does) but feeds the planner the true state, or with ``--perception`` perception's
-estimate, and prints one line per episode and a JSON summary. Crossing the two (a model trained
-on perceived or on true states, fed perceived or true states) says which one limits the closed
-loop (BENCHMARKS.md, roll's fourth attempt).
+of the simulator's; ``--seen-only`` trains on perception's estimates instead, but only on
+frames where the ball was seen in that frame and the one before (runs split at hidden and just
+reappeared frames, whose estimates are dead-reckoned). ``eval`` runs the learned stack on a
+model folder (as `hlai eval --controllers learned` does) but feeds the planner the true state,
+or with ``--perception`` perception's estimate, and prints one line per episode and a JSON
+summary. Crossing the two (a model trained on perceived or on true states, fed perceived or
+true states) says which one limits the closed loop (BENCHMARKS.md, roll's fourth attempt).
 """
 from __future__ import annotations
 
@@ -45,15 +47,52 @@ def true_episodes(task, data: Path, difference_velocity: bool) -> list:
             states[1:, 4:6] = (states[1:, 2:4] - states[:-1, 2:4]) / 0.1
         valid = ep.action_valid & np.isfinite(ep.actions).all(1)
         valid &= np.isfinite(states[:-1]).all(1) & np.isfinite(states[1:]).all(1)
-        t = 0
-        while t < n:
-            start = t
-            while t < n and valid[t]:
-                t += 1
-            if t - start >= 2:
-                out.append(ModelEpisode(states[start:t + 1].astype(np.float32),
-                                        ep.actions[start:t].astype(np.float32)))
+        out += _runs(states, ep.actions, valid, ModelEpisode)
+    return out
+
+
+def seen_episodes(task, data: Path) -> list:
+    """World-model episodes from perception's estimates, split where the ball was not seen."""
+    from tqdm import tqdm
+
+    from hlai_ros.data import load_episodes
+    from hlai_ros.tasks.base import close_estimator
+    from hlai_ros.world_model.dataset import Episode as ModelEpisode
+
+    out, dropped = [], 0
+    for ep in tqdm(load_episodes(data, progress=True), desc='perception', unit='episode'):
+        if ep.task not in (None, task.name):
+            continue
+        estimator = task.make_perception(ep.camera)
+        n = ep.num_steps
+        try:
+            states, seen = [], []
+            for t in range(n + 1):
+                states.append(task.perceive(estimator, ep.observation(t)).model_state)
+                seen.append(estimator.visible)
+        finally:
+            close_estimator(estimator)
+        states, seen = np.stack(states), np.asarray(seen)
+        measured = seen & np.concatenate([[True], seen[:-1]])  # seen now and the frame before
+        dropped += int((~measured).sum())
+        valid = ep.action_valid & np.isfinite(ep.actions).all(1) & measured[:-1] & measured[1:]
+        valid &= np.isfinite(states[:-1]).all(1) & np.isfinite(states[1:]).all(1)
+        out += _runs(states, ep.actions, valid, ModelEpisode)
+    print(f'{dropped} frames hidden or just reappeared were left out', flush=True)
+    return out
+
+
+def _runs(states, actions, valid, episode_type) -> list:
+    """Runs of at least two consecutive valid transitions."""
+    out, n, t = [], len(actions), 0
+    while t < n:
+        start = t
+        while t < n and valid[t]:
             t += 1
+        if t - start >= 2:
+            out.append(episode_type(states[start:t + 1].astype(np.float32),
+                                    actions[start:t].astype(np.float32)))
+        t += 1
     return out
 
 
@@ -65,7 +104,8 @@ def train(args: argparse.Namespace) -> None:
 
     task = get_task('roll')
     t0 = time.perf_counter()
-    episodes = true_episodes(task, args.data, args.difference_velocity)
+    episodes = (seen_episodes(task, args.data) if args.seen_only
+                else true_episodes(task, args.data, args.difference_velocity))
     if not episodes:
         raise SystemExit(f'no roll episodes with recorded ground truth under {args.data}')
     config = WorldModelConfig(state_dim=task.state_dim, action_dim=task.action_dim, seed=0,
@@ -75,7 +115,8 @@ def train(args: argparse.Namespace) -> None:
                 'state_names': list(task.model_state_names),
                 'action_low': list(task.action_low), 'action_high': list(task.action_high),
                 'data': str(args.data), 'seed': 0,
-                'command': 'benchmarks/roll_true_state.py train (diagnostic: true states)'}
+                'command': 'benchmarks/roll_true_state.py train' + (
+                    ' --seen-only' if args.seen_only else ' (diagnostic: true states)')}
     _, history = train_world_model(episodes, config, out_dir=args.out, progress=True,
                                    resume=False, metadata=metadata)
     print(json.dumps({'runs': len(episodes), 'transitions': sum(len(e) for e in episodes),
@@ -134,6 +175,8 @@ def main() -> None:
     p.add_argument('--time-budget', type=float, default=900.0, help='training time, s')
     p.add_argument('--difference-velocity', action='store_true',
                    help="the ball's velocity as perception defines it")
+    p.add_argument('--seen-only', action='store_true',
+                   help="perception's estimates, only where the ball was seen")
     p = sub.add_parser('eval', help='closed loop fed the true state')
     p.add_argument('--model', type=Path, required=True, help='model folder')
     p.add_argument('--seed', type=int, default=0, help='first episode seed')
