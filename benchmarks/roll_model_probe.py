@@ -45,9 +45,7 @@ def main() -> None:
             if pattern == 'zero':
                 actions = torch.zeros(n, 20, 2)
             elif pattern == 'orbit':
-                start = np.array([np.arctan2(e[1] - b[1], e[0] - b[0])
-                                  for e, b in ((np.array(x[0:2]), np.array(x[2:4]))
-                                               for x in states)])
+                start = np.arctan2(s0[:, 1] - s0[:, 3], s0[:, 0] - s0[:, 2]).numpy()
                 turn = rng.choice([-1.0, 1.0], size=n)
                 angle = start[:, None] + turn[:, None] * 0.08 * 0.1 / d * np.arange(20)[None]
                 tangent = np.stack([-np.sin(angle), np.cos(angle)], -1) * turn[:, None, None]

@@ -82,8 +82,9 @@ class WorldModelConfig:
 
     frame_points: tuple[int, ...] = ()
     """State indices of positions given to the dynamics relative to `frame_origin`: the i-th is
-    paired with origin index i mod len(frame_origin) (e.g. ball x, y and goal x, y with the
-    hand's x, y). Only the network's input changes; predictions stay in the state's frame."""
+    paired with origin index i mod len(frame_origin) (e.g. the ball's x, y with the hand's x,
+    y). Indices are into the model's state (`Task.model_state_names`), not perception's
+    labelled state. Only the network's input changes; predictions stay in the state's frame."""
 
     frame_keep_origin: bool = True
     """Whether the dynamics also see the origin's absolute coordinates. False makes the learned

@@ -217,14 +217,17 @@ def test_scripted_controller_succeeds(fast_world):
 def test_the_largest_ball_passes_under_the_palm(fast_world):
     """Only the closed fingers touch the ball, never the palm.
 
-    The palm (21 cm wide across y, its underside
-    5.3-5.7 cm above the table) passes over the largest ball, however the hand moves round it
-    (a larger ball was pressed from above whenever the hand passed within ~10 cm).
+    The palm (21 cm wide across y, its underside 5.3-5.7 cm above the table) passes over the
+    largest ball, however the hand moves round it (a larger ball was pressed from above
+    whenever the hand passed within ~10 cm).
     """
     from hlai_ros.sim.roll import load_scene
     largest = max(load_scene()['ball']['radius'])
     fast_world.scene['ball']['radius'] = [largest, largest]
     b = fast_world._bullet
+    fast_world.reset(seed=0)  # the robot is loaded
+    palm = next(j for j in range(b.getNumJoints(fast_world._robot))
+                if b.getJointInfo(fast_world._robot, j)[12] == b'panda_hand')
     rng = np.random.default_rng(0)
     touched = 0
     for seed in range(12):
@@ -233,8 +236,6 @@ def test_the_largest_ball_passes_under_the_palm(fast_world):
         distance, angle = rng.uniform(0.045, 0.09), rng.uniform(-np.pi / 2, np.pi / 2)
         ball = ee + distance * np.array([np.cos(angle), np.sin(angle)])
         fast_world.reset(seed=seed, options={'object': ball, 'velocity': [0.0, 0.0]})
-        palm = next(j for j in range(b.getNumJoints(fast_world._robot))
-                    if b.getJointInfo(fast_world._robot, j)[12] == b'panda_hand')
         turn = rng.choice([-1.0, 1.0])
         for k in range(15):  # round the ball at full speed, so that the hand tilts most
             rel = fast_world.ee_position()[:2] - fast_world.ball_position()[:2]
