@@ -73,9 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='--ray: Ray Train workers (DDP processes; default: 2)')
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override model config fields: WorldModelConfig '
-                             '(hlai_ros/world_model/config.py, e.g. train_horizon=16) for '
-                             "'state', LatentConfig (hlai_ros/latent/config.py, e.g. "
-                             "map_size=16) for 'latent'")
+                             '(hlai_ros/world_model/config.py, e.g. train_horizon=16; after '
+                             "the task's model_defaults) for 'state', LatentConfig "
+                             "(hlai_ros/latent/config.py, e.g. map_size=16) for 'latent'")
     parser.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events'),
                         default='all',
                         help="--representation latent: 'encoder' (the pixel model), 'planning' "
@@ -199,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
         'hidden_sizes': tuple(args.hidden) if args.hidden else None}.items() if v is not None}
     try:
         config = WorldModelConfig.from_dict({
-            **settings, 'state_dim': task.state_dim, 'action_dim': task.action_dim,
-            'seed': args.seed, **overrides})
+            **task.model_defaults, **settings, 'state_dim': task.state_dim,
+            'action_dim': task.action_dim, 'seed': args.seed, **overrides})
     except (TypeError, ValueError) as exc:
         raise SystemExit(f'hlai train: {exc}') from None
     command = 'hlai train ' + ' '.join(shlex.quote(a) for a in sys.argv[2:]) \

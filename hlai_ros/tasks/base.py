@@ -79,6 +79,16 @@ class Task:
     goal_relative_indices: tuple[int, ...] = ()
     """Model-state entries the critic and policy see relative to the goal (default: the
     position that must reach the goal)."""
+    model_defaults: Mapping[str, Any] = MappingProxyType({})
+    """`hlai_ros.world_model.config.WorldModelConfig` fields this task's state world model
+    starts from in `hlai train` (before any ``--set``), e.g. seeing the objects from the hand
+    (``frame_origin``/``frame_points``)."""
+    train_measured_only: bool = False
+    """Train on measured frames only: `hlai train` splits the recorded runs where the
+    estimator says it did not measure the object (its ``visible`` is False) in a frame or in the
+    frame before (a velocity from a dead-reckoned position), so the model never learns the
+    estimator's guesses while the object is hidden (roll: its ball lagging behind the
+    hand)."""
     latent_defaults: Mapping[str, Any] = MappingProxyType({})
     """`hlai_ros.latent.config.LatentConfig` fields this task's pixel world model starts from
     (before any ``--set``), e.g. how many keypoints its scene needs."""

@@ -45,7 +45,9 @@ def perceive_runs(task: Task, episode) -> list[TaskRun]:
     """Perceive one recorded episode; return its runs of consecutive valid commands.
 
     A step whose command is missing (NaN, e.g. a gap in a real recording) splits the episode,
-    since the model must never be taught a transition under an unknown action.
+    since the model must never be taught a transition under an unknown action. With
+    `Task.train_measured_only`, so does every frame the estimator did not measure (its
+    ``visible`` False) and the frame after it (whose velocity differences a guessed position).
     """
     camera = episode.camera
     if camera is None:
@@ -53,13 +55,20 @@ def perceive_runs(task: Task, episode) -> list[TaskRun]:
                          '(/tf_static) in the recording; perception needs the calibrated pose')
     estimator = task.make_perception(camera)
     n = episode.num_steps
+    measured = np.ones(n + 1, bool)
+    percepts = []
     try:
-        percepts = [task.perceive(estimator, episode.observation(t)) for t in range(n + 1)]
+        for t in range(n + 1):
+            percepts.append(task.perceive(estimator, episode.observation(t)))
+            measured[t] = bool(getattr(estimator, 'visible', True))
     finally:
         close_estimator(estimator)
     states = np.stack([p.model_state for p in percepts])
     valid = episode.action_valid & np.isfinite(episode.actions).all(axis=1)
     valid &= np.isfinite(states[:-1]).all(axis=1) & np.isfinite(states[1:]).all(axis=1)
+    if task.train_measured_only:
+        measured = measured & np.concatenate([[True], measured[:-1]])  # and the frame before
+        valid &= measured[:-1] & measured[1:]
     failed = bool(getattr(episode, 'metadata', {}).get('failure'))
     ended = bool(getattr(episode, 'terminated', False))
     runs, start = [], None
