@@ -12,11 +12,12 @@ from the hand, 16-step unrolls); ``--difference-velocity`` gives the ball's velo
 perception defines it (the difference of the last two centres over the control period) instead
 of the simulator's; ``--seen-only`` trains on perception's estimates instead, but only on
 frames where the ball was seen in that frame and the one before (runs split at hidden and just
-reappeared frames, whose estimates are dead-reckoned). ``eval`` runs the learned stack on a
-model folder (as `hlai eval --controllers learned` does) but feeds the planner the true state,
-or with ``--perception`` perception's estimate, and prints one line per episode and a JSON
-summary. Crossing the two (a model trained on perceived or on true states, fed perceived or
-true states) says which one limits the closed loop (BENCHMARKS.md, roll's fourth attempt).
+reappeared frames, whose estimates are dead-reckoned), as `hlai train --task roll` now does.
+``eval`` runs the learned stack on a model folder (as `hlai eval --controllers learned` does)
+but feeds the planner the true state, or with ``--perception`` perception's estimate, and
+prints one line per episode and a JSON summary. Crossing the two (a model trained on perceived
+or on true states, fed perceived or true states) says which one limits the closed loop
+(BENCHMARKS.md, roll's fourth attempt).
 """
 from __future__ import annotations
 
@@ -52,34 +53,15 @@ def true_episodes(task, data: Path, difference_velocity: bool) -> list:
 
 
 def seen_episodes(task, data: Path) -> list:
-    """World-model episodes from perception's estimates, split where the ball was not seen."""
-    from tqdm import tqdm
+    """World-model episodes from perception's estimates, split where the ball was not seen.
 
+    What `hlai train --task roll` does (`RollTask.train_measured_only`).
+    """
     from hlai_ros.data import load_episodes
-    from hlai_ros.tasks.base import close_estimator
-    from hlai_ros.world_model.dataset import Episode as ModelEpisode
+    from hlai_ros.tasks.pipeline import perceive_task_runs
 
-    out, dropped = [], 0
-    for ep in tqdm(load_episodes(data, progress=True), desc='perception', unit='episode'):
-        if ep.task not in (None, task.name):
-            continue
-        estimator = task.make_perception(ep.camera)
-        n = ep.num_steps
-        try:
-            states, seen = [], []
-            for t in range(n + 1):
-                states.append(task.perceive(estimator, ep.observation(t)).model_state)
-                seen.append(estimator.visible)
-        finally:
-            close_estimator(estimator)
-        states, seen = np.stack(states), np.asarray(seen)
-        measured = seen & np.concatenate([[True], seen[:-1]])  # seen now and the frame before
-        dropped += int((~measured).sum())
-        valid = ep.action_valid & np.isfinite(ep.actions).all(1) & measured[:-1] & measured[1:]
-        valid &= np.isfinite(states[:-1]).all(1) & np.isfinite(states[1:]).all(1)
-        out += _runs(states, ep.actions, valid, ModelEpisode)
-    print(f'{dropped} frames hidden or just reappeared were left out', flush=True)
-    return out
+    recorded = [ep for ep in load_episodes(data, progress=True) if ep.task in (None, task.name)]
+    return [run.model_episode() for run in perceive_task_runs(task, recorded)]
 
 
 def _runs(states, actions, valid, episode_type) -> list:
@@ -108,9 +90,9 @@ def train(args: argparse.Namespace) -> None:
                 else true_episodes(task, args.data, args.difference_velocity))
     if not episodes:
         raise SystemExit(f'no roll episodes with recorded ground truth under {args.data}')
-    config = WorldModelConfig(state_dim=task.state_dim, action_dim=task.action_dim, seed=0,
-                              time_budget_s=args.time_budget, train_horizon=16,
-                              frame_origin=(0, 1), frame_points=(2, 3), frame_keep_origin=False)
+    config = WorldModelConfig.from_dict({  # as `hlai train --task roll`
+        **task.model_defaults, 'state_dim': task.state_dim, 'action_dim': task.action_dim,
+        'seed': 0, 'time_budget_s': args.time_budget})
     metadata = {'task': task.name, 'identity': task.identity('state'),
                 'state_names': list(task.model_state_names),
                 'action_low': list(task.action_low), 'action_high': list(task.action_high),

@@ -114,7 +114,8 @@ class _Recorded:
         self.observations = {k: np.stack([f[k] for f in frames]) for k in frames[0]}
         self.actions = np.asarray(actions, dtype=np.float32)
         self.action_valid = np.ones(steps, bool)
-        self.action_valid[invalid_step] = False
+        if invalid_step is not None:
+            self.action_valid[invalid_step] = False
         self.camera = env.unwrapped.nominal_camera()
         self.num_steps, self.source, self.index = steps, 'live', 0
 
@@ -128,6 +129,34 @@ def test_perceive_episode_splits_at_a_missing_command(task_env):
     runs = perceive_episode(task, _Recorded(env, 6, invalid_step=2))
     assert [len(r) for r in runs] == [2, 3]
     assert all(r.states.shape[1] == task.state_dim for r in runs)
+
+
+@pytest.mark.parametrize('measured_only, lengths', [(False, [6]), (True, [2, 1])])
+def test_perceive_episode_splits_at_frames_not_measured_when_the_task_asks(
+        task_env, measured_only, lengths):
+    task, env = task_env
+    seen = iter([True, True, True, False, True, True, True])  # frame 3 hidden, 4 just back
+
+    class Measured(type(task)):
+        train_measured_only = measured_only
+
+        def perceive(self, estimator, observation):
+            percept = super().perceive(estimator, observation)
+            estimator.visible = next(seen)
+            return percept
+
+    env.action_space.seed(0)
+    runs = perceive_episode(Measured(), _Recorded(env, 6, invalid_step=None))
+    assert [len(r) for r in runs] == lengths
+
+
+@pytest.mark.parametrize('name', task_names())
+def test_task_model_defaults_make_a_valid_world_model_config(name):
+    task = get_task(name)
+    config = WorldModelConfig.from_dict({**task.model_defaults, 'state_dim': task.state_dim,
+                                         'action_dim': task.action_dim})
+    assert all(getattr(config, k) == tuple(v) if isinstance(v, (list, tuple))
+               else getattr(config, k) == v for k, v in task.model_defaults.items())
 
 
 def test_learned_controller_plans_within_bounds_from_observations_only(task_env):
