@@ -15,9 +15,10 @@ frames where the ball was seen in that frame and the one before (runs split at h
 reappeared frames, whose estimates are dead-reckoned), as `hlai train --task roll` now does.
 ``eval`` runs the learned stack on a model folder (as `hlai eval --controllers learned` does)
 but feeds the planner the true state, or with ``--perception`` perception's estimate, and
-prints one line per episode and a JSON summary. Crossing the two (a model trained on perceived
-or on true states, fed perceived or true states) says which one limits the closed loop
-(BENCHMARKS.md, roll's fourth attempt).
+prints one line per episode (with perception's ball error where the ball was seen and where it
+was hidden) and a JSON summary. Crossing the two (a model trained on perceived or on true
+states, fed perceived or true states) says which one limits the closed loop (BENCHMARKS.md,
+roll's fourth attempt).
 """
 from __future__ import annotations
 
@@ -126,11 +127,14 @@ def evaluate(args: argparse.Namespace) -> None:
         obs, _ = env.reset(seed=seed)
         controller.reset(world, seed)
         truth, previous, k, info = world.ground_truth(), None, 0, {}
+        errors = {True: [], False: []}  # perception's ball error (m) on seen / hidden frames
         while True:
             percept = task.perceive(controller.estimator, obs)
+            true = task.true_state(truth, previous, world.dt)
+            errors[bool(controller.estimator.visible)].append(
+                float(np.linalg.norm(percept.model_state[2:4] - true[2:4])))
             if not args.perception:
-                percept = dataclasses.replace(
-                    percept, model_state=task.true_state(truth, previous, world.dt))
+                percept = dataclasses.replace(percept, model_state=true)
             action = np.asarray(stack.plan(percept).action)
             previous = truth
             obs, _, done, cut, info = env.step(action)
@@ -140,7 +144,10 @@ def evaluate(args: argparse.Namespace) -> None:
         success += bool(info.get('is_success'))
         falls += info.get('failure') is not None
         outcome = 'success' if info.get('is_success') else info.get('failure') or 'time limit'
-        print(f'seed {seed}: {outcome} after {k} steps', flush=True)
+        hidden = errors[False]
+        print(f'seed {seed}: {outcome} after {k} steps; ball hidden in {len(hidden)} frames '
+              f'(perceived {1000 * np.mean(hidden or [np.nan]):.0f} mm off there, '
+              f'{1000 * np.mean(errors[True]):.1f} mm where seen)', flush=True)
     env.close()
     print(json.dumps({'model': str(args.model), 'fed': 'perception' if args.perception
                       else 'true state', 'seeds': [args.seed, args.seed + args.episodes - 1],
