@@ -124,6 +124,11 @@ class Stack:
 
     folder: Path | None = None
     """The model folder it was loaded from (None when built from objects)."""
+    predict_unmeasured: bool = True
+    """Where perception did not measure the object (`Percept.measured` False), plan from the
+    world model's prediction of the task's `Task.unmeasured_indices` (from the previous step's
+    state and action, ensemble mean) instead of the estimator's guess: the model was trained
+    on measured frames, and knows a pushed ball better than the guess does (BENCHMARKS.md)."""
 
     def _build(self, model) -> None:
         previous = getattr(self, 'agent', None)
@@ -137,27 +142,60 @@ class Stack:
 
     # -- planning ---------------------------------------------------------------------------
     def reset(self) -> None:
-        """A new episode: forget the warm start and the previous action."""
+        """A new episode: forget the warm start, the previous action and prediction."""
         self.agent.reset()
+        self._predicted = self._planned = None
+
+    _predicted: np.ndarray | None = None
+    """The model's prediction (S,) of the next step's state, from the last plan's state and
+    the action sent (kept only for a task with `unmeasured_indices`)."""
+    _planned: tuple | None = None
+    """The last planned percept and the state (S,) planned from."""
+
+    def state(self, percept) -> np.ndarray:
+        """The state (S,) the stack plans from: the percept's, with `predict_unmeasured`."""
+        if self._planned is not None and self._planned[0] is percept:
+            return self._planned[1]
+        state = np.asarray(percept.model_state, dtype=np.float32)
+        guessed = list(self.task.unmeasured_indices)
+        if (guessed and not percept.measured and self.predict_unmeasured
+                and self._predicted is not None):
+            state = state.copy()
+            state[guessed] = self._predicted[guessed]
+        return state
+
+    def _sent(self, state: np.ndarray, action) -> None:
+        """Predict the next step's state once `action` is sent from `state`."""
+        if not self.task.unmeasured_indices:
+            return
+        with torch.no_grad():
+            step = torch.as_tensor(np.asarray(action, np.float32)).reshape(1, -1)
+            self._predicted = self.planner.predict(state, step).mean(0)[1].cpu().numpy()
 
     def plan(self, percept) -> Plan:
         """Plan from a `hlai_ros.tasks.base.Percept`; the plan's action is the one to apply."""
         self.planner.cost = self.task.cost(percept.scene, self.profile)
-        action = self.agent.act(percept.model_state, self.task.context(percept))
+        state = self.state(percept)
+        self._planned = (percept, state)
+        action = self.agent.act(state, self.task.context(percept))
         result = self.agent.last_plan
+        self._sent(state, action)
         return Plan(action, result.actions, result.cost, result.seconds)
 
     def predict(self, percept, actions: torch.Tensor) -> np.ndarray:
         """The predicted states (T+1, S) of a plan's actions, ensemble mean (to draw it)."""
-        return self.planner.predict(percept.model_state, actions).mean(0).cpu().numpy()
+        return self.planner.predict(self.state(percept), actions).mean(0).cpu().numpy()
 
     def fallback(self, percept) -> np.ndarray | None:
         """The policy's action for a percept (a late plan's stand-in); None without one."""
         if self.policy is None:
+            self._predicted = None  # the zero action goes out, not the plan's
             return None
+        state = self.state(percept)
         action = Agent(policy=self.policy, use_planner=False).act(
-            percept.model_state, self.task.context(percept))
+            state, self.task.context(percept))
         self.agent.previous_action = torch.as_tensor(action)
+        self._sent(state, action)
         return action
 
     def warm_up(self) -> None:

@@ -66,9 +66,10 @@ from hlai_ros.perception.tabletop import (
 from hlai_ros.sim.base import CameraModel
 
 STATE_NAMES = ('ee_x', 'ee_y', 'obj_x', 'obj_y', 'obj_vx', 'obj_vy', 'goal_x', 'goal_y',
-               'ee_vx', 'ee_vy')
+               'ee_vx', 'ee_vy', 'obj_seen')
 """Names of the state vector: end-effector, ball and goal positions (m), ball and end-effector
-velocities (m/s); the same layout as the push world's."""
+velocities (m/s), the push world's layout; then 1 where the ball was seen in this frame, 0 where
+it was dead-reckoned (`hlai_ros.tasks.base.SEEN_LABEL`)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class RollPerception:
         self.kinematics.close()
 
     def estimate(self, obs: dict) -> np.ndarray:
-        """Return the state (10,), float32, in `state_names` order.
+        """Return the state (11,), float32, in `state_names` order.
 
         Args:
             obs: 'rgb' H x W x 3 uint8, 'depth' H x W float32 (m, along the optical axis),
@@ -192,7 +193,8 @@ class RollPerception:
 
         Returns:
             ``ee_x, ee_y, obj_x, obj_y`` (m), ``obj_vx, obj_vy`` (m/s), ``goal_x, goal_y`` (m),
-            ``ee_vx, ee_vy`` (m/s); the ball's entries are NaN until it is first seen.
+            ``ee_vx, ee_vy`` (m/s), ``obj_seen`` (1 or 0); the ball's entries are NaN until
+            it is first seen.
 
         """
         proprio = np.asarray(obs['proprio'], dtype=np.float64).reshape(-1)
@@ -231,8 +233,8 @@ class RollPerception:
         self._ee = ee
         if self._ball is None:
             position, velocity = np.full(2, np.nan), np.full(2, np.nan)
-        return np.concatenate([ee, position, velocity, goal,
-                               self._ee_velocity]).astype(np.float32)
+        return np.concatenate([ee, position, velocity, goal, self._ee_velocity,
+                               [float(self.visible)]]).astype(np.float32)
 
     def _pushed_velocity(self, velocity: np.ndarray, ee: np.ndarray) -> np.ndarray:
         """Velocity (m/s) of a hidden ball that a hand within `contact_radius` moves into.

@@ -34,6 +34,10 @@ from hlai_ros.sim.base import CameraModel
 
 GOAL_NAMES = ('goal_x', 'goal_y')
 """Labels of the goal's entries in the perception state (``/hlai/state``), metres."""
+SEEN_LABEL = 'obj_seen'
+"""Label of an optional entry of the perception state: 1 where the estimator measured the
+object in this frame, 0 where it only guessed (dead-reckoned a hidden object). Absent: measured.
+"""
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class Percept:
     """Static scene the cost needs (platform bounds, obstacles), task specific."""
     estimate: Any = None
     """The labelled state's values (n,), for logging and display."""
+    measured: bool = True
+    """Whether perception measured the object in this frame (`SEEN_LABEL`); where it did not,
+    the model state's `Task.unmeasured_indices` are the estimator's guesses."""
+
+
+def measured_in(names, values) -> bool:
+    """Whether a labelled state says its object was measured (`SEEN_LABEL`; absent: yes)."""
+    names = list(names)
+    return SEEN_LABEL not in names or bool(values[names.index(SEEN_LABEL)] > 0.5)
 
 
 def close_estimator(estimator) -> None:
@@ -83,10 +96,15 @@ class Task:
     """`hlai_ros.world_model.config.WorldModelConfig` fields this task's state world model
     starts from in `hlai train` (before any ``--set``), e.g. seeing the objects from the hand
     (``frame_origin``/``frame_points``)."""
+    unmeasured_indices: tuple[int, ...] = ()
+    """Model-state entries that are guesses in a frame perception did not measure
+    (`Percept.measured` False: the object's position and velocity while it is hidden). The
+    stack replaces them there with its world model's prediction from the previous step
+    (`hlai_ros.actor.stack.Stack.predict_unmeasured`)."""
     train_measured_only: bool = False
-    """Train on measured frames only: `hlai train` splits the recorded runs where the
-    estimator says it did not measure the object (its ``visible`` is False) in a frame or in the
-    frame before (a velocity from a dead-reckoned position), so the model never learns the
+    """Train on measured frames only: `hlai train` splits the recorded runs where
+    perception did not measure the object (`Percept.measured`) in a frame or in the frame
+    before (a velocity from a dead-reckoned position), so the model never learns the
     estimator's guesses while the object is hidden (roll: its ball lagging behind the
     hand)."""
     latent_defaults: Mapping[str, Any] = MappingProxyType({})
@@ -169,7 +187,8 @@ class Task:
         names, values = self.labelled_state(names, values, wanted)
         pick = [names.index(n) for n in self.model_state_names]
         goal = [names.index(n) for n in GOAL_NAMES]
-        return Percept(values[pick].copy(), values[goal].copy(), None, values)
+        return Percept(values[pick].copy(), values[goal].copy(), None, values,
+                       measured_in(names, values))
 
     def perceive(self, estimator, obs: dict[str, np.ndarray]) -> Percept:
         """Run the estimator on an observation dict: `decode` after `encode`."""

@@ -46,8 +46,9 @@ def perceive_runs(task: Task, episode) -> list[TaskRun]:
 
     A step whose command is missing (NaN, e.g. a gap in a real recording) splits the episode,
     since the model must never be taught a transition under an unknown action. With
-    `Task.train_measured_only`, so does every frame the estimator did not measure (its
-    ``visible`` False) and the frame after it (whose velocity differences a guessed position).
+    `Task.train_measured_only`, so does every frame perception did not measure
+    (`Percept.measured`) and the frame after it (whose velocity differences a guessed
+    position).
     """
     camera = episode.camera
     if camera is None:
@@ -60,7 +61,7 @@ def perceive_runs(task: Task, episode) -> list[TaskRun]:
     try:
         for t in range(n + 1):
             percepts.append(task.perceive(estimator, episode.observation(t)))
-            measured[t] = bool(getattr(estimator, 'visible', True))
+            measured[t] = percepts[-1].measured
     finally:
         close_estimator(estimator)
     states = np.stack([p.model_state for p in percepts])

@@ -54,6 +54,8 @@ class RollTask(Task):
     """The dynamics see the ball from the hand, wherever on the table the two are (a push looks
     the same everywhere), and are unrolled 16 steps (1.6 s) in training so the ball's momentum
     carries over a whole horizon."""
+    unmeasured_indices = (2, 3, 4, 5)
+    """The ball's position and velocity are perception's guesses while the hand hides it."""
     train_measured_only = True
     """The hand hides the ball while pushing it; perception's dead-reckoned guesses there taught
     a ball that lags the hand (BENCHMARKS.md, roll's fourth attempt: 34% against 75% fed the

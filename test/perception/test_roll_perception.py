@@ -38,7 +38,8 @@ def test_state_layout(world, perception):
     perception.reset()
     state = perception.estimate(obs)
     assert perception.state_names == STATE_NAMES
-    assert state.shape == (10,) and state.dtype == np.float32
+    assert state.shape == (11,) and state.dtype == np.float32
+    assert state[10] == 1.0 and perception.visible  # the ball seen
     assert np.array_equal(state[6:8], obs['goal'])
     assert np.array_equal(state[4:6], [0.0, 0.0])  # no velocity from a single frame
     assert perception.radius == pytest.approx(info['ground_truth']['object_radius'], abs=0.004)

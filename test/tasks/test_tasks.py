@@ -1,4 +1,6 @@
 """The configurator's task layer: perception -> model state, scene -> cost, controllers."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -142,8 +144,7 @@ def test_perceive_episode_splits_at_frames_not_measured_when_the_task_asks(
 
         def perceive(self, estimator, observation):
             percept = super().perceive(estimator, observation)
-            estimator.visible = next(seen)
-            return percept
+            return dataclasses.replace(percept, measured=next(seen))
 
     env.action_space.seed(0)
     runs = perceive_episode(Measured(), _Recorded(env, 6, invalid_step=None))
