@@ -134,7 +134,7 @@ def evaluate(args: argparse.Namespace) -> None:
             errors[bool(controller.estimator.visible)].append(
                 float(np.linalg.norm(percept.model_state[2:4] - true[2:4])))
             if not args.perception:
-                percept = dataclasses.replace(percept, model_state=true)
+                percept = dataclasses.replace(percept, model_state=true, measured=True)
             action = np.asarray(stack.plan(percept).action)
             previous = truth
             obs, _, done, cut, info = env.step(action)
