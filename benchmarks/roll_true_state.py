@@ -128,6 +128,7 @@ def evaluate(args: argparse.Namespace) -> None:
         controller.reset(world, seed)
         truth, previous, k, info = world.ground_truth(), None, 0, {}
         errors = {True: [], False: []}  # perception's ball error (m) on seen / hidden frames
+        planned = []  # the ball error (m) of the state the stack planned from, hidden frames
         while True:
             percept = task.perceive(controller.estimator, obs)
             true = task.true_state(truth, previous, world.dt)
@@ -136,6 +137,8 @@ def evaluate(args: argparse.Namespace) -> None:
             if not args.perception:
                 percept = dataclasses.replace(percept, model_state=true, measured=True)
             action = np.asarray(stack.plan(percept).action)
+            if not controller.estimator.visible:
+                planned.append(float(np.linalg.norm(stack.state(percept)[2:4] - true[2:4])))
             previous = truth
             obs, _, done, cut, info = env.step(action)
             truth, k = info['ground_truth'], k + 1
@@ -146,7 +149,8 @@ def evaluate(args: argparse.Namespace) -> None:
         outcome = 'success' if info.get('is_success') else info.get('failure') or 'time limit'
         hidden = errors[False]
         print(f'seed {seed}: {outcome} after {k} steps; ball hidden in {len(hidden)} frames '
-              f'(perceived {1000 * np.mean(hidden or [np.nan]):.0f} mm off there, '
+              f'(perceived {1000 * np.mean(hidden or [np.nan]):.0f} mm off there, planned '
+              f'from {1000 * np.mean(planned or [np.nan]):.0f} mm off, '
               f'{1000 * np.mean(errors[True]):.1f} mm where seen)', flush=True)
     env.close()
     print(json.dumps({'model': str(args.model), 'fed': 'perception' if args.perception
