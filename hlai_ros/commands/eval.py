@@ -53,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--policy-fraction', type=float, default=None,
                         help="task path: fraction of the planner's samples proposed by the "
                              "policy (default: the profile's planner.policy_fraction)")
+    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='task path: profile settings to plan with, as the cost_critic '
+                             'section of config/<task>.yaml names them (e.g. weights.fall=100 '
+                             'planner.infer_latents=8; YAML values; docs/parameters.md)')
     parser.add_argument('--no-policy', action='store_true',
                         help="task path: ignore the policy saved next to the world model")
     parser.add_argument('--threads', type=int, default=1,
@@ -98,17 +102,36 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
     return results.controllers, extra
 
 
+def _profile_settings(pairs: list[str]) -> dict:
+    """`--set KEY=VALUE` pairs as profile parameters (YAML scalars)."""
+    import yaml
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition('=')
+        if not sep or not key:
+            raise SystemExit(f'hlai eval: --set takes KEY=VALUE, got {pair!r}')
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on a task."""
+    from hlai_ros.tasks import get_task
     from hlai_ros.tasks.compare import CONTROLLERS, CompareConfig, compare
 
-    changes = {'planner.horizon': args.horizon, 'planner.samples': args.samples,
-               'planner.critic_weight': args.critic_weight,
-               'planner.policy_fraction': args.policy_fraction}
+    flags = {'planner.horizon': args.horizon, 'planner.samples': args.samples,
+             'planner.critic_weight': args.critic_weight,
+             'planner.policy_fraction': args.policy_fraction}
+    changes = {**_profile_settings(args.set),
+               **{k: v for k, v in flags.items() if v is not None}}
+    try:  # refuse a bad setting here, by name, not in the middle of the episodes
+        get_task(args.task).default_profile().with_params(changes)
+    except ValueError as exc:
+        raise SystemExit(f'hlai eval: {exc}') from None
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
-                           profile=tuple((k, v) for k, v in changes.items() if v is not None),
+                           profile=tuple(changes.items()),
                            device=args.device, use_critic=not args.no_critic,
                            use_policy=not args.no_policy)
     log = None if args.json else lambda m: print(m, flush=True)

@@ -44,3 +44,18 @@ def test_eval_and_train_use_one_thread_by_default(capsys):
     assert '--threads' in capsys.readouterr().err
     with pytest.raises(SystemExit, match='threads'):
         main(['train', '--task', 'cliff', '--data', '.', '--threads', '-2'])
+
+
+@pytest.mark.parametrize('pair, message', [
+    ('weights.nope=1', "no cost term 'nope'"),
+    ('planner.samples=1', 'samples >= 2'),
+    ('planner.samples', 'KEY=VALUE'),
+])
+def test_eval_refuses_a_bad_profile_setting_by_name_before_any_episode(pair, message, capsys):
+    try:
+        code = main(['eval', '--task', 'cliff', '--controllers', 'learned', '--episodes', '1',
+                     '--set', pair])
+    except SystemExit as exc:
+        assert message in str(exc)
+    else:
+        assert code == 2 and message in capsys.readouterr().err
