@@ -36,25 +36,55 @@ class PlatformFallCost:
     """Steepness of the barrier, 1/m."""
     ensemble_reduce: str = 'mean'
     """How members combine: 'mean' (expected) or 'max' (worst case)."""
+    velocity_indices: tuple[int, ...] = ()
+    """With `deceleration`: state indices of the (vx, vy) velocity, m/s. The barrier then
+    holds where the object would come to rest if left alone, ``p + v |v| / (2 deceleration)``
+    (a rolling ball's run-out), not where it is: a ball rolling at the edge too fast to stop
+    is charged before the horizon shows it fall."""
+    deceleration: float = 0.0
+    """Deceleration (m/s^2) of the object left alone (with `velocity_indices`; the smallest
+    expected, for the longest run-out)."""
+    running_max: bool = True
+    """Once a step is charged, so is every later one (a fall cannot be undone); False charges
+    each step on its own (a run-out that the hand can still stop later)."""
 
-    def outside(self, states: torch.Tensor) -> torch.Tensor:
-        """Signed distance beyond the nearest edge (> 0 off the platform): (..., S) -> (...)."""
+    def __post_init__(self):
         if len(self.position_indices) != 2:
             raise ValueError(f'position_indices must be (x, y), got {self.position_indices}')
-        check_indices(self.position_indices, states.shape[-1], 'position')
+        if self.velocity_indices and (len(self.velocity_indices) != 2
+                                      or not self.deceleration > 0):
+            raise ValueError('velocity_indices must be (vx, vy) with a deceleration > 0, got '
+                             f'{self.velocity_indices} and {self.deceleration}')
         x0, x1, y0, y1 = self.bounds
         if not (x0 < x1 and y0 < y1):
             raise ValueError(f'bounds must be (x_min, x_max, y_min, y_max), got {self.bounds}')
+
+    def outside(self, states: torch.Tensor, run_out: bool = False) -> torch.Tensor:
+        """Signed distance beyond the nearest edge (> 0 off the platform): (..., S) -> (...).
+
+        With `run_out` (and `velocity_indices`), of where the object would come to rest.
+        """
+        check_indices(self.position_indices, states.shape[-1], 'position')
+        x0, x1, y0, y1 = self.bounds
         x = states[..., self.position_indices[0]]
         y = states[..., self.position_indices[1]]
+        if run_out and self.velocity_indices:
+            check_indices(self.velocity_indices, states.shape[-1], 'velocity')
+            vx = states[..., self.velocity_indices[0]]
+            vy = states[..., self.velocity_indices[1]]
+            reach = torch.sqrt(vx * vx + vy * vy + 1e-12) / (2.0 * self.deceleration)
+            x, y = x + vx * reach, y + vy * reach
         return torch.stack([x0 - x, x - x1, y0 - y, y - y1], -1).amax(-1)
 
     def per_step(self, states: torch.Tensor, actions: torch.Tensor,
                  context: CostContext) -> torch.Tensor:
         """Soft fall score per step: states (E, N, T+1, S), actions (N, T, A) -> (N, T)."""
         check_shapes(states, actions)
-        score = torch.sigmoid(self.sharpness * (self.outside(states[:, :, 1:]) + self.margin))
-        return _reduce_members(torch.cummax(score, dim=-1).values, self.ensemble_reduce)
+        score = torch.sigmoid(self.sharpness * (
+            self.outside(states[:, :, 1:], run_out=True) + self.margin))
+        if self.running_max:
+            score = torch.cummax(score, dim=-1).values
+        return _reduce_members(score, self.ensemble_reduce)
 
     def failed(self, states: torch.Tensor) -> torch.Tensor:
         """Hard indicator, off the platform at or before each step: (..., T+1, S) -> bool."""

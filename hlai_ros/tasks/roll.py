@@ -11,9 +11,10 @@ keeps its velocity, so it is state), and the hand's velocity ``ee_vx, ee_vy`` (m
 Cost (`RollTask.cost_terms`; weights in config/roll.yaml): ball-to-goal distance; the hand's
 way round the ball to the pre-push point behind it (push's `approach_cost`); the ball's speed
 (at rest on the goal is success); the hand's speed at the ball (gentle contact); the table-edge
-barrier on the ball; effort; the change of command between steps (smoothness: full-speed
-reversals every step are nowhere in the data, and world models trained on it predict that they
-set a ball 8-20 cm away rolling, which the planner then exploits); disagreement.
+barrier on the ball, and on where the ball would roll to if left alone (its run-out); effort;
+the change of command between steps (smoothness: full-speed reversals every step are nowhere in
+the data, and world models trained on it predict that they set a ball 8-20 cm away rolling,
+which the planner then exploits); disagreement.
 """
 from __future__ import annotations
 
@@ -67,10 +68,10 @@ class RollTask(Task):
     """Extra radius (m) of the approach's way round the ball (`approach_cost`), push's."""
 
     def cost_terms(self) -> dict[str, Any]:
-        """Ball-goal distance, approach, ball speed, edge barrier, effort, smoothness, doubt."""
+        """Ball-goal distance, approach, speed, edge and run-out barriers, effort, doubt."""
         return {
-            'terms': ['goal', 'approach', 'rest', 'gentle', 'fall', 'effort', 'smoothness',
-                      'uncertainty'],
+            'terms': ['goal', 'approach', 'rest', 'gentle', 'fall', 'runout', 'effort',
+                      'smoothness', 'uncertainty'],
             'goal': {'position_indices': [2, 3], 'terminal_weight': 2.0},
             'approach': {'kind': 'function', 'function': self._approach},
             'rest': {'kind': 'function', 'function': self._speed},
@@ -78,6 +79,10 @@ class RollTask(Task):
             'fall': {'kind': 'platform_fall', 'position_indices': [2, 3],
                      'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
                      'ensemble_reduce': 'max'},
+            'runout': {'kind': 'platform_fall', 'position_indices': [2, 3],
+                       'velocity_indices': [4, 5], 'deceleration': self.runout_deceleration,
+                       'bounds': table_bounds(), 'margin': 0.015, 'sharpness': 300.0,
+                       'ensemble_reduce': 'max', 'running_max': False},
             'effort': {'scale': [0.2, 0.2]},
             'smoothness': {'scale': [0.2, 0.2]},
             'uncertainty': {'state_indices': [2, 3]},
@@ -99,6 +104,12 @@ class RollTask(Task):
     gentle_band = 0.05
     """Distance (m) beyond `gentle_contact` over which `_gentle` fades to zero."""
 
+    runout_deceleration = 0.04
+    """Deceleration (m/s^2) of a ball left alone that the run-out term assumes: the slowest
+    to stop in `sim/roll.yaml` (rolling friction 1.5e-4 at radius 2.5 cm: 0.042), so a ball is
+    charged when it would roll off the table, not only once the horizon shows it fall (most
+    misses of the learned stack were balls pushed to a goal near the edge too fast to stop
+    there; BENCHMARKS.md)."""
     gentle_speed = 0.1
     """Hand speed (m/s) that `_gentle` lets pass free at the ball: a slow push is how the ball
     gets to the goal (charging it too, the planner hovered 8-11 cm off; BENCHMARKS.md)."""

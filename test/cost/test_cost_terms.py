@@ -81,6 +81,27 @@ def test_platform_fall_small_inside_large_beyond_edge_and_stays_fallen():
     assert not bool(hard[..., :2].any()) and bool(hard[..., 2:].all())
 
 
+def test_run_out_charges_a_ball_that_would_roll_off_not_one_rolling_away_or_stopping():
+    term = PlatformFallCost(position_indices=(0, 1), bounds=(-0.5, 0.5, -0.4, 0.4),
+                            margin=0.0, sharpness=300.0, velocity_indices=(2, 3),
+                            deceleration=0.05, running_max=False)
+    ctx = CostContext()
+    states, actions = _still(0.45, 0.0)  # 5 cm from the edge
+    states[..., 2] = 0.1  # towards it at 0.1 m/s: rolls 10 cm more
+    assert float(term.per_step(states, actions, ctx).min()) > 0.99
+    states[..., 2] = -0.1  # away from it
+    assert float(term.per_step(states, actions, ctx).max()) < 1e-3
+    states[..., 2] = 0.05  # slow enough to stop 2.5 cm short
+    assert float(term.per_step(states, actions, ctx).max()) < 1e-3
+    states[..., 2] = 0.1
+    states[:, :, 3:, 2] = 0.0  # the hand stops it at step 3: later steps are not charged
+    score = term.per_step(states, actions, ctx)
+    assert float(score[:, :2].min()) > 0.99 and float(score[:, 2:].max()) < 1e-3
+    assert not bool(term.failed(states).any())  # failing is where it is, not where it rolls
+    with pytest.raises(ValueError, match='deceleration > 0'):
+        PlatformFallCost(position_indices=(0, 1), bounds=(-1, 1, -1, 1), velocity_indices=(2, 3))
+
+
 def test_obstacle_collision_barrier_and_indicator():
     term = ObstacleCollisionCost(position_indices=(0, 1), centres=((1.0, 0.0), (-1.0, 0.0)),
                                  radii=(0.2, 0.3), body_radius=0.1)

@@ -32,3 +32,11 @@ def test_gentle_term_counts_the_speed_over_the_free_speed_only_at_the_ball():
 def test_gentle_term_is_weighted_in_the_task_profile():
     profile = get_task('roll').default_profile()
     assert profile.terms['gentle'].weight > 0 and profile.terms['gentle'].enabled
+
+
+def test_run_out_assumes_the_slowest_stopping_ball_of_the_world():
+    from hlai_ros.sim.panda import load_scene_file
+    from hlai_ros.sim.roll import rolling_deceleration
+    ball = load_scene_file('roll.yaml')['ball']
+    slowest = rolling_deceleration(min(ball['rolling_friction']), max(ball['radius']))
+    assert 0 < get_task('roll').runout_deceleration <= slowest
