@@ -123,7 +123,8 @@ class WorldModelNode(Node):
     def _on_state(self, msg) -> None:
         start = time.perf_counter()
         try:
-            state = self.live.read_state(*self._parse(msg))
+            parsed = self._parse(msg)
+            state, measured = self.live.read_state(*parsed), self.live.measured(*parsed)
         except ValueError as exc:
             self.errors['state_errors'] += 1
             self.errors['last_error'], self._state_ok = str(exc), False
@@ -132,7 +133,7 @@ class WorldModelNode(Node):
         self._state_ok = True
         if not np.all(np.isfinite(state)):
             return
-        surprise = self.live.on_state(state, self.get_clock().now().nanoseconds)
+        surprise = self.live.on_state(state, self.get_clock().now().nanoseconds, measured)
         if surprise is not None:
             self.surprise_pub.publish(Float32(data=surprise))
         if self.live.model is not None:

@@ -202,6 +202,16 @@ class LiveLearner:
             return check_latent(labels, values, self.layout)[self.map_dim:]
         return np.asarray(self.task.decode(labels, values).model_state, dtype=np.float32)
 
+    def measured(self, labels, values) -> bool:
+        """Whether a message's object was measured (`hlai_ros.tasks.base.SEEN_LABEL`).
+
+        Latent mode, and messages without the label: True.
+        """
+        if self.representation == 'latent':
+            return True
+        from hlai_ros.tasks.base import measured_in
+        return measured_in(labels, np.asarray(values, dtype=np.float32).reshape(-1))
+
     def imagined_positions(self, state: np.ndarray) -> np.ndarray | None:
         """Each member's rollout (`imagine`) as positions (E, T + 1, 2), m.
 
@@ -245,9 +255,13 @@ class LiveLearner:
             for group in self.learner.optimizer.param_groups:
                 group['lr'] = cfg.learning_rate
 
+    _after_gap = False
+    """The last state's object was not measured (`on_state`)."""
+
     def reset(self) -> None:
         """Episode boundary: nothing pending, z back to its prior."""
         self.pairing.reset()
+        self._after_gap = False
         if self.context is not None:
             self.context.reset()
 
@@ -256,12 +270,22 @@ class LiveLearner:
         if np.all(np.isfinite(action)):
             self.pairing.on_command(action, now_ns)
 
-    def on_state(self, state: np.ndarray, now_ns: int) -> float | None:
+    def on_state(self, state: np.ndarray, now_ns: int, measured: bool = True
+                 ) -> float | None:
         """A model state was received; return the surprise of the transition it ends, if any.
 
         A transition more surprising than ``max_surprise`` (a jump of the estimate, a missed
-        reset: not physics) is counted as rejected and not learned from.
+        reset: not physics) is counted as rejected and not learned from. For a task that
+        trains on measured frames only (`Task.train_measured_only`), a state whose object was
+        not `measured`, and the first one after it, start afresh as `hlai train` splits its
+        runs there: neither begins nor ends a transition.
         """
+        if getattr(self.task, 'train_measured_only', False) and self.representation != 'latent':
+            gap = not measured or self._after_gap
+            self._after_gap = not measured
+            if gap:
+                self.pairing.reset()
+                return None
         transition = self.pairing.on_state(state, now_ns)
         if self.model is None or transition is None:
             return None

@@ -80,3 +80,21 @@ def test_without_a_model_it_waits_and_config_checks_the_task(tmp_path):
     assert live.on_state(np.zeros(6, np.float32), 1) is None and not live.update()
     with pytest.raises(ValueError, match='known tasks'):
         dataclasses.replace(cfg, task='nope')
+
+
+@pytest.mark.parametrize('measured_only, learned', [(False, 6), (True, 3)])
+def test_live_learning_skips_unmeasured_states_as_hlai_train_does(tmp_path, measured_only,
+                                                                   learned):
+    class Measured(type(get_task('cliff'))):
+        train_measured_only = measured_only
+
+    cfg = WorldModelNodeConfig(task='cliff', output_dir=str(tmp_path / 'online'),
+                               rehearsal_size=16, batch_size=8, min_transitions=2,
+                               replay_size=50, device='cpu')
+    live = LiveLearner(Measured(), cfg)
+    states = _model_states(live.model, 7, (0.3, 0.4))
+    seen = [True, True, True, False, True, True, True]  # 3 hidden, 4 just back: 0-1, 1-2, 5-6
+    for k, (state, measured) in enumerate(zip(states, seen)):
+        live.on_command(np.array([0.3, 0.4], np.float32), 100 * k + 50)
+        live.on_state(state, 100 * k + 100, measured)
+    assert live.stats['transitions'] == learned
