@@ -15,10 +15,10 @@ frames where the ball was seen in that frame and the one before (runs split at h
 reappeared frames, whose estimates are dead-reckoned), as `hlai train --task roll` now does.
 ``eval`` runs the learned stack on a model folder (as `hlai eval --controllers learned` does)
 but feeds the planner the true state, or with ``--perception`` perception's estimate, and
-prints one line per episode (with perception's ball error where the ball was seen and where it
-was hidden) and a JSON summary. Crossing the two (a model trained on perceived or on true
-states, fed perceived or true states) says which one limits the closed loop (BENCHMARKS.md,
-roll's fourth attempt).
+prints one line per episode (with the goal's and the ball's last distance to the table edge,
+and perception's ball error where the ball was seen and where it was hidden) and a JSON
+summary. Crossing the two (a model trained on perceived or on true states, fed perceived or
+true states) says which one limits the closed loop (BENCHMARKS.md, roll's fourth attempt).
 """
 from __future__ import annotations
 
@@ -109,6 +109,13 @@ def train(args: argparse.Namespace) -> None:
                       'minutes': round((time.perf_counter() - t0) / 60, 1)}))
 
 
+def _to_edge(xy) -> float:
+    """Distance (m) of a point inside the table to its nearest edge (negative: off it)."""
+    from hlai_ros.tasks.push import table_bounds
+    x0, x1, y0, y1 = table_bounds()
+    return float(min(xy[0] - x0, x1 - xy[0], xy[1] - y0, y1 - xy[1]))
+
+
 def evaluate(args: argparse.Namespace) -> None:
     """Closed loop of the learned stack fed the true (or the perceived) state."""
     from hlai_ros.actor.stack import load_stack
@@ -148,7 +155,10 @@ def evaluate(args: argparse.Namespace) -> None:
         falls += info.get('failure') is not None
         outcome = 'success' if info.get('is_success') else info.get('failure') or 'time limit'
         hidden = errors[False]
-        print(f'seed {seed}: {outcome} after {k} steps; ball hidden in {len(hidden)} frames '
+        edge = (f'goal {100 * _to_edge(world.goal):.1f} cm from the table edge, the ball ended '
+                f'{100 * _to_edge(task.true_state(truth, previous, world.dt)[2:4]):.1f} cm')
+        print(f'seed {seed}: {outcome} after {k} steps, {edge}; '
+              f'ball hidden in {len(hidden)} frames '
               f'(perceived {1000 * np.mean(hidden or [np.nan]):.0f} mm off there, planned '
               f'from {1000 * np.mean(planned or [np.nan]):.0f} mm off, '
               f'{1000 * np.mean(errors[True]):.1f} mm where seen)', flush=True)
