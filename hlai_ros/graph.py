@@ -429,6 +429,9 @@ LAUNCH_ARGUMENTS = {
     'seed': ('0', 'seed of episode 0'),
     'view': ('false', 'stream the graph into rerun: the web viewer on http://127.0.0.1:9090 '
                       '(needs the view extra, rerun-sdk)'),
+    'wait_for': ('', 'comma-separated names of nodes started elsewhere (e.g. recorder, from '
+                     'record.launch.py) that the simulator waits for before its first '
+                     'episode, so they miss none of it; empty: only its own graph'),
 }
 """Launch arguments of sim.launch.py: name -> (default, description)."""
 
@@ -460,6 +463,8 @@ def options_from_launch(values: dict[str, str], target: str = 'sim',
                         view=check_flag('view', get('view')),
                         episodes=check_integer('episodes', get('episodes'), 0),
                         seed=check_integer('seed', get('seed'), 0),
+                        extra_nodes=tuple(n.strip() for n in get('wait_for').split(',')
+                                          if n.strip()),
                         remappings=tuple(remappings))
 
 

@@ -212,7 +212,8 @@ def test_sim_and_record_launch_then_ctrl_c(ros2_install, tmp_path):
     sim = None
     try:
         record.wait_for(r'\[recorder\]: recording \d+ topics', 120)
-        sim = Launch(ros2_install, tmp_path / 'sim.log', 'sim.launch.py', 'task:=cliff')
+        sim = Launch(ros2_install, tmp_path / 'sim.log', 'sim.launch.py', 'task:=cliff',
+                     'wait_for:=recorder')  # else a loaded machine's discovery may miss the start
         end = json.loads(sim.wait_for(r'/hlai/episode: (\{"event": "end", "episode": 0.*\})',
                                       300)[1])
         assert end['success'] is True, end
