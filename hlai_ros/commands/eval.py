@@ -102,27 +102,16 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
     return results.controllers, extra
 
 
-def _profile_settings(pairs: list[str]) -> dict:
-    """`--set KEY=VALUE` pairs as profile parameters (YAML scalars)."""
-    import yaml
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition('=')
-        if not sep or not key:
-            raise SystemExit(f'hlai eval: --set takes KEY=VALUE, got {pair!r}')
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on a task."""
+    from hlai_ros.commands import key_values
     from hlai_ros.tasks import get_task
     from hlai_ros.tasks.compare import CONTROLLERS, CompareConfig, compare
 
     flags = {'planner.horizon': args.horizon, 'planner.samples': args.samples,
              'planner.critic_weight': args.critic_weight,
              'planner.policy_fraction': args.policy_fraction}
-    changes = {**_profile_settings(args.set),
+    changes = {**key_values(args.set, 'hlai eval'),
                **{k: v for k, v in flags.items() if v is not None}}
     try:  # refuse a bad setting here, by name, not in the middle of the episodes
         get_task(args.task).default_profile().with_params(changes)

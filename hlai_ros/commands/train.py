@@ -122,17 +122,14 @@ def run_latent(args: argparse.Namespace) -> int:
 
 def _state_settings(pairs: list[str]) -> dict:
     """`--set KEY=VALUE` pairs as WorldModelConfig values (YAML scalars), checked by name."""
-    import yaml
-
+    from hlai_ros.commands import key_values
     from hlai_ros.world_model.config import WorldModelConfig
     known = set(WorldModelConfig.__dataclass_fields__) - {'state_dim', 'action_dim'}
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition('=')
-        if not sep or key not in known:
-            raise SystemExit(f'hlai train: --set {pair!r}: expected KEY=VALUE with KEY one of '
-                             f'{sorted(known)}')
-        settings[key] = yaml.safe_load(value)
+    settings = key_values(pairs, 'hlai train')
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SystemExit(f'hlai train: --set {unknown}: not a setting; KEY is one of '
+                         f'{sorted(known)}')
     try:  # checked before the data are read
         WorldModelConfig.from_dict({**settings, 'state_dim': 1, 'action_dim': 1})
     except (TypeError, ValueError) as exc:
