@@ -67,16 +67,9 @@ def seen_episodes(task, data: Path) -> list:
 
 def _runs(states, actions, valid, episode_type) -> list:
     """Runs of at least two consecutive valid transitions."""
-    out, n, t = [], len(actions), 0
-    while t < n:
-        start = t
-        while t < n and valid[t]:
-            t += 1
-        if t - start >= 2:
-            out.append(episode_type(states[start:t + 1].astype(np.float32),
-                                    actions[start:t].astype(np.float32)))
-        t += 1
-    return out
+    from hlai_ros.tasks.pipeline import valid_spans
+    return [episode_type(states[s:e + 1].astype(np.float32), actions[s:e].astype(np.float32))
+            for s, e in valid_spans(valid) if e - s >= 2]
 
 
 def train(args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-
+"""The `hlai` subcommands, one module each; what they share."""
 
 
 def key_values(pairs: list[str], command: str) -> dict:

@@ -56,33 +56,39 @@ def perceive_runs(task: Task, episode) -> list[TaskRun]:
                          '(/tf_static) in the recording; perception needs the calibrated pose')
     estimator = task.make_perception(camera)
     n = episode.num_steps
-    measured = np.ones(n + 1, bool)
-    percepts = []
     try:
-        for t in range(n + 1):
-            percepts.append(task.perceive(estimator, episode.observation(t)))
-            measured[t] = percepts[-1].measured
+        percepts = [task.perceive(estimator, episode.observation(t)) for t in range(n + 1)]
     finally:
         close_estimator(estimator)
     states = np.stack([p.model_state for p in percepts])
     valid = episode.action_valid & np.isfinite(episode.actions).all(axis=1)
     valid &= np.isfinite(states[:-1]).all(axis=1) & np.isfinite(states[1:]).all(axis=1)
     if task.train_measured_only:
-        measured = measured & np.concatenate([[True], measured[:-1]])  # and the frame before
+        measured = np.array([p.measured for p in percepts])
+        measured[1:] &= measured[:-1].copy()  # and the frame before
         valid &= measured[:-1] & measured[1:]
     failed = bool(getattr(episode, 'metadata', {}).get('failure'))
     ended = bool(getattr(episode, 'terminated', False))
-    runs, start = [], None
-    for t in range(n + 1):
-        if t < n and valid[t]:
+    return [TaskRun(states[start:end + 1].astype(np.float32),
+                    episode.actions[start:end].astype(np.float32),
+                    np.asarray(percepts[start].goal, dtype=np.float32),
+                    percepts[end].scene, ended and end == n, failed and end == n)
+            for start, end in valid_spans(valid)]
+
+
+def valid_spans(valid: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of consecutive True transitions of `valid` (T,), as (first, last) state indices.
+
+    Run ``(s, e)`` holds the states ``s..e`` and the transitions ``s..e-1``.
+    """
+    spans, start = [], None
+    for t in range(len(valid) + 1):
+        if t < len(valid) and valid[t]:
             start = t if start is None else start
         elif start is not None:
-            runs.append(TaskRun(states[start:t + 1].astype(np.float32),
-                                episode.actions[start:t].astype(np.float32),
-                                np.asarray(percepts[start].goal, dtype=np.float32),
-                                percepts[t].scene, ended and t == n, failed and t == n))
+            spans.append((start, t))
             start = None
-    return runs
+    return spans
 
 
 def perceive_episode(task: Task, episode) -> list[ModelEpisode]:

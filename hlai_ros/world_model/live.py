@@ -280,7 +280,7 @@ class LiveLearner:
         not `measured`, and the first one after it, start afresh as `hlai train` splits its
         runs there: neither begins nor ends a transition.
         """
-        if getattr(self.task, 'train_measured_only', False) and self.representation != 'latent':
+        if self.task.train_measured_only and self.representation != 'latent':
             gap = not measured or self._after_gap
             self._after_gap = not measured
             if gap:
