@@ -58,6 +58,7 @@ from hlai_ros.world_model.train import (
     TrainingHistory,
     prepare_training,
     stopping,
+    training_batch,
 )
 
 RAY_TRAIN_FOLDER = '.ray_train'
@@ -280,9 +281,8 @@ def _train_loop(cfg: dict[str, Any]) -> None:
             index = bootstrap.gather(1, order[:, i:i + c.batch_size])[:, rank::size]
             if index.shape[1] == 0:  # a last batch smaller than the workers: reuse the first
                 index = bootstrap.gather(1, order[:, i:i + 1])
-            context = (train_w.select(train_w.same_episode(index, noise))
-                       if by_episode else None)
-            total, kl = objective(train_w.select(index), noise, context)
+            batch, context = training_batch(train_w, index, c, by_episode, noise)
+            total, kl = objective(batch, noise, context)
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             if c.grad_clip > 0:

@@ -5,6 +5,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 ACTIVATIONS = ('silu', 'relu', 'elu', 'tanh', 'gelu')
+_TUPLES = ('hidden_sizes', 'frame_origin', 'frame_points', 'rotation_vectors',
+           'rotation_action_vectors')
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,19 @@ class WorldModelConfig:
     on the table); keep it where the robot's own motion depends on where it is (workspace
     limits, edges in its path)."""
 
+    augment_rotation: float = 0.0
+    """Rotate each training window about its first frame origin by a random angle in
+    [-this, this] rad (`hlai_ros.world_model.augment`); 0 = off. Needs a two-index
+    `frame_origin` (x, y) and `frame_points` in x, y pairs: use it where the dynamics are the
+    same in every direction on the plane (a ball pushed on a table) but the data do not show
+    every direction alike (a camera that loses the ball behind the hand)."""
+
+    rotation_vectors: tuple[int, ...] = ()
+    """State indices of planar vectors (velocities), in x, y pairs, rotated with the window."""
+
+    rotation_action_vectors: tuple[int, ...] = ()
+    """Action indices of planar vectors (velocity commands), in x, y pairs, rotated with it."""
+
     val_fraction: float = 0.2
     """Fraction of the episodes held out for validation (split by episode, never by step)."""
 
@@ -138,6 +153,21 @@ class WorldModelConfig:
         if any(not 0 <= i < self.state_dim for i in used) or len(set(used)) != len(used):
             raise ValueError(f'WorldModelConfig.frame_origin and frame_points must be distinct '
                              f'state indices in [0, {self.state_dim}), got {origin} and {points}')
+        for name in ('rotation_vectors', 'rotation_action_vectors'):
+            object.__setattr__(self, name, tuple(int(i) for i in getattr(self, name)))
+        if self.augment_rotation < 0:
+            raise ValueError(f'WorldModelConfig.augment_rotation must be >= 0, '
+                             f'got {self.augment_rotation}')
+        if self.augment_rotation > 0:
+            if len(origin) != 2 or any(len(v) % 2 for v in (
+                    points, self.rotation_vectors, self.rotation_action_vectors)):
+                raise ValueError('WorldModelConfig.augment_rotation needs an x, y frame_origin '
+                                 'and frame_points, rotation_vectors and '
+                                 'rotation_action_vectors in x, y pairs')
+            if any(not 0 <= i < self.state_dim for i in self.rotation_vectors) or any(
+                    not 0 <= i < self.action_dim for i in self.rotation_action_vectors):
+                raise ValueError('WorldModelConfig.rotation_vectors / rotation_action_vectors '
+                                 'hold an index outside the state / action')
         if self.latent_context not in ('window', 'episode'):
             raise ValueError(f"WorldModelConfig.latent_context must be 'window' or 'episode', "
                              f'got {self.latent_context!r}')
@@ -148,7 +178,7 @@ class WorldModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able values."""
         out = asdict(self)
-        for name in ('hidden_sizes', 'frame_origin', 'frame_points'):
+        for name in _TUPLES:
             out[name] = list(getattr(self, name))
         return out
 
@@ -163,7 +193,7 @@ class WorldModelConfig:
             raise ValueError(f'unknown world model config keys {unknown}; expected some of '
                              f'{sorted(known)}')
         values = dict(values)
-        for name in ('hidden_sizes', 'frame_origin', 'frame_points'):
+        for name in _TUPLES:
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)

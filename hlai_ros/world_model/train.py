@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from hlai_ros.world_model.augment import random_angles, rotate_windows, turned_transitions
 from hlai_ros.world_model.checkpoint import (
     load_training_state,
     load_world_model,
@@ -114,6 +115,36 @@ class TrainingRun:
     """(E, W) each member's bootstrap of the training windows."""
 
 
+def fitting_transitions(episodes, config: WorldModelConfig) -> tuple:
+    """The transitions the normalisers are fitted on.
+
+    As recorded, or turned as training turns its windows (`WorldModelConfig.augment_rotation`).
+    """
+    states, actions, next_states, rewards = transitions(episodes)
+    if config.augment_rotation > 0:
+        states, actions, next_states = turned_transitions(states, actions, next_states, config,
+                                                          config.seed)
+    return states, actions, next_states, rewards
+
+
+def training_batch(windows, index: torch.Tensor, config: WorldModelConfig, by_episode: bool,
+                   generator: torch.Generator):
+    """The windows at `index` (E, B) and what the posterior sees of them.
+
+    The context is another window of the same episode (`latent_context` 'episode'), else None;
+    with `augment_rotation` both are turned by one random angle per window.
+    """
+    context = windows.select(windows.same_episode(index, generator)) if by_episode else None
+    batch = windows.select(index)
+    if config.augment_rotation > 0:
+        angle = random_angles(tuple(index.shape), config.augment_rotation, index.device,
+                              generator)
+        batch = rotate_windows(batch, angle, config)
+        if context is not None:
+            context = rotate_windows(context, angle, config)
+    return batch, context
+
+
 def prepare_training(episodes, config: WorldModelConfig, device: torch.device,
                      device_label: str) -> TrainingRun:
     """The start of a training run, in the order that fixes its random numbers.
@@ -128,7 +159,7 @@ def prepare_training(episodes, config: WorldModelConfig, device: torch.device,
         val_eps = train_eps
     torch.manual_seed(c.seed)
     model = WorldModel(c)
-    model.fit_normalizers(*transitions(train_eps))
+    model.fit_normalizers(*fitting_transitions(train_eps, c))
     model.to(device)
     train_w = make_windows(train_eps, c.train_horizon, c.window_stride).to(device)
     val_w = make_windows(val_eps, c.train_horizon, c.window_stride)
@@ -221,10 +252,8 @@ def train_world_model(episodes: Sequence[Any], config: WorldModelConfig,
                     break  # the budget ends inside an epoch: validate what there is, stop
 
                 index = bootstrap.gather(1, order[:, i:i + c.batch_size])
-                context = None
-                if by_episode:
-                    context = train_w.select(train_w.same_episode(index, generator))
-                terms = window_loss(model, train_w.select(index), generator, context=context)
+                batch, context = training_batch(train_w, index, c, by_episode, generator)
+                terms = window_loss(model, batch, generator, context=context)
                 optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()
                 if c.grad_clip > 0:
