@@ -96,6 +96,12 @@ class RollPerceptionConfig:
     """At least this many ball pixels: fit a sphere (else the top points' centroid)."""
     radius_range: tuple = (0.01, 0.06)
     """A sphere fit with a radius (m) outside this range is rejected."""
+    prior_radius: float = 0.0225
+    """Radius (m) assumed for a partly hidden ball until a full sphere fit in this episode has
+    measured it (the median of the episode's fits from then on)."""
+    max_fit_residual: float = 0.004
+    """A fixed-radius fit whose points lie further (m, root mean square) from its sphere is
+    rejected (the top points' centroid is used)."""
     top_tolerance: float = 0.006
     """Without a fit, points within this (m) below the highest belong to the ball's top."""
     alpha: float = 0.7
@@ -122,12 +128,60 @@ class RollPerceptionConfig:
             raise ValueError(f'control_dt must be positive, got {self.control_dt}')
         if self.contact_radius < 0:
             raise ValueError(f'contact_radius must be >= 0, got {self.contact_radius}')
+        lo, hi = self.radius_range
+        if not 0 < lo <= self.prior_radius <= hi:
+            raise ValueError(f'prior_radius must lie in radius_range {self.radius_range}, '
+                             f'got {self.prior_radius}')
         if self.min_pixels < 1 or self.min_fit_pixels < 4:
             raise ValueError('min_pixels must be >= 1 and min_fit_pixels >= 4')
         if not (0.0 < self.alpha <= 1.0 and 0.0 < self.beta <= 1.0):
             raise ValueError(f'alpha and beta must be in (0, 1], got {self.alpha}, {self.beta}')
         if not 0.0 <= self.hidden_decay <= 1.0:
             raise ValueError(f'hidden_decay must be in [0, 1], got {self.hidden_decay}')
+
+
+def fit_known_sphere(points: np.ndarray, table_top: float, radius: float, eye: np.ndarray,
+                     start: np.ndarray | None = None, iterations: int = 10
+                     ) -> tuple[np.ndarray, float]:
+    """Fit the centre of a sphere of known radius resting on a plane to a few surface points.
+
+    What a partly hidden ball shows is a sliver of its surface: the sliver's centroid lies up
+    to a radius off the centre (towards what is visible), but the centre is the point of the
+    plane ``z = table_top + radius`` at `radius` from every surface point. Gauss-Newton on
+    ``|p - c| - radius`` over the centre's x, y, started at `start` or else behind the
+    points' centroid as seen from the camera `eye` (the visible surface faces the camera).
+
+    Args:
+        points: N x 3 surface points (m), world frame, N >= 2.
+        table_top: height (m) of the plane.
+        radius: the sphere's radius (m).
+        eye: the camera's position (3,), m.
+        start: a first guess of the centre (x, y), m.
+        iterations: Gauss-Newton steps.
+
+    Returns:
+        The centre (x, y), m, and the root-mean-square distance (m) of the points from the
+        fitted sphere.
+
+    """
+    height = table_top + radius
+    if start is None:
+        mean = points[:, :2].mean(axis=0)
+        away = mean - eye[:2]
+        start = mean + 0.5 * radius * away / max(float(np.linalg.norm(away)), 1e-9)
+    centre = np.asarray(start, dtype=np.float64).copy()
+    for _ in range(iterations):
+        rel = points - np.array([centre[0], centre[1], height])
+        dist = np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
+        residual = dist - radius
+        jacobian = -rel[:, :2] / dist[:, None]
+        step = np.linalg.lstsq(jacobian, -residual, rcond=None)[0]
+        centre += step
+        if float(np.abs(step).max()) < 1e-5:
+            break
+    rel = points - np.array([centre[0], centre[1], height])
+    rms = float(np.sqrt(np.mean((np.linalg.norm(rel, axis=1) - radius) ** 2)))
+    return centre, rms
 
 
 def fit_resting_sphere(points: np.ndarray, table_top: float) -> tuple[np.ndarray, float]:
@@ -172,7 +226,8 @@ class RollPerception:
         """Forget the previous episode (ball and hand positions, velocities, visibility)."""
         self.visible = False
         self.radius: float | None = None
-        """Radius (m) of the last sphere fit, or None."""
+        """Radius (m) of the last full sphere fit, or None (no fit in the last frame)."""
+        self._radii: list[float] = []
         self._ball: np.ndarray | None = None
         self._velocity = np.zeros(2)
         self._last_seen: np.ndarray | None = None
@@ -276,5 +331,13 @@ class RollPerception:
             highest = float(points[:, 2].max()) - c.table_top
             if lo <= radius <= hi and radius <= highest + 0.005 and np.all(np.isfinite(centre)):
                 self.radius = radius
+                self._radii.append(radius)
                 return centre
+        radius = float(np.median(self._radii)) if self._radii else c.prior_radius
+        start = None if self._ball is None else self._ball + self._velocity * c.control_dt
+        eye = self.camera.T_world_camera[:3, 3]
+        centre, rms = fit_known_sphere(points, c.table_top, radius, eye, start)
+        if (np.all(np.isfinite(centre)) and rms <= c.max_fit_residual
+                and np.linalg.norm(centre - points[:, :2].mean(axis=0)) <= 2.0 * radius):
+            return centre
         return top_points(points, c.top_tolerance)[:, :2].mean(axis=0)
