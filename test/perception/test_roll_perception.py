@@ -13,6 +13,7 @@ from hlai_ros.perception.roll import (
     STATE_NAMES,
     RollPerception,
     RollPerceptionConfig,
+    fit_known_sphere,
     fit_resting_sphere,
 )
 from hlai_ros.sim.roll import RollWorld
@@ -55,6 +56,28 @@ def test_sphere_fit_is_exact_on_a_cap():
     xy, radius = fit_resting_sphere(points, top)
     np.testing.assert_allclose(xy, centre, atol=1e-9)
     assert radius == pytest.approx(r)
+
+
+def test_known_radius_fit_finds_the_centre_from_a_sliver():
+    """Four points on the camera-facing edge of a ball whose rest the hand hides."""
+    centre, r, top = np.array([0.5, 0.05]), 0.0225, 0.4
+    eye = np.array([0.5, -0.72, 0.92])
+    towards = (eye - np.array([*centre, top + r]))
+    towards /= np.linalg.norm(towards)
+    side = np.cross(towards, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    up = np.cross(side, towards)
+    # a 40-degree sliver round the point that faces the camera, tilted up a little
+    angles = np.radians([-20.0, -7.0, 7.0, 20.0])
+    d = np.cos(angles)[:, None] * (towards + 0.3 * up) + np.sin(angles)[:, None] * side
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    points = np.array([*centre, top + r]) + r * d
+    assert np.linalg.norm(points[:, :2].mean(0) - centre) > 0.012  # the centroid is far off
+    xy, rms = fit_known_sphere(points, top, r, eye)
+    np.testing.assert_allclose(xy, centre, atol=1e-4)
+    assert rms < 1e-6
+    xy, _ = fit_known_sphere(points, top, r, eye, start=centre + [0.01, 0.01])
+    np.testing.assert_allclose(xy, centre, atol=1e-4)
 
 
 def test_errors_over_scripted_episodes(world, perception):
