@@ -120,8 +120,11 @@ def run_latent(args: argparse.Namespace) -> int:
     return train_latent_main(argv)
 
 
-def _state_settings(pairs: list[str]) -> dict:
-    """`--set KEY=VALUE` pairs as WorldModelConfig values (YAML scalars), checked by name."""
+def _state_settings(pairs: list[str], task) -> dict:
+    """`--set KEY=VALUE` pairs as WorldModelConfig values (YAML scalars).
+
+    Checked by name, then as a whole config with the task's sizes and `Task.model_defaults`.
+    """
     from hlai_ros.commands import key_values
     from hlai_ros.world_model.config import WorldModelConfig
     known = set(WorldModelConfig.__dataclass_fields__) - {'state_dim', 'action_dim'}
@@ -131,7 +134,8 @@ def _state_settings(pairs: list[str]) -> dict:
         raise SystemExit(f'hlai train: --set {unknown}: not a setting; KEY is one of '
                          f'{sorted(known)}')
     try:  # checked before the data are read
-        WorldModelConfig.from_dict({**settings, 'state_dim': 1, 'action_dim': 1})
+        WorldModelConfig.from_dict({**task.model_defaults, **settings,
+                                    'state_dim': task.state_dim, 'action_dim': task.action_dim})
     except (TypeError, ValueError) as exc:
         raise SystemExit(f'hlai train: --set: {exc}') from None
     return settings
@@ -160,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plan_set or args.stage != 'all':
         raise SystemExit('hlai train: --plan-set and --stage apply to --representation '
                          'latent only')
-    settings = _state_settings(args.set)
+    task = get_task(args.task)
+    settings = _state_settings(args.set, task)
     if args.max_transitions is not None and args.max_transitions < 1:
         raise SystemExit('hlai train: --max-transitions must be at least 1')
     if args.no_actor and args.actor_only:
@@ -172,7 +177,6 @@ def run(args: argparse.Namespace) -> int:
         except RayMissingError as exc:
             raise SystemExit(f'hlai train: {exc}') from None
     out = args.out or Path('models') / args.task
-    task = get_task(args.task)
     progress = not args.quiet
     t0 = time.perf_counter()
     recorded = load_episodes(args.data, progress=progress)

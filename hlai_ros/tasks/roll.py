@@ -51,14 +51,10 @@ class RollTask(Task):
     oracle_objective = 'cost'
     model_defaults = MappingProxyType({
         'frame_origin': (0, 1), 'frame_points': (2, 3), 'frame_keep_origin': False,
-        'train_horizon': 16, 'augment_rotation': 3.141592653589793,
-        'rotation_vectors': (4, 5, 6, 7), 'rotation_action_vectors': (0, 1)})
+        'train_horizon': 16})
     """The dynamics see the ball from the hand, wherever on the table the two are (a push looks
     the same everywhere), and are unrolled 16 steps (1.6 s) in training so the ball's momentum
-    carries over a whole horizon. Each training window is turned by a random angle about the
-    hand (`hlai_ros.world_model.augment`): the camera loses the ball behind a hand that pushes
-    it away from the camera, so seen-only training keeps few such pushes, and the turned pushes
-    the camera did see stand in for them."""
+    carries over a whole horizon."""
     unmeasured_indices = (2, 3, 4, 5)
     """The ball's position and velocity are perception's guesses while the hand hides it."""
     train_measured_only = True
