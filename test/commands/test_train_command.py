@@ -7,6 +7,7 @@ import torch
 
 from hlai_ros.actor.checkpoint import load_critic, load_policy
 from hlai_ros.cli import main
+from hlai_ros.data.errors import BagError
 from hlai_ros.tasks.base import Percept
 from hlai_ros.tasks.compare import CompareConfig, make_controller
 from hlai_ros.world_model.checkpoint import load_world_model
@@ -108,3 +109,18 @@ def test_train_refuses_a_bad_model_setting_before_reading_the_data(tmp_path):
         with pytest.raises(SystemExit, match=reason):
             main(['train', '--task', 'cliff', '--data', str(tmp_path / 'data'),
                   '--set', setting])
+
+
+def test_train_checks_settings_with_the_tasks_sizes_and_defaults(tmp_path):
+    """A rotation needs an x, y frame: cliff has none, roll's defaults give one.
+
+    Cliff's is refused; roll's passes the check, and the run stops only at the empty data.
+    """
+    tmp_path.joinpath('data').mkdir()
+    with pytest.raises(SystemExit, match='augment_rotation needs an x, y frame_origin'):
+        main(['train', '--task', 'cliff', '--data', str(tmp_path / 'data'),
+              '--set', 'augment_rotation=1.0'])
+    with pytest.raises(BagError, match='no rosbag2 bags'):
+        main(['train', '--task', 'roll', '--data', str(tmp_path / 'data'), '--quiet',
+              '--set', 'augment_rotation=3.14', 'rotation_vectors=[4, 5, 6, 7]',
+              'rotation_action_vectors=[0, 1]'])
