@@ -47,26 +47,28 @@ def main(argv=None):
     stop = StopRequest().install()  # as `spin_node`: the first signal stops, later ones wait
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     stop.install()  # again: rclpy's init may replace them
-    nodes = []
+    nodes, status = [], 0
     executor = SingleThreadedExecutor()
     try:
         for item in items:
             try:
                 node = node_class(item['executable'])(cli_args=item['arguments'],
                                                       use_global_arguments=False)
-            except START_ERRORS as exc:
-                raise refuse_start(node_name(item['arguments'], item['executable']),
-                                   exc) from None
+            except START_ERRORS as exc:  # ends without finalisation too, as `spin_node`
+                status = refuse_start(node_name(item['arguments'], item['executable']),
+                                      exc).code
+                break
             nodes.append(node)
             executor.add_node(node)
-        spin_until_stopped(executor, stop)
+        else:
+            spin_until_stopped(executor, stop)
     finally:
         for node in reversed(nodes):
             node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown(uninstall_handlers=False)
         stop.ignore_from_now_on()
-    exit_now(0)
+    exit_now(status)
 
 
 if __name__ == '__main__':

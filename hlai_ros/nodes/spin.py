@@ -104,28 +104,28 @@ def exit_now(status: int = 0) -> None:
 def spin_node(node_class, args=None) -> None:
     """Create `node_class()` and spin it until a stop signal; always destroy it, shut down.
 
-    Then the process ends (status 0) without Python's finalisation (`exit_now`).
-
-    Raises:
-        SystemExit: status 2 when the node cannot start (`START_ERRORS`), with its reason.
-
+    Then the process ends without Python's finalisation (`exit_now`): status 0, or 2 when the
+    node cannot start (`START_ERRORS`), its reason printed in one line (`refuse_start`). The
+    refusal skips finalisation too: the interpreter's teardown of rclpy and torch state after
+    a refused start crashed once in a CI run (SIGSEGV after the reason was printed).
     """
     stop = StopRequest().install()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop.install()  # again: rclpy's init may replace them
     executor = SingleThreadedExecutor()
-    node = None
+    node, status = None, 0
     try:
         try:
             node = node_class()
         except START_ERRORS as exc:
-            raise refuse_start(node_name(args, Path(sys.argv[0]).stem), exc) from None
-        executor.add_node(node)
-        spin_until_stopped(executor, stop)
+            status = refuse_start(node_name(args, Path(sys.argv[0]).stem), exc).code
+        else:
+            executor.add_node(node)
+            spin_until_stopped(executor, stop)
     finally:
         if node is not None:
             node.destroy_node()
         executor.shutdown()
         rclpy.try_shutdown(uninstall_handlers=False)
         stop.ignore_from_now_on()
-    exit_now(0)
+    exit_now(status)
