@@ -102,13 +102,6 @@ def train(args: argparse.Namespace) -> None:
                       'minutes': round((time.perf_counter() - t0) / 60, 1)}))
 
 
-def _to_edge(xy) -> float:
-    """Distance (m) of a point inside the table to its nearest edge (negative: off it)."""
-    from hlai_ros.tasks.push import table_bounds
-    x0, x1, y0, y1 = table_bounds()
-    return float(min(xy[0] - x0, x1 - xy[0], xy[1] - y0, y1 - xy[1]))
-
-
 def evaluate(args: argparse.Namespace) -> None:
     """Closed loop of the learned stack fed the true (or the perceived) state."""
     from hlai_ros.actor.stack import load_stack
@@ -148,8 +141,9 @@ def evaluate(args: argparse.Namespace) -> None:
         falls += info.get('failure') is not None
         outcome = 'success' if info.get('is_success') else info.get('failure') or 'time limit'
         hidden = errors[False]
-        edge = (f'goal {100 * _to_edge(world.goal):.1f} cm from the table edge, the ball ended '
-                f'{100 * _to_edge(task.true_state(truth, previous, world.dt)[2:4]):.1f} cm')
+        ball = task.true_state(truth, previous, world.dt)[2:4]
+        edge = (f'goal {100 * world.distance_to_edge(world.goal):.1f} cm from the table edge, '
+                f'the ball ended {100 * world.distance_to_edge(ball):.1f} cm')
         print(f'seed {seed}: {outcome} after {k} steps, {edge}; '
               f'ball hidden in {len(hidden)} frames '
               f'(perceived {1000 * np.mean(hidden or [np.nan]):.0f} mm off there, planned '

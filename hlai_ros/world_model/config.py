@@ -5,8 +5,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 ACTIVATIONS = ('silu', 'relu', 'elu', 'tanh', 'gelu')
-_TUPLES = ('hidden_sizes', 'frame_origin', 'frame_points', 'rotation_vectors',
-           'rotation_action_vectors')
+_INDEX_TUPLES = ('frame_origin', 'frame_points', 'rotation_vectors', 'rotation_action_vectors')
+_TUPLES = ('hidden_sizes',) + _INDEX_TUPLES
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class WorldModelConfig:
             if not getattr(self, name) >= 0:
                 raise ValueError(f'WorldModelConfig.{name} must be >= 0, '
                                  f'got {getattr(self, name)}')
-        for name in ('frame_origin', 'frame_points'):
+        for name in _INDEX_TUPLES:
             object.__setattr__(self, name, tuple(int(i) for i in getattr(self, name)))
         origin, points = self.frame_origin, self.frame_points
         used = origin + points
@@ -153,8 +153,6 @@ class WorldModelConfig:
         if any(not 0 <= i < self.state_dim for i in used) or len(set(used)) != len(used):
             raise ValueError(f'WorldModelConfig.frame_origin and frame_points must be distinct '
                              f'state indices in [0, {self.state_dim}), got {origin} and {points}')
-        for name in ('rotation_vectors', 'rotation_action_vectors'):
-            object.__setattr__(self, name, tuple(int(i) for i in getattr(self, name)))
         if self.augment_rotation < 0:
             raise ValueError(f'WorldModelConfig.augment_rotation must be >= 0, '
                              f'got {self.augment_rotation}')
