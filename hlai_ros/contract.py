@@ -149,7 +149,7 @@ def sensor_topics(embodiment) -> tuple[Topic, ...]:
 def episode_topics(embodiment) -> tuple[Topic, ...]:
     """Return every topic that `hlai collect` writes for an embodiment, in writing order."""
     return (TF_STATIC, EPISODE, CLOCK, CAMERA_RGB, CAMERA_DEPTH, CAMERA_INFO, embodiment.proprio,
-            GOAL, GROUND_TRUTH, embodiment.command)
+            GOAL, GOAL_IMAGE, GOAL_DEPTH, GROUND_TRUTH, embodiment.command)
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,10 @@ class TopicNames:
     """Simulation time."""
     goal: str = GOAL.name
     """Goal pose."""
+    goal_image: str = GOAL_IMAGE.name
+    """Goal image, colour (the latent representation's goal)."""
+    goal_depth: str = GOAL_DEPTH.name
+    """Goal image, depth."""
     tf_static: str = TF_STATIC.name
     """Static transforms (camera extrinsics)."""
     arm_command: str = ARM_COMMAND.name

@@ -88,6 +88,10 @@ class Recording:
     proprio: Stream = field(default_factory=Stream)
     """Values: JointState or Odometry messages."""
     goal: Stream = field(default_factory=Stream)
+    goal_rgb: Stream = field(default_factory=Stream)
+    """Values: goal images, colour (H, W, 3) uint8."""
+    goal_depth: Stream = field(default_factory=Stream)
+    """Values: goal images, depth (H, W) metres."""
     commands: Stream = field(default_factory=Stream)
     """Values: float32 action vectors."""
     markers: Stream = field(default_factory=Stream)
@@ -255,7 +259,28 @@ def _episode(rec, index, sel, rgb_t, rgb_v, depth_v, di, prop_v, pi, goal_t, goa
                    observations={'rgb': rgb, 'depth': depth, 'proprio': proprio, 'goal': goal},
                    actions=actions, action_valid=valid, proprio_names=names, K=K,
                    T_world_camera=None if extr is None else extr[0], metadata=metadata,
-                   ground_truth=ground_truth)
+                   ground_truth=ground_truth,
+                   goal_image=_goal_image(rec, window, stamps[0], tol))
+
+
+def _goal_image(rec: Recording, window: tuple[int, int], first_ns: int, tol: int
+                ) -> dict[str, np.ndarray] | None:
+    """The episode's goal image, or None when the recording has none.
+
+    The latest colour frame on the goal-image topic from the episode's start up to its first
+    observation, with the depth frame of the same stamp.
+    """
+    rgb_t, rgb_v = rec.goal_rgb.sorted()
+    if not rgb_t.size:
+        return None
+    i = int(latest_at_or_before(np.array([first_ns + tol]), rgb_t)[0])
+    if i < 0 or rgb_t[i] < window[0]:
+        return None
+    depth_t, depth_v = rec.goal_depth.sorted()
+    j = int(nearest(rgb_t[i:i + 1], depth_t, tol)[0])
+    if j < 0:
+        return None
+    return {'rgb': np.asarray(rgb_v[i]), 'depth': np.asarray(depth_v[j], dtype=np.float32)}
 
 
 def warn_drops(source: str, stats: dict) -> None:

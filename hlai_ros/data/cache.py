@@ -21,7 +21,7 @@ import numpy as np
 
 from hlai_ros.data.episode import Episode
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the decoded layout or the alignment rules change."""
 
 
@@ -104,6 +104,9 @@ class EpisodeCache:
                 arrays[p + 'T'] = e.T_world_camera
             if e.ground_truth is not None:
                 arrays[p + 'gt'] = np.array([json.dumps(g) for g in e.ground_truth])
+            if e.goal_image is not None:
+                arrays[p + 'goal_image_rgb'] = e.goal_image['rgb']
+                arrays[p + 'goal_image_depth'] = e.goal_image['depth']
             metas.append({'source': e.source, 'index': e.index,
                           'proprio_names': list(e.proprio_names), 'metadata': e.metadata,
                           'observations': list(e.observations)})
@@ -126,4 +129,6 @@ def _episode_from(arrays: dict, p: str, m: dict) -> Episode:
         actions=arrays[p + 'actions'], action_valid=arrays[p + 'valid'],
         proprio_names=tuple(m['proprio_names']), K=arrays[p + 'K'],
         T_world_camera=arrays.get(p + 'T'), metadata=m['metadata'],
-        ground_truth=None if gt is None else [json.loads(str(s)) for s in gt])
+        ground_truth=None if gt is None else [json.loads(str(s)) for s in gt],
+        goal_image=({'rgb': arrays[p + 'goal_image_rgb'], 'depth': arrays[p + 'goal_image_depth']}
+                    if p + 'goal_image_rgb' in arrays else None))

@@ -172,6 +172,9 @@ def run_episode(env, policy, writer, episode: int, seed: int, max_steps: int | N
 
     def on_reset(obs, info):
         writer.start_episode(episode, seed, **(marker or {}))
+        goal_observation = getattr(env.unwrapped, 'goal_observation', None)
+        if goal_observation is not None:   # the latent stack's goal, as a user captures one
+            writer.goal_image(goal_observation())
         writer.observation(obs, info)
 
     def on_step(action, obs, reward, info):

@@ -47,6 +47,10 @@ class Episode:
     ``ended`` is False when the recording stopped before the episode's end marker."""
     ground_truth: list[dict] | None = None
     """Per-observation privileged state (evaluation only), or None when not recorded."""
+    goal_image: dict[str, np.ndarray] | None = None
+    """The episode's goal image (``/goal_image`` + ``/goal_image/depth``): rgb (H, W, 3)
+    uint8 and depth (H, W) metres, as the camera would see the scene at its goal; None when
+    not recorded."""
 
     @property
     def num_steps(self) -> int:

@@ -66,6 +66,8 @@ def _roles(topics: TopicNames) -> dict[str, tuple[str, tuple[str, ...]]]:
         topics.odom: ('odom', ('nav_msgs/msg/Odometry',)),
         topics.clock: ('clock', ('rosgraph_msgs/msg/Clock',)),
         topics.goal: ('goal', ('geometry_msgs/msg/PoseStamped',)),
+        topics.goal_image: ('goal_rgb', (IMAGE,)),
+        topics.goal_depth: ('goal_depth', (IMAGE,)),
         topics.tf_static: ('tf_static', ('tf2_msgs/msg/TFMessage',)),
         topics.arm_command: ('arm_command', (TWIST_STAMPED,)),
         topics.base_command: ('base_command', (TWIST, TWIST_STAMPED)),
@@ -76,9 +78,9 @@ def _roles(topics: TopicNames) -> dict[str, tuple[str, tuple[str, ...]]]:
 
 def _decode(role: str, msg, log_ns: int, task_hint: str | None):
     """Return (header stamp ns or None, value) of a deserialised message."""
-    if role == 'rgb':
+    if role in ('rgb', 'goal_rgb'):
         return messages.stamp_to_ns(msg.header.stamp), messages.image_to_rgb(msg)
-    if role == 'depth':
+    if role in ('depth', 'goal_depth'):
         return messages.stamp_to_ns(msg.header.stamp), messages.image_to_depth(msg)
     if role == 'camera_info':
         return messages.stamp_to_ns(msg.header.stamp), (
@@ -185,7 +187,7 @@ def read_recording(bag: Path, topics: TopicNames = TopicNames()) -> tuple[Record
     if task is None:
         task = _only_task_of(robot)
     rec = Recording(source, task)
-    for role in ('rgb', 'depth', 'camera_info', 'goal'):
+    for role in ('rgb', 'depth', 'camera_info', 'goal', 'goal_rgb', 'goal_depth'):
         setattr(rec, role, streams.get(role, Stream()))
     proprio_role, command_role = robot.proprio_role, robot.command_role
     rec.proprio = streams.get(proprio_role, Stream())

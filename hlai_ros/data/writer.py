@@ -28,6 +28,8 @@ from hlai_ros.contract import (
     CLOCK,
     EPISODE,
     GOAL,
+    GOAL_DEPTH,
+    GOAL_IMAGE,
     GROUND_TRUTH,
     TF_STATIC,
     WORLD_FRAME,
@@ -186,7 +188,8 @@ class EpisodeWriter:
         self.embodiment = get_task(task).embodiment
         self.bag = BagWriter(path, flush_period_s)
         for topic in episode_topics(self.embodiment):
-            self.bag.add_topic(topic, transient_local=topic in (TF_STATIC,))
+            self.bag.add_topic(topic, transient_local=topic in (TF_STATIC, GOAL_IMAGE,
+                                                                GOAL_DEPTH))
         tf = messages.transform_stamped(camera.T_world_camera, WORLD_FRAME, camera.frame_id, 0)
         self.bag.write(TF_STATIC.name, 0, messages.tf_message([tf]))
         self.tick = 0
@@ -231,6 +234,18 @@ class EpisodeWriter:
             bag.write(GROUND_TRUTH.name, t, messages.string(
                 json.dumps(to_jsonable(info['ground_truth']))))
         self._observed = True
+
+    def goal_image(self, obs: dict) -> None:
+        """Write the episode's goal image (rgb, depth as an observation has them).
+
+        Stamped with the current step, before its observation: the goal a latent stack is
+        given for this episode (`HlaiWorld.goal_observation`).
+        """
+        if self._episode is None:
+            raise RuntimeError('start an episode before writing its goal image')
+        t, frame = self.stamp_ns, self.camera.frame_id
+        self.bag.write(GOAL_IMAGE.name, t, messages.rgb_image(obs['rgb'], t, frame))
+        self.bag.write(GOAL_DEPTH.name, t, messages.depth_image(obs['depth'], t, frame))
 
     def action(self, action: np.ndarray) -> None:
         """Write the command of the current step, then advance to the next step."""

@@ -46,7 +46,8 @@ KNOWN_TYPES.update({t.name: t.msgtype for name in task_names()
                     for t in episode_topics(get_task(name).embodiment)})
 """Types of every registered task's contract topics and of the stack's."""
 IMAGE = 'sensor_msgs/msg/Image'
-LATCHED_TOPICS = (TF_STATIC.name, contract.GOAL.name,
+LATCHED_TOPICS = (TF_STATIC.name, contract.GOAL.name, contract.GOAL_IMAGE.name,
+                  contract.GOAL_DEPTH.name,
                   *(t.name for t in STACK_TOPICS if t.qos.latched))
 """Topics recorded transient-local: /tf_static (static by nature) and the latched ones."""
 

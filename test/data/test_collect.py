@@ -49,6 +49,10 @@ def test_collect_then_load_in_process_with_two_workers(tmp_path, capsys):
         assert np.all(np.abs(e.actions) <= 0.2 + 1e-6)
         assert e.camera is not None and e.camera.width == 32
         assert len(e.ground_truth) == 3
+        # each episode's goal image, as the world renders it for that seed (the latent goal)
+        assert e.goal_image['rgb'].shape == (24, 32, 3) and e.goal_image['rgb'].dtype == np.uint8
+        assert e.goal_image['depth'].shape == (24, 32)
+        assert not np.array_equal(e.goal_image['rgb'], e.observations['rgb'][0])
 
     # the same bags through independent readers
     for bag in bags:
