@@ -115,7 +115,13 @@ def _representation(model) -> str | None:
 
 
 def uses_goal(module) -> bool:
-    """Whether a critic or policy takes the goal (its config has goal_relative_indices)."""
+    """Whether a critic or policy takes the goal.
+
+    Its config has goal_relative_indices, or it says so itself (``takes_goal``, e.g.
+    `hlai_ros.latent.policy.LatentPolicy`).
+    """
+    if getattr(module, 'takes_goal', False):
+        return True
     return bool(getattr(getattr(module, 'config', None), 'goal_relative_indices', ()))
 
 

@@ -76,11 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '(hlai_ros/world_model/config.py, e.g. train_horizon=16; after '
                              "the task's model_defaults) for 'state', LatentConfig "
                              "(hlai_ros/latent/config.py, e.g. map_size=16) for 'latent'")
-    parser.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events'),
+    parser.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events', 'policy'),
                         default='all',
                         help="--representation latent: 'encoder' (the pixel model), 'planning' "
-                             "(dynamics, goal cost, event heads, value on the folder's encoder), "
-                             "'events' (only the event heads of a trained folder) or 'all' "
+                             "(dynamics, goal cost, event heads, value and goal policy on the "
+                             "folder's encoder), 'events' (only the event heads of a trained "
+                             "folder), 'policy' (only its goal-conditioned policy) or 'all' "
                              '(default: encoder, then planning)')
     parser.add_argument('--plan-set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='--representation latent: override the planning stage '

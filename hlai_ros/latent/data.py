@@ -46,6 +46,15 @@ class LatentDataset:
     failed: np.ndarray | None = None
     """(episodes,) bool: the episode's end marker names a failure (fall, collision): what the
     event heads learn from. None: unknown."""
+    succeeded: np.ndarray | None = None
+    """(episodes,) bool: the episode's end marker names a success: what the goal-conditioned
+    policy learns from (`hlai_ros.latent.policy`). None: unknown."""
+    goal_rgb: torch.Tensor | None = None
+    """(episodes, 3, H, W) uint8: each episode's recorded goal image (zeros where none)."""
+    goal_depth: torch.Tensor | None = None
+    """(episodes, H, W) float16 metres: its depth."""
+    has_goal_image: np.ndarray | None = None
+    """(episodes,) bool: the episode's bag holds its goal image."""
 
     def __len__(self) -> int:
         return int(self.rgb.shape[0])
@@ -103,7 +112,12 @@ class LatentDataset:
                              self.actions[index], self.valid[index], renum, self.step[index],
                              {k: v[index.numpy()] for k, v in self.positions.items()},
                              self.proprio_names,
-                             None if self.failed is None else self.failed[list(episodes)])
+                             None if self.failed is None else self.failed[list(episodes)],
+                             None if self.succeeded is None
+                             else self.succeeded[list(episodes)],
+                             *((None, None, None) if self.has_goal_image is None else
+                               (self.goal_rgb[list(episodes)], self.goal_depth[list(episodes)],
+                                self.has_goal_image[list(episodes)])))
 
     def fingerprint(self) -> str:
         """SHA-256 of the frames and actions (tells whether a resume sees the same data)."""
@@ -162,14 +176,27 @@ def dataset_from_episodes(episodes: Sequence) -> LatentDataset:
         for k, v in _positions(e.ground_truth, m).items():
             positions[k].append(v)
     cat = np.concatenate
+    size = rgb[0].shape[1:]
+    goal_rgb = np.zeros((len(episodes), *size), np.uint8)
+    goal_depth = np.zeros((len(episodes), *size[1:]), np.float16)
+    has_goal = np.zeros(len(episodes), bool)
+    for n, e in enumerate(episodes):
+        g = getattr(e, 'goal_image', None)
+        if g is not None and g['rgb'].shape[:2] == size[1:]:
+            goal_rgb[n] = g['rgb'].transpose(2, 0, 1)
+            d = g['depth'].astype(np.float32)
+            finite = np.isfinite(d)
+            goal_depth[n] = np.where(finite, d, d[finite].max() if finite.any() else 0.0)
+            has_goal[n] = True
     return LatentDataset(torch.from_numpy(cat(rgb)), torch.from_numpy(cat(depth)),
                          torch.from_numpy(cat(proprio)), torch.from_numpy(cat(actions)),
                          torch.from_numpy(cat(valid)), torch.from_numpy(cat(episode)),
                          torch.from_numpy(cat(step)),
                          {k: cat(v) for k, v in positions.items()},
                          tuple(episodes[0].proprio_names),
-                         np.array([bool((getattr(e, 'metadata', None) or {}).get('failure'))
-                                   for e in episodes]))
+                         *(np.array([bool((getattr(e, 'metadata', None) or {}).get(key))
+                                     for e in episodes]) for key in ('failure', 'success')),
+                         torch.from_numpy(goal_rgb), torch.from_numpy(goal_depth), has_goal)
 
 
 def load_dataset(path: str | Path, progress: bool = False) -> LatentDataset:

@@ -145,6 +145,9 @@ class PlanningSettings:
     """Optimiser steps of the steps-to-goal value (`hlai_ros.latent.value`); 0: none."""
     value_reach: float = 0.05
     """Goal cost under which a hindsight goal counts as reached."""
+    policy_steps: int = 3000
+    """Optimiser steps of the goal-conditioned policy (`hlai_ros.latent.policy`), learned
+    from the episodes that ended in success; 0: none."""
     val_fraction: float = 0.1
     """Episodes held out (event-head report; the dynamics split their own)."""
     seed: int = 0
@@ -204,6 +207,50 @@ def fit_events(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Te
     return heads, report
 
 
+def fit_policy(encoder: LatentWorldModel, data: LatentDataset, states: torch.Tensor,
+               goal, settings: 'PlanningSettings', train_eps, val_eps,
+               progress: bool = True, log=print):
+    """The goal-conditioned policy of `settings` on the successful episodes; (policy, report).
+
+    None, with a report, when the data hold no success marker or `policy_steps` is 0.
+    """
+    import time
+
+    from hlai_ros.latent.policy import PolicyFitConfig, fit_goal_policy
+    s = settings
+    succeeded = data.succeeded
+    if not s.policy_steps:
+        return None, {}
+    if succeeded is None or not succeeded.any():
+        log('[latent] no successful episode in the data: no goal policy')
+        return None, {'successful_episodes': 0}
+    actions = torch.nan_to_num(data.actions)
+    low, high = recorded_action_bounds(actions[data.valid])
+    t0 = time.monotonic()
+    goal_states = None
+    if data.has_goal_image is not None and data.has_goal_image.any():
+        with torch.no_grad():
+            goal_states = encoder.encode(data.goal_rgb, data.goal_depth.float(),
+                                         encoder.proprio_mean.expand(data.num_episodes, -1))
+        goal_states = goal_states[:, planning_part(encoder)].clone()
+        goal_states[torch.as_tensor(~data.has_goal_image)] = float('nan')
+    else:
+        log('[latent] the bags hold no goal images: the policy learns to reach each '
+            "episode's last frame instead (record them: hlai collect writes /goal_image)")
+    policy, report = fit_goal_policy(states, actions, data.valid.numpy(), data.episode.numpy(),
+                                     succeeded, goal, low, high, train_eps, val_eps,
+                                     PolicyFitConfig(steps=s.policy_steps, seed=s.seed),
+                                     progress, goal_states)
+    report['seconds'] = time.monotonic() - t0
+    log(f'[latent] goal policy: {report}')
+    return policy, report
+
+
+def recorded_action_bounds(actions: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-dimension (low, high) of the recorded commands (A,): the policy's squashing range."""
+    return actions.amin(0).tolist(), actions.amax(0).tolist()
+
+
 def train_events(folder, data: LatentDataset, failed: np.ndarray, settings: 'PlanningSettings',
                  metadata: dict | None = None, progress: bool = True, log=print) -> dict:
     """Refit only the event heads of a latent folder (its dynamics, goal cost, value stay).
@@ -215,7 +262,7 @@ def train_events(folder, data: LatentDataset, failed: np.ndarray, settings: 'Pla
 
     from hlai_ros.latent.checkpoint import load_latent_model
     from hlai_ros.latent.data import split_by_episode
-    from hlai_ros.latent.stack import load_latent_cost, save_latent_cost
+    from hlai_ros.latent.stack import load_latent_cost, load_latent_policy, save_latent_cost
     folder = Path(folder)
     encoder = load_latent_model(folder)
     goal, _, value, header = load_latent_cost(folder, encoder.config.keypoints)
@@ -230,7 +277,36 @@ def train_events(folder, data: LatentDataset, failed: np.ndarray, settings: 'Pla
     if metadata:
         meta['events'] = metadata
     save_latent_cost(folder, goal, heads, header['weighting'], report, meta, value,
-                     header.get('value_report'))
+                     header.get('value_report'), load_latent_policy(folder),
+                     header.get('policy_report'))
+    return report
+
+
+def train_policy(folder, data: LatentDataset, settings: 'PlanningSettings',
+                 metadata: dict | None = None, progress: bool = True, log=print) -> dict:
+    """Refit only the goal-conditioned policy of a latent folder (the rest stays).
+
+    Returns the policy's report.
+    """
+    from pathlib import Path
+
+    from hlai_ros.latent.checkpoint import load_latent_model
+    from hlai_ros.latent.data import split_by_episode
+    from hlai_ros.latent.stack import load_latent_cost, save_latent_cost
+    folder = Path(folder)
+    encoder = load_latent_model(folder)
+    goal, heads, value, header = load_latent_cost(folder, encoder.config.keypoints)
+    with torch.no_grad():
+        states = encode_dataset(encoder, data)[:, planning_part(encoder)].contiguous()
+    train_eps, val_eps = split_by_episode(data.num_episodes, settings.val_fraction,
+                                          settings.seed)
+    policy, report = fit_policy(encoder, data, states, goal, settings, train_eps, val_eps,
+                                progress, log)
+    meta = dict(header.get('metadata') or {})
+    if metadata:
+        meta['policy'] = metadata
+    save_latent_cost(folder, goal, heads, header['weighting'], header.get('event_report'),
+                     meta, value, header.get('value_report'), policy, report)
     return report
 
 
@@ -283,9 +359,11 @@ def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: Pl
             ValueConfig(reach=s.value_reach, steps=s.value_steps, seed=s.seed), progress)
         value_report['seconds'] = time.monotonic() - t0
         log(f'[latent] steps-to-goal value: {value_report}')
+    policy, policy_report = fit_policy(encoder, data, states, goal, s, train_eps, val_eps,
+                                       progress, log)
     save_latent_cost(folder, goal, heads, s.goal_weighting, report, metadata, value,
-                     value_report)
+                     value_report, policy, policy_report)
     return {'dynamics_val_error': min(history.val_error), 'dynamics_seconds': dyn_s,
             'dynamics_epochs': len(history.val_error), 'events': report,
-            'value': value_report,
+            'value': value_report, 'policy': policy_report,
             'planning_transitions': sum(len(e.actions) for e in episodes)}

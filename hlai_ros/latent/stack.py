@@ -37,6 +37,7 @@ from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
 from hlai_ros.latent.events import EventHeads, PixelEventHeads, event_heads_from_settings
 from hlai_ros.latent.goal import GoalCost
 from hlai_ros.latent.planning import pixel_scenes, planning_part
+from hlai_ros.latent.policy import GoalPolicy, LatentPolicy, policy_from_settings
 from hlai_ros.latent.value import GoalValue, ValueConfig, ValueTerm
 
 COST_STEM = 'latent_cost'
@@ -106,8 +107,10 @@ def encode_observation(encoder, obs: dict[str, np.ndarray]) -> torch.Tensor:
 def save_latent_cost(directory: str | Path, goal_cost: GoalCost, heads: EventHeads | None,
                      weighting: str, report: dict[str, Any] | None = None,
                      metadata: dict[str, Any] | None = None, value: GoalValue | None = None,
-                     value_report: dict[str, Any] | None = None) -> Path:
-    """Write the goal cost's weights, the event heads, the value (atomic, safetensors)."""
+                     value_report: dict[str, Any] | None = None,
+                     policy: GoalPolicy | None = None,
+                     policy_report: dict[str, Any] | None = None) -> Path:
+    """Write the goal cost's weights, event heads, value and policy (atomic, safetensors)."""
     from hlai_ros.world_model.checkpoint import write_checkpoint
     tensors = {'goal.keypoint_weights': goal_cost.keypoint_weights,
                'goal.keypoint_scale': goal_cost.keypoint_scale}
@@ -118,11 +121,15 @@ def save_latent_cost(directory: str | Path, goal_cost: GoalCost, heads: EventHea
         tensors.update({f'events.{k}': v for k, v in heads.state_dict().items()})
     if value is not None:
         tensors.update({f'value.{k}': v for k, v in value.state_dict().items()})
+    if policy is not None:
+        tensors.update({f'policy.{k}': v for k, v in policy.state_dict().items()})
     header = {'format': COST_FORMAT, 'version': COST_VERSION, 'weighting': weighting,
               'events': heads.settings() if heads is not None else None,
               'event_report': report or {},
               'value': value.settings() if value is not None else None,
-              'value_report': value_report or {}, 'metadata': metadata or {}}
+              'value_report': value_report or {},
+              'policy': policy.settings() if policy is not None else None,
+              'policy_report': policy_report or {}, 'metadata': metadata or {}}
     return write_checkpoint(Path(directory), COST_STEM, tensors, header)
 
 
@@ -131,6 +138,7 @@ def load_latent_cost(directory: str | Path, keypoints: int
     """Read `save_latent_cost`'s files.
 
     Returns (goal cost over planning states, event heads, value, header); absent parts None.
+    The policy, if any, is read by `load_latent_policy` from the same files.
     """
     from hlai_ros.world_model.checkpoint import (
         CheckpointError,
@@ -163,6 +171,20 @@ def load_latent_cost(directory: str | Path, keypoints: int
     return goal, heads, value, header
 
 
+def load_latent_policy(directory: str | Path) -> GoalPolicy | None:
+    """The goal-conditioned policy of a latent folder's cost files (None: it has none)."""
+    from hlai_ros.world_model.checkpoint import check_state_dict, read_checkpoint
+    tensors, header = read_checkpoint(Path(directory), COST_STEM)
+    if not header.get('policy'):
+        return None
+    policy = policy_from_settings(header['policy'])
+    part = {k[len('policy.'):]: t for k, t in tensors.items() if k.startswith('policy.')}
+    check_state_dict(policy, part, Path(directory))
+    policy.load_state_dict(part)
+    policy.eval()
+    return policy
+
+
 def planning_goal_cost(goal_cost: GoalCost) -> GoalCost:
     """A goal cost fitted on full latents, re-indexed for planning states (no map part)."""
     k = len(goal_cost.keypoint_weights)
@@ -178,16 +200,25 @@ class LatentStack:
     def __init__(self, task, encoder, dynamics, goal_cost: GoalCost,
                  heads: EventHeads | None = None, value: GoalValue | None = None,
                  weights: LatentCostWeights | None = None,
-                 planner: PlannerConfig | None = None, device: str | torch.device | None = None):
+                 planner: PlannerConfig | None = None, device: str | torch.device | None = None,
+                 policy: GoalPolicy | None = None, actor: str | None = None):
+        actor = actor or task.latent_actor
+        if actor not in ('planner', 'policy'):
+            raise ValueError(f"actor must be 'planner' or 'policy', got {actor!r}")
+        if actor == 'policy' and policy is None:
+            raise ValueError("actor 'policy' needs a goal-conditioned policy in the folder "
+                             '(train it: hlai train --representation latent --stage policy)')
+        self.actor = actor
         self.task, self.encoder, self.model = task, encoder, dynamics
         self.goal_cost, self.heads, self.value = goal_cost, heads, value
+        self.policy = LatentPolicy(policy, goal_cost) if policy is not None else None
         self.weights = weights or LatentCostWeights(**task.latent_cost_weights)
         self.device = torch.device(device) if device is not None else torch.device('cpu')
         self.part = planning_part(encoder)
         self.keypoint_dim = len(goal_cost.keypoint_weights) * 2
         self.planner_config = planner or task.default_profile().planner
         self.goal: torch.Tensor | None = None
-        self.critic = self.policy = None
+        self.critic = None
         self.folder: Path | None = None
         self.profile = task.default_profile()
         self._build(dynamics)
@@ -197,7 +228,8 @@ class LatentStack:
         previous = getattr(self, 'agent', None)
         self.model = dynamics
         self.planner = Planner(dynamics, self._cost(), self.task.action_low,
-                               self.task.action_high, self.planner_config, device=self.device)
+                               self.task.action_high, self.planner_config, device=self.device,
+                               policy=self.policy)
         self.agent = Agent(self.planner)
         if previous is not None:
             self.agent.previous_action = previous.previous_action
@@ -213,6 +245,7 @@ class LatentStack:
         encoder = load_latent_model(path, identity=identity)
         dynamics = load_world_model(path, device=device or 'cpu', identity=identity)
         goal, heads, value, _ = load_latent_cost(path, encoder.config.keypoints)
+        options.setdefault('policy', load_latent_policy(path))
         stack = cls(task, encoder, dynamics, goal, heads, value, device=device, **options)
         stack.folder = path
         return stack
@@ -276,10 +309,11 @@ class LatentStack:
     def set_goal(self, goal_obs: dict[str, np.ndarray]) -> None:
         """The goal image: RGB-D as the camera gives it.
 
-        Proprioception, if any, as the robot read it there; the goal cost and the value look
-        at the keypoints only.
+        Only the image is encoded (with the mean proprioception), whatever else `goal_obs`
+        holds: a goal image on ``/goal_image`` and one recorded in a bag carry no joint states,
+        and the goal cost, the value and the policy must see the same goal in all three.
         """
-        self.set_goal_latent(self.encode(goal_obs))
+        self.set_goal_latent(self.encode({'rgb': goal_obs['rgb'], 'depth': goal_obs['depth']}))
 
     # -- planning ---------------------------------------------------------------------------
     def reset(self) -> None:
@@ -291,9 +325,37 @@ class LatentStack:
         from hlai_ros.actor.stack import Plan
         if self.goal is None:
             raise RuntimeError('no goal image: call set_goal(goal_observation) first')
+        if self.actor == 'policy':
+            result = self._policy_plan(percept.state)
+            self.agent.last_plan = result
+            self.agent.previous_action = result.action
+            return Plan(result.action.numpy().astype(np.float32), result.actions, result.cost,
+                        result.seconds)
         action = self.agent.act(percept.state, CostContext(goal=self.goal))
         result = self.agent.last_plan
         return Plan(action, result.actions, result.cost, result.seconds)
+
+    @torch.no_grad()
+    def _policy_plan(self, state: np.ndarray):
+        """The policy's plan: its action now, and its rollout through the planning dynamics.
+
+        The rollout (the planner's horizon, z = 0: the members' mean behaviour) is what
+        ``/hlai/plan`` draws and `predict` follows; its cost is the latent cost's, reported.
+        """
+        import time
+
+        from hlai_ros.actor.imagination import imagine
+        from hlai_ros.actor.planner import PlanResult
+        start = time.perf_counter()
+        s0 = torch.as_tensor(state, dtype=torch.float32).reshape(1, -1)
+        goal = self.goal
+
+        def act(s):
+            return self.policy(s, goal)
+        z = torch.zeros(self.model.ensemble_size, 1, self.model.latent_dim)
+        states, actions = imagine(self.model, act, s0, self.planner_config.horizon, z=z)
+        cost = float(self.planner.cost(states, actions, CostContext(goal=goal)).mean())
+        return PlanResult(actions[0, 0], actions[0], cost, 1, time.perf_counter() - start)
 
     def predict(self, percept: LatentPercept, actions: torch.Tensor) -> np.ndarray:
         """Predicted planning states (T+1, S) of a plan's actions, ensemble mean."""
@@ -318,9 +380,11 @@ class LatentStack:
         return self.agent.last_plan
 
     # -- run time: the state stack's interface ----------------------------------------------
-    def fallback(self, percept: LatentPercept) -> None:
-        """No policy in the latent stack: a late plan's action becomes zero (None)."""
-        return None
+    def fallback(self, percept: LatentPercept) -> np.ndarray | None:
+        """The goal-conditioned policy's action for a late plan; None (zero) without one."""
+        if self.policy is None or self.goal is None:
+            return None
+        return self.policy.act(percept.state, self.goal)
 
     def reconfigure(self, profile) -> bool:
         """Plan with a profile's planner settings from the next plan on; whether they changed.

@@ -31,7 +31,12 @@ from hlai_ros.latent.config import LatentConfig
 from hlai_ros.latent.data import LatentDataset, split_by_episode
 from hlai_ros.latent.model import LatentWorldModel
 from hlai_ros.latent.objective import window_loss
-from hlai_ros.latent.planning import PlanningSettings, train_events, train_planning
+from hlai_ros.latent.planning import (
+    PlanningSettings,
+    train_events,
+    train_planning,
+    train_policy,
+)
 from hlai_ros.world_model.train import stopping
 
 BUDGET_FIELDS = ('max_epochs', 'time_budget_s', 'patience')
@@ -237,11 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                    help='override LatentConfig fields, e.g. map_size=16 recon_weight=0')
-    p.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events'), default='all',
+    p.add_argument('--stage', choices=('all', 'encoder', 'planning', 'events', 'policy'),
+                   default='all',
                    help="'encoder': the pixel model only; 'planning': only what the actor "
                         "plans with (dynamics, goal cost, event heads) on the folder's encoder; "
                         "'events': only the event heads of a trained folder (its dynamics, goal "
                         "cost and value stay), e.g. on a new collection with more failures; "
+                        "'policy': only the goal-conditioned policy of a trained folder; "
                         "'all' (default): encoder and planning, in that order")
     p.add_argument('--plan-set', nargs='*', default=[], metavar='KEY=VALUE',
                    help='override PlanningSettings fields (hlai_ros/latent/planning.py), e.g. '
@@ -286,14 +293,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary.update(train_s=round(time.monotonic() - t1, 1), epochs=len(history.val_loss),
                        best_epoch=history.best_epoch, stop_reason=history.stop_reason,
                        best_val_loss=min(history.val_loss) if history.val_loss else None)
-    if args.stage in ('all', 'planning', 'events'):
+    if args.stage in ('all', 'planning', 'events', 'policy'):
         t1 = time.monotonic()
         settings = PlanningSettings(seed=args.seed, goal_weighting=task.latent_goal_weighting
                                     ).with_overrides(args.plan_set)
-        name, stage = (('events', train_events) if args.stage == 'events'
-                       else ('planning', train_planning))
-        report = stage(args.out, data, data.failed, settings, metadata=metadata,
-                       progress=not args.no_progress)
+        if args.stage == 'policy':
+            name = 'policy'
+            report = train_policy(args.out, data, settings, metadata=metadata,
+                                  progress=not args.no_progress)
+        else:
+            name, stage = (('events', train_events) if args.stage == 'events'
+                           else ('planning', train_planning))
+            report = stage(args.out, data, data.failed, settings, metadata=metadata,
+                           progress=not args.no_progress)
         summary.update({f'{name}_s': round(time.monotonic() - t1, 1), name: report})
     print(json.dumps(summary))
     return 0

@@ -118,6 +118,10 @@ class Task:
     """Which true position the latent stack's stored probe draws its plan as
     (`hlai_ros.latent.probes`; drawing only): what the task is about, the object's position or
     the robot's ('base_position')."""
+    latent_actor: str = 'planner'
+    """How the latent stack acts (`hlai_ros.latent.stack.LatentStack`): 'planner' (MPC over
+    the latent cost, the policy proposing samples if the folder has one) or 'policy' (the
+    folder's goal-conditioned policy, its rollout through the planning dynamics as the plan)."""
     latent_cost_weights: Mapping[str, float] = MappingProxyType({})
     """`hlai_ros.latent.stack.LatentCostWeights` fields this task's latent stack plans with
     (before the defaults)."""

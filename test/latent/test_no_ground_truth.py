@@ -14,7 +14,7 @@ import hlai_ros
 
 ROOT = Path(hlai_ros.__file__).parent / 'latent'
 PATH = ('checkpoint', 'config', 'cost', 'data', 'events', 'model', 'objective', 'planning',
-        'sigreg', 'stack', 'train', 'value')
+        'policy', 'sigreg', 'stack', 'train', 'value')
 """Modules of training and run time (goal.py is checked function by function below)."""
 FORBIDDEN_ATTRIBUTES = {'positions', 'ground_truth', 'true_state', 'true_camera'}
 
