@@ -46,17 +46,22 @@ class PolicyConfig:
     every goal (e.g. (0, 1) for a robot's x, y); empty: P(s) does not depend on a goal."""
 
 
+def action_bounds(action_low, action_high) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bounds as float32 vectors (A,), checked: low < high, of equal shape."""
+    low = torch.as_tensor(action_low, dtype=torch.float32).reshape(-1)
+    high = torch.as_tensor(action_high, dtype=torch.float32).reshape(-1)
+    if low.shape != high.shape or not bool((high > low).all()):
+        raise ValueError(f'need action_low < action_high of equal shape, got {low} and {high}')
+    return low, high
+
+
 class Policy(nn.Module):
     """Deterministic policy a = mid + half * tanh(f(s)), always within [low, high]."""
 
     def __init__(self, state_dim: int, action_low, action_high,
                  config: PolicyConfig = PolicyConfig()):
         super().__init__()
-        low = torch.as_tensor(action_low, dtype=torch.float32).reshape(-1)
-        high = torch.as_tensor(action_high, dtype=torch.float32).reshape(-1)
-        if low.shape != high.shape or not bool((high > low).all()):
-            raise ValueError(f'need action_low < action_high of equal shape, got {low} and '
-                             f'{high}')
+        low, high = action_bounds(action_low, action_high)
         self.state_dim, self.action_dim, self.config = state_dim, low.numel(), config
         dims = [state_dim] + [config.hidden] * config.layers
         layers: list[nn.Module] = []

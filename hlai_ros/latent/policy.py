@@ -22,6 +22,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from hlai_ros.actor.policy import action_bounds
 from hlai_ros.latent.goal import GoalCost
 
 
@@ -56,11 +57,7 @@ class GoalPolicy(nn.Module):
     def __init__(self, state_dim: int, goal_dim: int, action_low, action_high,
                  config: PolicyFitConfig = PolicyFitConfig()):
         super().__init__()
-        low = torch.as_tensor(action_low, dtype=torch.float32).reshape(-1)
-        high = torch.as_tensor(action_high, dtype=torch.float32).reshape(-1)
-        if low.shape != high.shape or not bool((high > low).all()):
-            raise ValueError(f'need action_low < action_high of equal shape, got {low} and '
-                             f'{high}')
+        low, high = action_bounds(action_low, action_high)
         self.config, self.state_dim, self.goal_dim = config, state_dim, goal_dim
         self.action_dim = low.numel()
         dims = [state_dim + 2 * goal_dim] + [config.hidden] * config.layers
