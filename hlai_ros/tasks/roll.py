@@ -55,6 +55,12 @@ class RollTask(Task):
     """The dynamics see the ball from the hand, wherever on the table the two are (a push looks
     the same everywhere), and are unrolled 16 steps (1.6 s) in training so the ball's momentum
     carries over a whole horizon."""
+    latent_defaults = MappingProxyType({'keypoints': 16, 'keypoint_decoder_proprio': True})
+    """The pixel model's decoder draws the arm from proprioception, so that its keypoints go to
+    the ball (as push's)."""
+    latent_goal_weighting = 'residual'
+    """Keypoints mix the hand and the ball: the goal compares them minus what proprioception
+    predicts of them (as push's)."""
     unmeasured_indices = (2, 3, 4, 5)
     """The ball's position and velocity are perception's guesses while the hand hides it."""
     train_measured_only = True
