@@ -70,6 +70,11 @@ class RecordingWriter:
         obs = {k: np.array(v, copy=True) for k, v in obs.items()}
         self.calls.append(('observation', (obs, kept), {}))
 
+    def goal_image(self, obs: dict) -> None:
+        """Record the episode's goal image (rgb, depth)."""
+        self.calls.append(('goal_image', ({k: np.array(obs[k], copy=True)
+                                            for k in ('rgb', 'depth')},), {}))
+
     def action(self, action: np.ndarray) -> None:
         """Record a command."""
         self.calls.append(('action', (np.array(action, copy=True),), {}))
