@@ -288,8 +288,10 @@ def test_kill_9_of_the_learning_nodes_on_the_robot_graph(tmp_path, probe, ros_en
             probe.spin_until(lambda: reported_since(victim, time.time() - 2.0), 60,
                              f'{victim} reporting before the kill')
             t_kill = procs.kill9(victim)
-            probe.spin_for(3.0)  # the actor reports about once a second
-            assert reported_since('mpc_actor', t_kill + 0.5), f'actor silent without {victim}'
+            # the actor reports about once a second; a loaded machine (the whole suite on two
+            # cores) once delayed its report past a fixed 3 s window
+            probe.spin_until(lambda: reported_since('mpc_actor', t_kill + 0.5), 15,
+                             f'the actor reporting without {victim}')
             others = {n: a for n, a in procs.alive().items() if n != victim}
             assert all(others.values()), f'{victim}: other processes died too: {others}'
             procs.restart(victim)
