@@ -138,6 +138,17 @@ def _positions(ground_truth: list | None, n: int) -> dict[str, np.ndarray]:
     return out
 
 
+def fill_non_finite(depth) -> np.ndarray:
+    """Depth (..., H, W) as float32 metres, with its non-finite readings filled.
+
+    Each becomes the array's farthest finite reading (0 when none is finite): what the encoder
+    reads as 'nothing nearer'.
+    """
+    d = np.asarray(depth, dtype=np.float32)
+    finite = np.isfinite(d)
+    return np.where(finite, d, float(d[finite].max()) if finite.any() else 0.0)
+
+
 def dataset_from_episodes(episodes: Sequence) -> LatentDataset:
     """Build a `LatentDataset` from `hlai_ros.data.Episode` objects (one task, one camera).
 
@@ -158,10 +169,7 @@ def dataset_from_episodes(episodes: Sequence) -> LatentDataset:
         obs = e.observations
         m = obs['rgb'].shape[0]
         rgb.append(np.ascontiguousarray(obs['rgb'].transpose(0, 3, 1, 2)))
-        d = obs['depth'].astype(np.float32)
-        finite = np.isfinite(d)
-        far = float(d[finite].max()) if finite.any() else 0.0
-        depth.append(np.where(finite, d, far).astype(np.float16))
+        depth.append(fill_non_finite(obs['depth']).astype(np.float16))
         p = obs['proprio'].astype(np.float32)
         proprio.append(np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0))
         a = np.full((m, e.actions.shape[1]), np.nan, dtype=np.float32)
@@ -184,9 +192,7 @@ def dataset_from_episodes(episodes: Sequence) -> LatentDataset:
         g = getattr(e, 'goal_image', None)
         if g is not None and g['rgb'].shape[:2] == size[1:]:
             goal_rgb[n] = g['rgb'].transpose(2, 0, 1)
-            d = g['depth'].astype(np.float32)
-            finite = np.isfinite(d)
-            goal_depth[n] = np.where(finite, d, d[finite].max() if finite.any() else 0.0)
+            goal_depth[n] = fill_non_finite(g['depth'])
             has_goal[n] = True
     return LatentDataset(torch.from_numpy(cat(rgb)), torch.from_numpy(cat(depth)),
                          torch.from_numpy(cat(proprio)), torch.from_numpy(cat(actions)),

@@ -34,6 +34,7 @@ from hlai_ros.cost.composite import Cost
 from hlai_ros.cost.effort import EffortCost
 from hlai_ros.cost.uncertainty import UncertaintyCost
 from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
+from hlai_ros.latent.data import fill_non_finite
 from hlai_ros.latent.events import EventHeads, PixelEventHeads, event_heads_from_settings
 from hlai_ros.latent.goal import GoalCost
 from hlai_ros.latent.planning import pixel_scenes, planning_part
@@ -76,10 +77,7 @@ class LatentPercept:
 def _frame(obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """An observation's rgb (1, 3, H, W) uint8 and depth (1, H, W) m (non-finite: farthest)."""
     rgb = torch.as_tensor(np.ascontiguousarray(obs['rgb'])).permute(2, 0, 1)[None]
-    depth = np.asarray(obs['depth'], dtype=np.float32)
-    finite = np.isfinite(depth)
-    far = float(depth[finite].max()) if finite.any() else 0.0
-    return rgb, torch.as_tensor(np.where(finite, depth, far))[None]
+    return rgb, torch.as_tensor(fill_non_finite(obs['depth']))[None]
 
 
 @torch.no_grad()
