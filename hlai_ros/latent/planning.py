@@ -258,28 +258,10 @@ def train_events(folder, data: LatentDataset, failed: np.ndarray, settings: 'Pla
     For a new collection that holds more failures: the catastrophe term learns from them
     without retraining what already plans well. Returns the heads' report.
     """
-    from pathlib import Path
-
-    from hlai_ros.latent.checkpoint import load_latent_model
-    from hlai_ros.latent.data import split_by_episode
-    from hlai_ros.latent.stack import load_latent_cost, load_latent_policy, save_latent_cost
-    folder = Path(folder)
-    encoder = load_latent_model(folder)
-    goal, _, value, header = load_latent_cost(folder, encoder.config.keypoints)
-    with torch.no_grad():
-        latents = encode_dataset(encoder, data)
-    states = latents[:, planning_part(encoder)].contiguous()
-    train_eps, val_eps = split_by_episode(data.num_episodes, settings.val_fraction,
-                                          settings.seed)
-    heads, report = fit_events(encoder, data, latents, states, failed, settings, train_eps,
-                               val_eps, progress, log)
-    meta = dict(header.get('metadata') or {})
-    if metadata:
-        meta['events'] = metadata
-    save_latent_cost(folder, goal, heads, header['weighting'], report, meta, value,
-                     header.get('value_report'), load_latent_policy(folder),
-                     header.get('policy_report'))
-    return report
+    def fit(encoder, latents, states, goal, train_eps, val_eps):
+        return fit_events(encoder, data, latents, states, failed, settings, train_eps,
+                          val_eps, progress, log)
+    return _refit_part(folder, data, settings, 'events', fit, metadata)
 
 
 def train_policy(folder, data: LatentDataset, settings: 'PlanningSettings',
@@ -288,26 +270,43 @@ def train_policy(folder, data: LatentDataset, settings: 'PlanningSettings',
 
     Returns the policy's report.
     """
+    def fit(encoder, latents, states, goal, train_eps, val_eps):
+        return fit_policy(encoder, data, states, goal, settings, train_eps, val_eps,
+                          progress, log)
+    return _refit_part(folder, data, settings, 'policy', fit, metadata)
+
+
+def _refit_part(folder, data: LatentDataset, settings: 'PlanningSettings', part: str, fit,
+                metadata: dict | None) -> dict:
+    """Refit one part ('events' or 'policy') of a trained latent folder; the rest stays.
+
+    fit(encoder, latents, states, goal cost, train episodes, held-out episodes) -> (the new
+    part or None, its report), on `data` encoded by the folder's encoder and split by
+    `settings`. Writes the folder's cost files again; returns the report.
+    """
     from pathlib import Path
 
     from hlai_ros.latent.checkpoint import load_latent_model
     from hlai_ros.latent.data import split_by_episode
-    from hlai_ros.latent.stack import load_latent_cost, save_latent_cost
+    from hlai_ros.latent.stack import load_latent_cost, load_latent_policy, save_latent_cost
     folder = Path(folder)
     encoder = load_latent_model(folder)
     goal, heads, value, header = load_latent_cost(folder, encoder.config.keypoints)
+    parts = {'events': (heads, header.get('event_report')),
+             'policy': (load_latent_policy(folder), header.get('policy_report'))}
     with torch.no_grad():
-        states = encode_dataset(encoder, data)[:, planning_part(encoder)].contiguous()
+        latents = encode_dataset(encoder, data)
+    states = latents[:, planning_part(encoder)].contiguous()
     train_eps, val_eps = split_by_episode(data.num_episodes, settings.val_fraction,
                                           settings.seed)
-    policy, report = fit_policy(encoder, data, states, goal, settings, train_eps, val_eps,
-                                progress, log)
+    parts[part] = fit(encoder, latents, states, goal, train_eps, val_eps)
     meta = dict(header.get('metadata') or {})
     if metadata:
-        meta['policy'] = metadata
-    save_latent_cost(folder, goal, heads, header['weighting'], header.get('event_report'),
-                     meta, value, header.get('value_report'), policy, report)
-    return report
+        meta[part] = metadata
+    (heads, event_report), (policy, policy_report) = parts['events'], parts['policy']
+    save_latent_cost(folder, goal, heads, header['weighting'], event_report, meta, value,
+                     header.get('value_report'), policy, policy_report)
+    return parts[part][1]
 
 
 def train_planning(folder, data: LatentDataset, failed: np.ndarray, settings: PlanningSettings,
