@@ -4,11 +4,13 @@ The pixel event heads (`hlai_ros.latent.events.PixelEventHeads`) turn the camera
 frame into a danger map, learned from nothing but the bags' failure markers; the latent
 planner reads it at the keypoints of every imagined step. This draws, for a few fresh scenes
 of the task's world (seeds never recorded), the camera frame, its depth and the danger map
-(logit per cell), side by side.
+(logit per cell), side by side; with `--geodesic W` (the latent cost weight of that name) a
+fourth panel shows what the geodesic goal term makes of the map: the path length from every
+cell to where the goal image shows the robot (`hlai_ros.latent.cost.GeodesicGoalTerm`).
 
     OMP_NUM_THREADS=1 python benchmarks/latent_danger_picture.py --task cliff \
         --model models/cliff_latent --seeds 1000 1001 1002 \
-        --out docs/figures/latent_danger_cliff.png
+        --out docs/figures/latent_danger_cliff.png [--geodesic 10]
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ def main() -> None:
     p.add_argument('--model', required=True, help='latent model folder with pixel event heads')
     p.add_argument('--seeds', type=int, nargs='+', default=[1000, 1001, 1002])
     p.add_argument('--out', required=True, help='PNG to write')
+    p.add_argument('--geodesic', type=float, default=0.0,
+                   help='draw the geodesic goal field at this danger weight (0: no panel)')
     args = p.parse_args()
     torch.set_num_threads(1)
 
@@ -39,13 +43,29 @@ def main() -> None:
     if not getattr(stack, 'reads_pixels', False):
         raise SystemExit(f'{args.model}: its event heads do not read pixels (event_kind)')
     env = make(args.task)
-    rows = len(args.seeds)
-    fig, ax = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+    rows, cols = len(args.seeds), 3 + bool(args.geodesic)
+    fig, ax = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    term = None
+    if args.geodesic:
+        from hlai_ros.latent.cost import GeodesicGoalTerm
+        term = GeodesicGoalTerm(stack.goal_cost, heads=stack.heads,
+                                danger_weight=args.geodesic)
     for row, seed in enumerate(args.seeds):
         obs, _ = env.reset(seed=seed)
         with torch.no_grad():
             danger = stack.heads.scene_features(scene_pixels(stack.encoder, obs)[None])[0]
         n = stack.heads.size
+        if term is not None:
+            stack.set_goal(env.unwrapped.goal_observation())
+            now = stack.perceive(obs).state
+            fields = term.fields(stack.goal).view(-1, n, n)
+            moving = term.moving.nonzero().flatten().tolist()
+            im = ax[row, 3].imshow(fields[moving].mean(0).numpy(), cmap='viridis')
+            for k, (colour, state) in enumerate((('w', stack.goal.numpy()), ('r', now))):
+                xy = (state[:2 * len(term.moving)].reshape(-1, 2)[moving] + 1) * 0.5 * (n - 1)
+                ax[row, 3].plot(xy[:, 0], xy[:, 1], colour + ('*' if k == 0 else 'o'), ms=6)
+            ax[row, 3].set_title('path to goal (* goal, o robot)')
+            fig.colorbar(im, ax=ax[row, 3], fraction=0.046)
         ax[row, 0].imshow(obs['rgb'])
         ax[row, 0].set_title(f'seed {seed}: camera')
         ax[row, 1].imshow(obs['depth'])

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+import warnings
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from hlai_ros.cost.base import CostContext
 from hlai_ros.cost.composite import Cost
 from hlai_ros.cost.effort import EffortCost
 from hlai_ros.cost.uncertainty import UncertaintyCost
-from hlai_ros.latent.cost import EventTerm, LatentGoalTerm
+from hlai_ros.latent.cost import EventTerm, GeodesicGoalTerm, LatentGoalTerm
 from hlai_ros.latent.data import fill_non_finite
 from hlai_ros.latent.events import EventHeads, PixelEventHeads, event_heads_from_settings
 from hlai_ros.latent.goal import GoalCost
@@ -62,6 +63,12 @@ class LatentCostWeights:
     """Squared action, per action half-range."""
     value: float = 0.1
     """Steps to the goal beyond the horizon (the learned value), per step."""
+    geodesic: float = 0.0
+    """0: the goal term measures keypoints in a straight line. > 0 (needs pixel event heads):
+    the moving keypoints' distance to the goal is the path around the heads' danger map, a
+    cell costing 1 + geodesic x its failure probability, and only keypoints that move count
+    (`GeodesicGoalTerm`). A folder whose event heads do not read pixels keeps the straight
+    line (a warning says so)."""
 
 
 @dataclass
@@ -253,7 +260,15 @@ class LatentStack:
         spread = 1.0 / self.goal_cost.keypoint_scale.sqrt()      # keypoint std (K,)
         scale = tuple(float(s) for s in spread.repeat_interleave(2) / 2 ** 0.5)
         half = (np.asarray(self.task.action_high) - np.asarray(self.task.action_low)) / 2
-        terms = [('goal', LatentGoalTerm(self.goal_cost, w.terminal), w.goal, 1.0),
+        goal = LatentGoalTerm(self.goal_cost, w.terminal)
+        if w.geodesic:
+            try:
+                goal = GeodesicGoalTerm(self.goal_cost, w.terminal, heads=self.heads,
+                                        danger_weight=w.geodesic)
+            except ValueError as error:
+                warnings.warn(f'latent cost weight geodesic={w.geodesic} is not used, the goal '
+                              f'term measures in a straight line: {error}', stacklevel=3)
+        terms = [('goal', goal, w.goal, 1.0),
                  ('uncertainty', UncertaintyCost(tuple(range(k)), scale), w.uncertainty, 1.0),
                  ('effort', EffortCost(scale=tuple(float(h) for h in half)), w.effort, 1.0)]
         if self.heads is not None and w.event:
