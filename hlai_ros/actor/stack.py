@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -40,18 +41,27 @@ def folder_representation(folder: str | Path) -> str:
 
 def load_stack(task, folder: str | Path | None = None, device: str | torch.device | None = None,
                profile: CostProfile | None = None, use_critic: bool = True,
-               use_policy: bool = True):
+               use_policy: bool = True, latent: Mapping[str, Any] | None = None):
     """The stack of a model folder (default: models/<task>), whichever representation it holds.
 
     A folder with ``latent_model.json`` gives a `hlai_ros.latent.stack.LatentStack` (planning
-    with the profile's planner settings), any other a `Stack`.
+    with the profile's planner settings; `latent`: its actor and cost weights, as
+    `hlai_ros.latent.stack.latent_options` reads them), any other a `Stack`.
+
+    Raises:
+        ValueError: `latent` settings for a folder that holds no latent model, or bad ones.
+
     """
     path = Path(folder).expanduser() if folder else default_model_dir(task)
     if folder_representation(path) == 'latent':
-        from hlai_ros.latent.stack import LatentStack
+        from hlai_ros.latent.stack import LatentStack, latent_options
         from hlai_ros.world_model.model import default_device
         planner = (profile or task.default_profile()).planner
-        return LatentStack.from_folder(task, path, device or default_device(), planner=planner)
+        return LatentStack.from_folder(task, path, device or default_device(), planner=planner,
+                                       **latent_options(task, latent))
+    if latent:
+        raise ValueError(f'latent.* settings ({", ".join(sorted(latent))}) apply to a latent '
+                         f'model folder; {path} holds a state model')
     return Stack.from_folder(task, path, device, profile, use_critic, use_policy)
 
 

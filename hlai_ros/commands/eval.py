@@ -56,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='task path: profile settings to plan with, as the cost_critic '
                              'section of config/<task>.yaml names them (e.g. weights.fall=100 '
-                             'planner.infer_latents=8; YAML values; docs/parameters.md)')
+                             'planner.infer_latents=8; YAML values; docs/parameters.md); for '
+                             'a latent model folder also latent.actor=planner|policy and its '
+                             'cost weights latent.goal, .terminal, .event, .uncertainty, '
+                             '.effort, .value, .geodesic (LatentCostWeights)')
     parser.add_argument('--no-policy', action='store_true',
                         help="task path: ignore the policy saved next to the world model")
     parser.add_argument('--threads', type=int, default=1,
@@ -102,6 +105,19 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
     return results.controllers, extra
 
 
+def check_latent_settings(task, model: str | None, latent: dict) -> None:
+    """Refuse ``latent.*`` settings that are unknown, bad, or for a state model folder."""
+    if not latent:
+        return
+    from hlai_ros.actor.stack import default_model_dir, folder_representation
+    from hlai_ros.latent.stack import latent_options
+    folder = model or default_model_dir(task)
+    if folder_representation(folder) != 'latent':
+        raise ValueError(f'latent.* settings apply to a latent model folder; {folder} holds '
+                         'a state model')
+    latent_options(task, latent)
+
+
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on a task."""
     from hlai_ros.commands import key_values
@@ -113,14 +129,18 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
              'planner.policy_fraction': args.policy_fraction}
     changes = {**key_values(args.set, 'hlai eval'),
                **{k: v for k, v in flags.items() if v is not None}}
+    latent = {k[len('latent.'):]: changes.pop(k) for k in list(changes)
+              if k.startswith('latent.')}
     try:  # refuse a bad setting here, by name, not in the middle of the episodes
-        get_task(args.task).default_profile().with_params(changes)
+        task = get_task(args.task)
+        task.default_profile().with_params(changes)
+        check_latent_settings(task, args.model, latent)
     except ValueError as exc:
         raise SystemExit(f'hlai eval: {exc}') from None
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
                            oracle_episodes=args.oracle_episodes, model_dir=args.model,
                            controllers=tuple(args.controllers or CONTROLLERS),
-                           profile=tuple(changes.items()),
+                           profile=tuple(changes.items()), latent=tuple(latent.items()),
                            device=args.device, use_critic=not args.no_critic,
                            use_policy=not args.no_policy)
     log = None if args.json else lambda m: print(m, flush=True)

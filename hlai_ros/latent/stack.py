@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 import warnings
 
 import numpy as np
@@ -69,6 +69,45 @@ class LatentCostWeights:
     cell costing 1 + geodesic x its failure probability, and only keypoints that move count
     (`GeodesicGoalTerm`). A folder whose event heads do not read pixels keeps the straight
     line (a warning says so)."""
+
+
+LATENT_SETTINGS = ('actor',) + tuple(LatentCostWeights.__dataclass_fields__)
+"""What ``latent.KEY=VALUE`` may set (`latent_options`): the actor and the cost weights."""
+
+
+def latent_options(task, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`LatentStack` options (``weights``, ``actor``) from ``latent.*`` settings.
+
+    Keys: ``actor`` ('planner' or 'policy') and the `LatentCostWeights` fields (goal,
+    terminal, event, uncertainty, effort, value, geodesic), each on top of the task's own
+    (`Task.latent_cost_weights`, `Task.latent_actor`). Empty settings: no options.
+
+    Raises:
+        ValueError: an unknown key (the message lists the known ones), a weight that is not a
+            finite number >= 0, or an actor that is neither.
+
+    """
+    settings = dict(settings or {})
+    if not settings:
+        return {}
+    unknown = sorted(set(settings) - set(LATENT_SETTINGS))
+    if unknown:
+        raise ValueError(f'unknown latent setting(s) {unknown}; known: '
+                         f'{", ".join("latent." + k for k in LATENT_SETTINGS)}')
+    options: dict[str, Any] = {}
+    if 'actor' in settings:
+        actor = settings.pop('actor')
+        if actor not in ('planner', 'policy'):
+            raise ValueError(f"latent.actor must be 'planner' or 'policy', got {actor!r}")
+        options['actor'] = actor
+    for key, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not np.isfinite(value) or value < 0:
+            raise ValueError(f'latent.{key} must be a finite number >= 0, got {value!r}')
+    if settings:
+        options['weights'] = LatentCostWeights(**{**task.latent_cost_weights,
+                                                  **{k: float(v) for k, v in settings.items()}})
+    return options
 
 
 @dataclass

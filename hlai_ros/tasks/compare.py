@@ -6,6 +6,7 @@ Every controller runs the same seeds in the pure-Python loop; the results carry 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hlai_ros.evaluation.rollouts import EpisodeRecord, RandomController
 from hlai_ros.evaluation.statistics import ControllerSummary, summarise
@@ -40,6 +41,9 @@ class CompareConfig:
     profile: tuple[tuple[str, float], ...] = ()
     """Changes to the task's cost profile for the learned stack, as profile parameters
     (``planner.horizon``, ``weights.goal``, ...; `hlai_ros.cost.profile`)."""
+    latent: tuple[tuple[str, Any], ...] = ()
+    """Settings of a latent stack (``latent.KEY`` without the prefix): its actor and its cost
+    weights (`hlai_ros.latent.stack.latent_options`); refused for a state folder."""
     oracle: OracleConfig = OracleConfig()
     """Oracle MPC settings."""
     device: str | None = None
@@ -57,7 +61,7 @@ def learned_stack(config: CompareConfig):
     task = get_task(config.task)
     profile = task.default_profile().with_params(dict(config.profile))
     return load_stack(task, config.model_dir, config.device, profile, config.use_critic,
-                      config.use_policy)
+                      config.use_policy, dict(config.latent))
 
 
 def make_controller(name: str, config: CompareConfig):

@@ -52,10 +52,41 @@ def test_eval_and_train_use_one_thread_by_default(capsys):
     ('planner.samples', 'KEY=VALUE'),
 ])
 def test_eval_refuses_a_bad_profile_setting_by_name_before_any_episode(pair, message, capsys):
+    _refused(['--set', pair], message, capsys)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--model', 'models/cliff_latent', '--set', 'latent.nope=1'], 'latent.geodesic'),
+    (['--model', 'models/cliff_latent', '--set', 'latent.geodesic=-1'], 'finite number >= 0'),
+    (['--model', 'models/cliff_latent', '--set', 'latent.actor=pilot'], "'planner' or 'policy'"),
+    (['--set', 'latent.geodesic=0'], 'holds a state model'),       # models/cliff: state
+])
+def test_eval_refuses_bad_latent_settings_by_name_before_any_episode(args, message, capsys):
+    _refused(args, message, capsys)
+
+
+def _refused(args, message, capsys):
     try:
         code = main(['eval', '--task', 'cliff', '--controllers', 'learned', '--episodes', '1',
-                     '--set', pair])
+                     *args])
     except SystemExit as exc:
         assert message in str(exc)
     else:
         assert code == 2 and message in capsys.readouterr().err
+
+
+def test_latent_settings_reach_the_latent_stack():
+    from hlai_ros.actor.stack import load_stack
+    from hlai_ros.latent.cost import GeodesicGoalTerm, LatentGoalTerm
+    from hlai_ros.tasks import get_task
+    from hlai_ros.tasks.compare import CompareConfig, learned_stack
+    task = get_task('cliff')
+    shipped = load_stack(task, 'models/cliff_latent', 'cpu')
+    assert isinstance(shipped.planner.cost.terms[0][1], GeodesicGoalTerm)  # the task's default
+    stack = learned_stack(CompareConfig(task='cliff', model_dir='models/cliff_latent',
+                                        device='cpu', latent=(('geodesic', 0),
+                                                              ('event', 15))))
+    assert type(stack.planner.cost.terms[0][1]) is LatentGoalTerm
+    assert stack.weights.event == 15 and stack.weights.uncertainty == 0.3  # the rest: the task's
+    with pytest.raises(ValueError, match='holds a state model'):
+        load_stack(task, 'models/cliff', 'cpu', latent={'geodesic': 0})
