@@ -129,9 +129,12 @@ class GeodesicGoalTerm(LatentGoalTerm):
         cost = (1.0 + self.danger_weight * danger).double().numpy()
         out = np.zeros((k, n, n))
         cells = ((kp.view(k, 2).clamp(-1, 1) + 1) * 0.5 * (n - 1)).round().long().tolist()
+        by_cell: dict[tuple[int, int], np.ndarray] = {}   # the robot's keypoints share cells
         for i in np.flatnonzero(self.moving.numpy()):
             x, y = cells[i]
-            out[i] = distance_field(cost, (y, x), 2.0 / (n - 1))
+            if (y, x) not in by_cell:
+                by_cell[y, x] = distance_field(cost, (y, x), 2.0 / (n - 1))
+            out[i] = by_cell[y, x]
         fields = torch.as_tensor(out, dtype=torch.float32).flatten()
         self._cache = (scene, kp, fields)
         return fields
