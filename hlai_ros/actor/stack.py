@@ -39,6 +39,27 @@ def folder_representation(folder: str | Path) -> str:
     return 'latent' if (Path(folder).expanduser() / 'latent_model.json').is_file() else 'state'
 
 
+def latent_stack_options(task, folder: str | Path | None,
+                         latent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `LatentStack` options of ``latent.*`` settings for a model folder.
+
+    `folder` None: models/<task>. No settings: no options, whatever the folder holds.
+
+    Raises:
+        ValueError: settings for a folder that holds a state model, or bad ones
+            (`hlai_ros.latent.stack.latent_options`).
+
+    """
+    if not latent:
+        return {}
+    path = Path(folder).expanduser() if folder else default_model_dir(task)
+    if folder_representation(path) != 'latent':
+        raise ValueError(f'latent.* settings ({", ".join(sorted(latent))}) apply to a latent '
+                         f'model folder; {path} holds a state model')
+    from hlai_ros.latent.stack import latent_options
+    return latent_options(task, latent)
+
+
 def load_stack(task, folder: str | Path | None = None, device: str | torch.device | None = None,
                profile: CostProfile | None = None, use_critic: bool = True,
                use_policy: bool = True, latent: Mapping[str, Any] | None = None):
@@ -53,15 +74,13 @@ def load_stack(task, folder: str | Path | None = None, device: str | torch.devic
 
     """
     path = Path(folder).expanduser() if folder else default_model_dir(task)
+    options = latent_stack_options(task, path, latent)
     if folder_representation(path) == 'latent':
-        from hlai_ros.latent.stack import LatentStack, latent_options
+        from hlai_ros.latent.stack import LatentStack
         from hlai_ros.world_model.model import default_device
         planner = (profile or task.default_profile()).planner
         return LatentStack.from_folder(task, path, device or default_device(), planner=planner,
-                                       **latent_options(task, latent))
-    if latent:
-        raise ValueError(f'latent.* settings ({", ".join(sorted(latent))}) apply to a latent '
-                         f'model folder; {path} holds a state model')
+                                       **options)
     return Stack.from_folder(task, path, device, profile, use_critic, use_policy)
 
 

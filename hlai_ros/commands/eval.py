@@ -105,21 +105,9 @@ def evaluate_gym(args: argparse.Namespace) -> tuple[dict, dict]:
     return results.controllers, extra
 
 
-def check_latent_settings(task, model: str | None, latent: dict) -> None:
-    """Refuse ``latent.*`` settings that are unknown, bad, or for a state model folder."""
-    if not latent:
-        return
-    from hlai_ros.actor.stack import default_model_dir, folder_representation
-    from hlai_ros.latent.stack import latent_options
-    folder = model or default_model_dir(task)
-    if folder_representation(folder) != 'latent':
-        raise ValueError(f'latent.* settings apply to a latent model folder; {folder} holds '
-                         'a state model')
-    latent_options(task, latent)
-
-
 def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     """Evaluate random, scripted, the learned stack and the oracle MPC on a task."""
+    from hlai_ros.actor.stack import latent_stack_options
     from hlai_ros.commands import key_values
     from hlai_ros.tasks import get_task
     from hlai_ros.tasks.compare import CONTROLLERS, CompareConfig, compare
@@ -134,7 +122,7 @@ def evaluate_task(args: argparse.Namespace) -> tuple[dict, dict]:
     try:  # refuse a bad setting here, by name, not in the middle of the episodes
         task = get_task(args.task)
         task.default_profile().with_params(changes)
-        check_latent_settings(task, args.model, latent)
+        latent_stack_options(task, args.model, latent)
     except ValueError as exc:
         raise SystemExit(f'hlai eval: {exc}') from None
     config = CompareConfig(task=args.task, episodes=args.episodes, seed=args.seed,
