@@ -1,6 +1,7 @@
 """Planner benchmark: latency at default settings, arithmetic rate, and pytorch-mppi side by side.
 
-    .venv/bin/python benchmarks/bench_planner.py [--threads 2] [--steps 40]
+    .venv/bin/python benchmarks/bench_planner.py [--threads 2] [--steps 40] [--members K]
+        [--gradient-steps G]
 
 The system is a planar "robot drags an object on a spring": state (robot x, y, vx, vy,
 object x, y, vx, vy), 8 entries; action (robot ax, ay) in [-1, 1]^2 m/s^2; dt 0.1 s. A world
@@ -21,6 +22,7 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
@@ -96,6 +98,11 @@ def main() -> None:
                              'the same seeded model whatever the load)')
     parser.add_argument('--hidden', type=int, nargs='+', default=[64, 64])
     parser.add_argument('--ensemble', type=int, default=5)
+    parser.add_argument('--members', type=int, default=None,
+                        help="the planner's ensemble members per plan (PlannerConfig.members; "
+                             'default: its default, 0 = all); pytorch-mppi always averages all')
+    parser.add_argument('--gradient-steps', type=int, default=None,
+                        help="the planner's gradient refinement steps (default: its default)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from torch.utils.flop_counter import FlopCounterMode
@@ -131,11 +138,15 @@ def main() -> None:
     low, high = -torch.ones(2), torch.ones(2)
 
     config = PlannerConfig()
+    if args.members is not None:
+        config = replace(config, members=args.members)
+    if args.gradient_steps is not None:
+        config = replace(config, gradient_steps=args.gradient_steps)
     planner = Planner(model, cost, low, high, config)
     samples, iters = config.sampling.samples, config.sampling.iterations
-    print(f'planner defaults: {config.optimizer}, {samples} samples x {iters} iterations, '
+    print(f'planner: {config.optimizer}, {samples} samples x {iters} iterations, '
           f'horizon {config.horizon}, {config.latents} latent(s), '
-          f'{config.gradient_steps} gradient steps')
+          f'{config.gradient_steps} gradient steps, members {config.members or "all"}')
 
     from pytorch_mppi import MPPI
     e = model.ensemble_size
