@@ -19,10 +19,10 @@ Figures are printed; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import statistics
 import time
-from dataclasses import replace
 
 import torch
 

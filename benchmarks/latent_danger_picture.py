@@ -35,7 +35,6 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from hlai_ros.actor.stack import load_stack
-    from hlai_ros.latent.stack import scene_pixels
     from hlai_ros.sim import make
     from hlai_ros.tasks import get_task
     task = get_task(args.task)
@@ -52,12 +51,11 @@ def main() -> None:
                                 danger_weight=args.geodesic)
     for row, seed in enumerate(args.seeds):
         obs, _ = env.reset(seed=seed)
-        with torch.no_grad():
-            danger = stack.heads.scene_features(scene_pixels(stack.encoder, obs)[None])[0]
+        stack.set_goal(env.unwrapped.goal_observation())
+        now = stack.perceive(obs).state   # the map as the planner reads it (robot masked or not)
+        danger = stack.heads._scene
         n = stack.heads.size
         if term is not None:
-            stack.set_goal(env.unwrapped.goal_observation())
-            now = stack.perceive(obs).state
             fields = term.fields(stack.goal).view(-1, n, n)
             moving = term.moving.nonzero().flatten().tolist()
             im = ax[row, 3].imshow(fields[moving].mean(0).numpy(), cmap='viridis')

@@ -30,7 +30,7 @@ the event counts and the precision and recall on held-out episodes.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -74,10 +74,24 @@ class EventConfig:
     positive_weight: float = 0.0
     """Weight of an event frame in the loss (a quarter of every batch is event frames); 0:
     the ratio of other frames to event frames in the training split, at most 50."""
+    mask_radius: float = 0.0
+    """Pixel heads: when > 0, every scene has a disk of this radius (pixels) round the robot
+    (the centroid of the moving keypoints in that frame) blanked to the mean frame, in training
+    and at plan time, so the map shows the places and not the robot standing in one. Without
+    it the heads learn that where the robot's body is, a failure is near (in an event frame's
+    scene the robot is always beside the place it fails): the map marks the robot itself."""
+    mask_keypoints: tuple[int, ...] = ()
+    """The keypoints whose centroid the mask is centred on; set by `fit_event_heads` to those
+    that move (spread above `moving_keypoints`, or 0.1 when that is 0)."""
 
     def __post_init__(self):
         if self.kind not in EVENT_KINDS:
             raise ValueError(f'EventConfig.kind must be one of {EVENT_KINDS}, got {self.kind!r}')
+        object.__setattr__(self, 'mask_keypoints', tuple(int(i) for i in self.mask_keypoints))
+        if self.mask_radius < 0:
+            raise ValueError(f'EventConfig.mask_radius must be >= 0, got {self.mask_radius}')
+        if self.mask_radius and self.kind != 'pixels':
+            raise ValueError('EventConfig.mask_radius applies to the pixel heads only')
 
 
 EVENT_KINDS = ('mlp', 'spatial', 'pixels')
@@ -241,6 +255,24 @@ class PixelEventHeads(SpatialEventHeads):
         self.keypoint_weight = nn.Parameter(torch.zeros(keypoints))
         self._scene: torch.Tensor | None = None
 
+    @property
+    def masks_robot(self) -> bool:
+        """Whether the scene needs the robot's planning state (`EventConfig.mask_radius`)."""
+        return self.config.mask_radius > 0
+
+    def set_scene_at(self, frame: torch.Tensor, state) -> None:
+        """`set_scene` for a camera frame (C*S*S,) and the robot's planning state (S,).
+
+        Where the heads mask the robot (`EventConfig.mask_radius`), it is blanked there as in
+        training.
+        """
+        frame = torch.as_tensor(frame).reshape(1, -1)
+        if self.masks_robot:
+            state = torch.as_tensor(state, dtype=torch.float32).reshape(1, -1)
+            frame = mask_robot(frame, state, self.map_shape, self.keypoints,
+                               self.config.mask_keypoints, self.config.mask_radius)
+        self.set_scene(frame[0])
+
     def scene_features(self, maps: torch.Tensor) -> torch.Tensor:
         """Frames (B, C*S*S) -> one danger map each (B, (S/2)**2)."""
         return self.net(maps.reshape(-1, *self.map_shape).float()).flatten(1)
@@ -295,6 +327,24 @@ def _mirror(scene: torch.Tensor, states: torch.Tensor, map_shape: tuple[int, int
     return frames.flatten(1), states
 
 
+def mask_robot(frames: torch.Tensor, states: torch.Tensor, map_shape: tuple[int, int, int],
+               keypoints: int, indices: tuple[int, ...], radius: float) -> torch.Tensor:
+    """Frames (B, C*S*S) with a disk round the robot blanked to 0 (the mean frame).
+
+    The disk of `radius` pixels is centred on the centroid of keypoints `indices` of each
+    frame's planning state (B, S), whose first 2K entries are the keypoints' (x, y) in
+    [-1, 1] across and down the frame.
+    """
+    c, size, _ = map_shape
+    kp = states[:, :2 * keypoints].reshape(len(states), keypoints, 2)[:, list(indices)]
+    centre = (kp.float().mean(1) + 1.0) * 0.5 * (size - 1)                          # (B, 2)
+    axis = torch.arange(size, dtype=torch.float32)
+    dx = axis[None, None, :] - centre[:, 0, None, None]
+    dy = axis[None, :, None] - centre[:, 1, None, None]
+    keep = (dx * dx + dy * dy > radius * radius).to(frames.dtype)                   # (B, S, S)
+    return (frames.reshape(-1, c, size, size) * keep[:, None]).flatten(1)
+
+
 def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states: torch.Tensor,
                     labels: np.ndarray,
                     episode: np.ndarray, step: np.ndarray, train_episodes, val_episodes,
@@ -333,6 +383,21 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
         with torch.no_grad():     # softplus(-30) ~ 1e-13: a keypoint that is never read
             heads.keypoint_weight[still] = -30.0
         heads.keypoint_weight.register_hook(lambda g: g.masked_fill(still, 0.0))
+    if c.mask_radius > 0:
+        kp = states[train, :2 * keypoints].unflatten(-1, (keypoints, 2))
+        moving = np.flatnonzero((kp.std(0).norm(dim=-1) > (c.moving_keypoints or 0.1)).numpy())
+        if not len(moving):
+            raise ValueError('EventConfig.mask_radius: no keypoint moves in training, so there '
+                             'is no robot to mask')
+        c = replace(c, mask_keypoints=tuple(int(i) for i in moving))
+        heads.config = c
+
+    def scenes(index: np.ndarray) -> torch.Tensor:
+        """The scenes of frames `index`, the robot masked where the config says so."""
+        if not c.mask_radius:
+            return maps[index]
+        return mask_robot(maps[index], states[index], map_shape, keypoints, c.mask_keypoints,
+                          c.mask_radius)
     opt = torch.optim.AdamW(heads.parameters(), lr=c.learning_rate, weight_decay=1e-4)
     # half of every batch from the frames near an event, so the rare class is seen often
     positives = train[labels[train]]
@@ -346,7 +411,7 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
         if len(positives):
             idx[:c.batch_size // 4] = rng.choice(positives, c.batch_size // 4)
         scene_idx = _pairs(episode, step, idx, c.scene_lag, rng)
-        scene, state = maps[scene_idx], states[idx]
+        scene, state = scenes(scene_idx), states[idx]
         if c.flips:
             scene, state = _mirror(scene, state, map_shape, keypoints, rng)
         logits = heads.logits(heads.scene_features(scene), state)
@@ -363,7 +428,7 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
     if len(val):
         with torch.no_grad():
             scene_idx = _pairs(episode, step, val, c.scene_lag, rng)
-            p = torch.sigmoid(heads.logits(heads.scene_features(maps[scene_idx]), states[val]))
+            p = torch.sigmoid(heads.logits(heads.scene_features(scenes(scene_idx)), states[val]))
         pred = p.numpy() >= 0.5
         truth = labels[val]
         tp = int((pred & truth).sum())

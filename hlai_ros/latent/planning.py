@@ -136,6 +136,9 @@ class PlanningSettings:
     event_moving: float = 0.0
     """Pixel event heads: read the map only at keypoints that move more than this
     (`EventConfig.moving_keypoints`); 0: at every keypoint."""
+    event_mask_radius: float = 0.0
+    """Pixel event heads: blank a disk of this radius (pixels) round the robot in every scene,
+    in training and at plan time (`EventConfig.mask_radius`); 0: no mask."""
     event_positive_weight: float = 0.0
     """Loss weight of an event frame (`EventConfig.positive_weight`); 0: the class ratio."""
     event_kind: str = 'mlp'
@@ -200,6 +203,7 @@ def fit_events(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Te
                                              scene_features=s.event_features,
                                              flips=s.event_flips,
                                              moving_keypoints=s.event_moving,
+                                             mask_radius=s.event_mask_radius,
                                              positive_weight=s.event_positive_weight),
                                  progress=progress, keypoints=encoder.config.keypoints)
     report.update(fit, seconds=time.monotonic() - t0)

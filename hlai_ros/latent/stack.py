@@ -240,6 +240,10 @@ class LatentStack:
     """Encoder + planning dynamics + latent cost + planner, built once; see the module doc."""
 
     representation = 'latent'
+    _scene_frame: torch.Tensor | None = None
+    """The last camera frame for heads that mask the robot (`set_scene_frame`)."""
+    _robot_state: np.ndarray | None = None
+    """The last percept's planning state: where those heads mask the robot."""
 
     def __init__(self, task, encoder, dynamics, goal_cost: GoalCost,
                  heads: EventHeads | None = None, value: GoalValue | None = None,
@@ -332,7 +336,11 @@ class LatentStack:
                              f'{latent.numel()}')
         if self.heads is not None and not self.reads_pixels:
             self.heads.set_scene(latent[:self.encoder.map_dim])
-        return LatentPercept(latent, latent[self.part].numpy().astype(np.float32))
+        percept = LatentPercept(latent, latent[self.part].numpy().astype(np.float32))
+        self._robot_state = percept.state
+        if self.reads_pixels and self.heads.masks_robot and self._scene_frame is not None:
+            self.heads.set_scene_at(self._scene_frame, percept.state)   # the robot moved
+        return percept
 
     @property
     def reads_pixels(self) -> bool:
@@ -345,12 +353,23 @@ class LatentStack:
         The scene is static within an episode, so a recent frame will do; a no-op for heads
         that read the latent map.
         """
-        if self.reads_pixels:
-            self.heads.set_scene(scene_pixels(self.encoder, obs))
+        if not self.reads_pixels:
+            return
+        frame = scene_pixels(self.encoder, obs)
+        if not self.heads.masks_robot:
+            self.heads.set_scene(frame)
+            return
+        # heads that mask the robot need its keypoints: the latest percept's, until the next
+        self._scene_frame = frame
+        if self._robot_state is not None:
+            self.heads.set_scene_at(frame, self._robot_state)
 
     def perceive(self, obs: dict[str, np.ndarray]) -> LatentPercept:
         """Encode an observation and make it the percept to plan from."""
-        self.set_scene_frame(obs)
+        if self.reads_pixels and self.heads.masks_robot:   # masked by `percept`, at the robot
+            self._scene_frame = scene_pixels(self.encoder, obs)
+        else:
+            self.set_scene_frame(obs)
         return self.percept(self.encode(obs))
 
     def set_goal_latent(self, latent: torch.Tensor) -> None:
