@@ -373,19 +373,19 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
                               (len(train) - pos) / max(pos, 1.0)).clamp(1.0, 50.0)
     if c.flips and not isinstance(heads, PixelEventHeads):
         raise ValueError('EventConfig.flips applies to the pixel heads only')
+    if c.moving_keypoints > 0 and not isinstance(heads, PixelEventHeads):
+        raise ValueError('EventConfig.moving_keypoints applies to the pixel heads only')
+    if c.moving_keypoints > 0 or c.mask_radius > 0:   # each keypoint's spread over training
+        spread = states[train, :2 * keypoints].unflatten(-1, (keypoints, 2)).std(0).norm(dim=-1)
     if c.moving_keypoints > 0:
-        if not isinstance(heads, PixelEventHeads):
-            raise ValueError('EventConfig.moving_keypoints applies to the pixel heads only')
-        kp = states[train, :2 * keypoints].unflatten(-1, (keypoints, 2))
-        still = kp.std(0).norm(dim=-1) <= c.moving_keypoints
+        still = spread <= c.moving_keypoints
         if bool(still.all()):
             raise ValueError(f'no keypoint moves more than {c.moving_keypoints} in training')
         with torch.no_grad():     # softplus(-30) ~ 1e-13: a keypoint that is never read
             heads.keypoint_weight[still] = -30.0
         heads.keypoint_weight.register_hook(lambda g: g.masked_fill(still, 0.0))
     if c.mask_radius > 0:
-        kp = states[train, :2 * keypoints].unflatten(-1, (keypoints, 2))
-        moving = np.flatnonzero((kp.std(0).norm(dim=-1) > (c.moving_keypoints or 0.1)).numpy())
+        moving = np.flatnonzero((spread > (c.moving_keypoints or 0.1)).numpy())
         if not len(moving):
             raise ValueError('EventConfig.mask_radius: no keypoint moves in training, so there '
                              'is no robot to mask')

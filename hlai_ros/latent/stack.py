@@ -338,7 +338,7 @@ class LatentStack:
             self.heads.set_scene(latent[:self.encoder.map_dim])
         percept = LatentPercept(latent, latent[self.part].numpy().astype(np.float32))
         self._robot_state = percept.state
-        if self.reads_pixels and self.heads.masks_robot and self._scene_frame is not None:
+        if self.masks_robot and self._scene_frame is not None:
             self.heads.set_scene_at(self._scene_frame, percept.state)   # the robot moved
         return percept
 
@@ -346,6 +346,11 @@ class LatentStack:
     def reads_pixels(self) -> bool:
         """Whether the event heads read the camera frame (`set_scene_frame`), not the latent."""
         return isinstance(self.heads, PixelEventHeads)
+
+    @property
+    def masks_robot(self) -> bool:
+        """Whether the pixel event heads blank the robot, so need its keypoints with a frame."""
+        return self.reads_pixels and self.heads.masks_robot
 
     def set_scene_frame(self, obs: dict[str, np.ndarray]) -> None:
         """The camera frame (rgb, depth) the pixel event heads read from the next plan on.
@@ -356,7 +361,7 @@ class LatentStack:
         if not self.reads_pixels:
             return
         frame = scene_pixels(self.encoder, obs)
-        if not self.heads.masks_robot:
+        if not self.masks_robot:
             self.heads.set_scene(frame)
             return
         # heads that mask the robot need its keypoints: the latest percept's, until the next
@@ -366,7 +371,7 @@ class LatentStack:
 
     def perceive(self, obs: dict[str, np.ndarray]) -> LatentPercept:
         """Encode an observation and make it the percept to plan from."""
-        if self.reads_pixels and self.heads.masks_robot:   # masked by `percept`, at the robot
+        if self.masks_robot:   # the frame is masked by `percept`, at the robot's new keypoints
             self._scene_frame = scene_pixels(self.encoder, obs)
         else:
             self.set_scene_frame(obs)
