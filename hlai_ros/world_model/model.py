@@ -14,6 +14,7 @@ from hlai_ros.world_model.config import WorldModelConfig
 from hlai_ros.world_model.ensemble import EnsembleLinear, EnsembleMLP
 from hlai_ros.world_model.latent import PosteriorEncoder
 from hlai_ros.world_model.normalizer import Normalizer
+from hlai_ros.world_model.time_loop import activation_code, time_loop
 
 
 def default_device() -> torch.device:
@@ -221,7 +222,9 @@ class WorldModel(nn.Module):
         the activations run in place, and the model's input (s[t], a[t]) of every step lives in
         one preallocated buffer: the actions are copied in once, each step writes its next
         state straight into the next step's input, and the states are copied out of it once
-        (no per-step concatenation, no stack). The arithmetic is the same as with autograd.
+        (no per-step concatenation, no stack), and the time loop runs in TorchScript
+        (`world_model.time_loop`: no Python per step). The arithmetic is the same as with
+        autograd.
         """
         return self._rollout_folded(self._folded_cached(), s, actions, z)
 
@@ -268,22 +271,15 @@ class WorldModel(nn.Module):
         w_sa = torch.cat([w_s, w_a], dim=1)
         zb = torch.baddbmm(biases[0], z, w_z)  # (E, N, H): the latent's part, fixed over time
         delta = self.config.predict_delta
-        layers = list(zip(acts, hidden_w, biases[1:]))
         if not torch.is_grad_enabled():
             e, n, t, a = actions.shape
             size = s.shape[-1]
             x = s.new_empty(t + 1, e, n, size + a)  # step k's input (s[k], a[k]); a[T] unused
             x[:t, :, :, size:] = actions.permute(2, 0, 1, 3)
             x[0, :, :, :size] = s
-            for k in range(t):
-                h = torch.baddbmm(zb, x[k], w_sa)
-                for act, w, b in layers:
-                    h = torch.baddbmm(b, _activate(act, h, True), w)
-                if delta:
-                    torch.add(x[k, :, :, :size], h, out=x[k + 1, :, :, :size])
-                else:
-                    x[k + 1, :, :, :size] = h
+            time_loop(x, zb, w_sa, hidden_w, biases[1:], activation_code(acts), t, size, delta)
             return x[:, :, :, :size].permute(1, 2, 0, 3).contiguous()
+        layers = list(zip(acts, hidden_w, biases[1:]))
         states = [s]
         for a_t in actions.unbind(2):
             h = torch.baddbmm(zb, torch.cat([s, a_t], dim=-1), w_sa)

@@ -9,6 +9,10 @@ that steps `next` one step at a time (within float tolerance).
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -16,17 +20,18 @@ from hlai_ros.actor import OptimizerConfig, Planner, PlannerConfig
 from hlai_ros.cost import Cost, CostContext, EffortCost, GoalCost, UncertaintyCost
 from hlai_ros.cost.navigation import GeodesicGoalCost
 from hlai_ros.cost.profile import CostProfile
-from hlai_ros.world_model.config import WorldModelConfig
+from hlai_ros.world_model import time_loop
+from hlai_ros.world_model.config import ACTIVATIONS, WorldModelConfig
 from hlai_ros.world_model.model import WorldModel, _activate
 
 torch.set_num_threads(1)
 
 
-def _model(predict_delta=True, seed=0):
+def _model(predict_delta=True, seed=0, activation='silu'):
     torch.manual_seed(seed)
     model = WorldModel(WorldModelConfig(state_dim=4, action_dim=2, latent_dim=2,
                                         ensemble_size=5, hidden_sizes=(32, 32),
-                                        predict_delta=predict_delta))
+                                        predict_delta=predict_delta, activation=activation))
     s, a = torch.randn(200, 4), torch.randn(200, 2)
     model.fit_normalizers(s, a, s + 0.1 * torch.randn(200, 4))
     return model
@@ -73,6 +78,29 @@ def test_rollout_without_autograd_is_bit_for_bit_the_former_loop(predict_delta, 
         again = model.rollout(s0, actions, z)  # from the folded-weight cache
     assert got.shape == (5, 7, 7, 4) and got.is_contiguous()
     assert torch.equal(got, expected) and torch.equal(again, expected)
+
+
+@pytest.mark.parametrize('activation', ACTIVATIONS)
+def test_time_loop_runs_in_torchscript_bit_for_bit_for_every_activation(activation):
+    assert time_loop.SCRIPTED  # the horizon's steps run in TorchScript, not in Python
+    model = _model(predict_delta=activation != 'tanh', activation=activation)
+    s0, actions, z = _inputs(model)
+    with torch.no_grad():
+        expected = _former_rollout(model, _members(model, s0), _members(model, actions), z)
+        got = model.rollout(s0, actions, z)
+    assert torch.equal(got, expected)
+
+
+def test_time_loop_falls_back_to_python_when_torchscript_is_switched_off():
+    code = ('import torch; from hlai_ros.world_model import time_loop as m; '
+            'x = torch.zeros(3, 1, 2, 3); x[0, :, :, :2] = 1.0; '
+            'w = [torch.ones(1, 4, 2)]; b = [torch.zeros(1, 1, 2)]; '
+            'm.time_loop(x, torch.zeros(1, 2, 4), torch.ones(1, 3, 4), w, b, 1, 2, 2, True); '
+            'print(m.SCRIPTED, x[2, 0, 0, 0].item())')
+    for flag, scripted in (('0', 'False'), ('1', 'True')):
+        out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                             env={**os.environ, 'HLAI_TORCHSCRIPT': flag}, check=True)
+        assert out.stdout.split() == [scripted, '81.0']  # 1 -> 1 + 4 * 2 = 9 -> 9 + 4 * 18 = 81
 
 
 def test_rollout_with_autograd_is_the_former_loop_and_reaches_the_parameters():
