@@ -15,6 +15,7 @@ import argparse
 from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
+import sys
 import time
 from typing import Any, Sequence
 
@@ -29,6 +30,7 @@ from hlai_ros.latent.checkpoint import (
 )
 from hlai_ros.latent.config import LatentConfig
 from hlai_ros.latent.data import LatentDataset, split_by_episode
+from hlai_ros.latent.keypoint_check import WARN_BELOW, keypoint_check
 from hlai_ros.latent.model import LatentWorldModel
 from hlai_ros.latent.objective import window_loss
 from hlai_ros.latent.planning import (
@@ -69,6 +71,9 @@ class LatentHistory:
     """Valid transitions in the training episodes."""
     val_episodes: int = 0
     """Episodes held out for validation."""
+    keypoint_check: list[float] = field(default_factory=list)
+    """Per epoch, the largest keypoint spread that the joints do not explain, on the held-out
+    episodes (`latent.keypoint_check`; only where the goal is about an object)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values."""
@@ -103,13 +108,16 @@ def _validate(model: LatentWorldModel, data: LatentDataset, starts: torch.Tensor
 
 def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path | None = None,
                  progress: bool = True, resume: bool = True,
-                 metadata: dict[str, Any] | None = None
+                 metadata: dict[str, Any] | None = None, check_keypoints: bool = False
                  ) -> tuple[LatentWorldModel, LatentHistory]:
     """Train a latent world model on `data`; return (best model in eval mode, history).
 
     Validation is a split by episode (`config.val_fraction`). With `out_dir`, the best model is
     saved there whenever validation improves and the training state after every epoch; a later
     call with the same data and config resumes from it (the budget fields may differ).
+    `check_keypoints` (for a goal about an object) runs `latent.keypoint_check` on the
+    held-out episodes after every epoch: `history.keypoint_check`, and the saved metadata's
+    `keypoint_check` for the kept epoch.
     """
     c = config
     if data.proprio.shape[1] != c.proprio_dim or data.actions.shape[1] != c.action_dim:
@@ -189,12 +197,16 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
             history.val_loss.append(val_loss)
             history.val_prediction.append(val_pred)
             history.epoch_seconds.append(time.monotonic() - t0)
+            check = keypoint_check(model, val) if check_keypoints else {}
+            if check:
+                history.keypoint_check.append(check['max'])
             if val_loss < best_val:
                 best_val, bad_epochs, history.best_epoch = val_loss, 0, epoch
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
                 if out_dir is not None:
+                    extra = {'keypoint_check': check} if check else {}
                     save_latent_model(model, out_dir, dict(metadata or {}, best_epoch=epoch,
-                                                           val_loss=val_loss))
+                                                           val_loss=val_loss, **extra))
             else:
                 bad_epochs += 1
             history.stop_reason = stop_reason()
@@ -204,7 +216,8 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
                                      'best_val': best_val, 'bad_epochs': bad_epochs})
             bar.update(1)
             bar.set_postfix(loss=f'{means[0]:.3f}', pred=f'{means[1]:.3f}',
-                            rec=f'{means[2]:.3f}', val=f'{val_loss:.3f}')
+                            rec=f'{means[2]:.3f}', val=f'{val_loss:.3f}',
+                            **({'kp': f"{check['max']:.3f}"} if check else {}))
             if history.stop_reason:
                 break
     finally:
@@ -282,17 +295,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 'episodes': data.num_episodes, 'transitions': int(data.valid.sum()),
                 'max_transitions': args.max_transitions, 'loaded_episodes': loaded_episodes,
                 'command': 'python -m hlai_ros.latent.train ' + ' '.join(
-                    argv if argv is not None else __import__('sys').argv[1:])}
+                    argv if argv is not None else sys.argv[1:])}
     summary = {'out': str(args.out), 'episodes': data.num_episodes,
                'transitions': metadata['transitions'], 'max_transitions': args.max_transitions,
                'load_s': round(load_s, 1)}
     if args.stage in ('all', 'encoder'):
         t1 = time.monotonic()
         _, history = train_latent(data, config, args.out, progress=not args.no_progress,
-                                  resume=not args.no_resume, metadata=metadata)
+                                  resume=not args.no_resume, metadata=metadata,
+                                  check_keypoints=task.latent_plan_target == 'object_position')
         summary.update(train_s=round(time.monotonic() - t1, 1), epochs=len(history.val_loss),
                        best_epoch=history.best_epoch, stop_reason=history.stop_reason,
                        best_val_loss=min(history.val_loss) if history.val_loss else None)
+        if history.keypoint_check:
+            aligned = len(history.keypoint_check) == len(history.val_loss)
+            kept = history.keypoint_check[history.best_epoch if aligned else -1]
+            summary['keypoint_check'] = kept
+            if kept < WARN_BELOW:
+                print(f'hlai train: warning: no keypoint tracks what the joints do not explain '
+                      f'(largest spread {kept:.3f} < {WARN_BELOW} on held-out episodes): the '
+                      'keypoints may all be on the robot and miss the object the goal is about. '
+                      'Train again with another --seed (hlai_ros/latent/keypoint_check.py).',
+                      file=sys.stderr)
     if args.stage in ('all', 'planning', 'events', 'policy'):
         t1 = time.monotonic()
         settings = PlanningSettings(seed=args.seed, goal_weighting=task.latent_goal_weighting
