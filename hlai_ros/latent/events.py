@@ -80,6 +80,11 @@ class EventConfig:
     and at plan time, so the map shows the places and not the robot standing in one. Without
     it the heads learn that where the robot's body is, a failure is near (in an event frame's
     scene the robot is always beside the place it fails): the map marks the robot itself."""
+    scene_first: bool = False
+    """Pixel heads: the scene is the episode's first frame, in training and at plan time (the
+    first frame after `LatentStack.reset` or a new goal), instead of a recent one. The robot
+    then stands where it started, in general far from where it fails, so the heads cannot
+    learn that the robot's own body marks danger; a static scene (cliff) loses nothing."""
     mask_keypoints: tuple[int, ...] = ()
     """The keypoints whose centroid the mask is centred on; set by `fit_event_heads` to those
     that move (spread above `moving_keypoints`, or 0.1 when that is 0)."""
@@ -92,6 +97,9 @@ class EventConfig:
             raise ValueError(f'EventConfig.mask_radius must be >= 0, got {self.mask_radius}')
         if self.mask_radius and self.kind != 'pixels':
             raise ValueError('EventConfig.mask_radius applies to the pixel heads only')
+        if self.scene_first and (self.kind != 'pixels' or self.mask_radius):
+            raise ValueError('EventConfig.scene_first applies to the pixel heads without a '
+                             'robot mask only')
 
 
 EVENT_KINDS = ('mlp', 'spatial', 'pixels')
@@ -310,6 +318,13 @@ def _pairs(episode: np.ndarray, step: np.ndarray, index: np.ndarray, lag: int,
     return out
 
 
+def _first(episode: np.ndarray, step: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """For frames `index`, the first frame (step 0) of the same episode."""
+    out = index - step[index]
+    assert (episode[out] == episode[index]).all() and (step[out] == 0).all()
+    return out
+
+
 def _mirror(scene: torch.Tensor, states: torch.Tensor, map_shape: tuple[int, int, int],
             keypoints: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror each frame at random, left-right and / or up-down, with its keypoints.
@@ -410,7 +425,8 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
         idx = rng.choice(train, c.batch_size)
         if len(positives):
             idx[:c.batch_size // 4] = rng.choice(positives, c.batch_size // 4)
-        scene_idx = _pairs(episode, step, idx, c.scene_lag, rng)
+        scene_idx = (_first(episode, step, idx) if c.scene_first
+                     else _pairs(episode, step, idx, c.scene_lag, rng))
         scene, state = scenes(scene_idx), states[idx]
         if c.flips:
             scene, state = _mirror(scene, state, map_shape, keypoints, rng)
@@ -427,7 +443,8 @@ def fit_event_heads(maps: torch.Tensor, map_shape: tuple[int, int, int], states:
               'val_event_episodes': int(len(np.unique(episode[val][labels[val]])))}
     if len(val):
         with torch.no_grad():
-            scene_idx = _pairs(episode, step, val, c.scene_lag, rng)
+            scene_idx = (_first(episode, step, val) if c.scene_first
+                         else _pairs(episode, step, val, c.scene_lag, rng))
             p = torch.sigmoid(heads.logits(heads.scene_features(scenes(scene_idx)), states[val]))
         pred = p.numpy() >= 0.5
         truth = labels[val]

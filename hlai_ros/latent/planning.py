@@ -139,6 +139,9 @@ class PlanningSettings:
     event_mask_radius: float = 0.0
     """Pixel event heads: blank a disk of this radius (pixels) round the robot in every scene,
     in training and at plan time (`EventConfig.mask_radius`); 0: no mask."""
+    event_scene_first: bool = False
+    """Pixel event heads: read the episode's first frame as the scene, in training and at plan
+    time (`EventConfig.scene_first`)."""
     event_positive_weight: float = 0.0
     """Loss weight of an event frame (`EventConfig.positive_weight`); 0: the class ratio."""
     event_kind: str = 'mlp'
@@ -204,6 +207,7 @@ def fit_events(encoder: LatentWorldModel, data: LatentDataset, latents: torch.Te
                                              flips=s.event_flips,
                                              moving_keypoints=s.event_moving,
                                              mask_radius=s.event_mask_radius,
+                                             scene_first=s.event_scene_first,
                                              positive_weight=s.event_positive_weight),
                                  progress=progress, keypoints=encoder.config.keypoints)
     report.update(fit, seconds=time.monotonic() - t0)

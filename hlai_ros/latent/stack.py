@@ -242,6 +242,8 @@ class LatentStack:
     representation = 'latent'
     _scene_frame: torch.Tensor | None = None
     """The last camera frame for heads that mask the robot (`set_scene_frame`)."""
+    _scene_held: bool = False
+    """Heads that read the episode's first frame (`EventConfig.scene_first`) have it."""
     _robot_state: np.ndarray | None = None
     """The last percept's planning state: where those heads mask the robot."""
 
@@ -352,17 +354,24 @@ class LatentStack:
         """Whether the pixel event heads blank the robot, so need its keypoints with a frame."""
         return self.reads_pixels and self.heads.masks_robot
 
+    @property
+    def scene_first(self) -> bool:
+        """Whether the pixel event heads read the episode's first frame (kept until `reset`)."""
+        return self.reads_pixels and bool(getattr(self.heads.config, 'scene_first', False))
+
     def set_scene_frame(self, obs: dict[str, np.ndarray]) -> None:
         """The camera frame (rgb, depth) the pixel event heads read from the next plan on.
 
         The scene is static within an episode, so a recent frame will do; a no-op for heads
-        that read the latent map.
+        that read the latent map. Heads that read the episode's first frame
+        (`EventConfig.scene_first`) keep the first one given after `reset` or a new goal.
         """
-        if not self.reads_pixels:
+        if not self.reads_pixels or (self.scene_first and self._scene_held):
             return
         frame = scene_pixels(self.encoder, obs)
         if not self.masks_robot:
             self.heads.set_scene(frame)
+            self._scene_held = self.scene_first
             return
         # heads that mask the robot need its keypoints: the latest percept's, until the next
         self._scene_frame = frame
@@ -380,7 +389,10 @@ class LatentStack:
     def set_goal_latent(self, latent: torch.Tensor) -> None:
         """The goal as a latent (D,): the goal image's encoding."""
         latent = torch.as_tensor(latent, dtype=torch.float32).reshape(-1)
-        self.goal = latent[self.part].clone()
+        goal = latent[self.part].clone()
+        if self.goal is None or not torch.equal(goal, self.goal):
+            self._scene_held = False   # a new goal: a new episode's first frame is the scene
+        self.goal = goal
 
     def set_goal(self, goal_obs: dict[str, np.ndarray]) -> None:
         """The goal image: RGB-D as the camera gives it.
@@ -393,8 +405,12 @@ class LatentStack:
 
     # -- planning ---------------------------------------------------------------------------
     def reset(self) -> None:
-        """A new episode: forget the warm start (the goal stays until the next set_goal)."""
+        """A new episode: forget the warm start (the goal stays until the next set_goal).
+
+        Heads that read the episode's first frame take the next one given.
+        """
         self.agent.reset()
+        self._scene_held = False
 
     def plan(self, percept: LatentPercept):
         """Plan from a percept towards the goal; returns a `hlai_ros.actor.stack.Plan`."""
