@@ -87,15 +87,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='--representation latent: override the planning stage '
                              '(hlai_ros.latent.planning.PlanningSettings), e.g. '
                              'dynamics_budget_s=600 event_within=15')
-    parser.add_argument('--restarts', type=int, default=None,
-                        help='--representation latent, where the goal is about an object '
-                             '(push, roll): start the encoder again with the next seed, up to '
-                             'this many times, when after --check-epochs epochs no keypoint '
-                             'tracks what the joint states do not explain (default 0; '
-                             'hlai_ros/latent/keypoint_check.py)')
-    parser.add_argument('--check-epochs', type=int, default=None,
-                        help='--representation latent: epochs after which --restarts judges '
-                             'the keypoints (default 3)')
 
 
 def run_latent(args: argparse.Namespace) -> int:
@@ -119,10 +110,6 @@ def run_latent(args: argparse.Namespace) -> int:
         argv += ['--time-budget', str(args.time_budget)]
     if args.max_transitions is not None:
         argv += ['--max-transitions', str(args.max_transitions)]
-    if args.restarts is not None:
-        argv += ['--restarts', str(args.restarts)]
-    if args.check_epochs is not None:
-        argv += ['--check-epochs', str(args.check_epochs)]
     if args.fresh:
         argv.append('--no-resume')
     if args.quiet:
@@ -175,10 +162,9 @@ def run(args: argparse.Namespace) -> int:
                          'latent')
     if args.representation == 'latent':
         return run_latent(args)
-    if (args.plan_set or args.stage != 'all' or args.restarts is not None
-            or args.check_epochs is not None):
-        raise SystemExit('hlai train: --plan-set, --stage, --restarts and --check-epochs apply '
-                         'to --representation latent only')
+    if args.plan_set or args.stage != 'all':
+        raise SystemExit('hlai train: --plan-set and --stage apply to --representation '
+                         'latent only')
     task = get_task(args.task)
     settings = _state_settings(args.set, task)
     if args.max_transitions is not None and args.max_transitions < 1:

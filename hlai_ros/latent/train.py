@@ -12,7 +12,7 @@ Training stops on patience, `max_epochs` or the wall-clock budget.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
 import sys
@@ -23,7 +23,6 @@ import torch
 from tqdm.auto import tqdm
 
 from hlai_ros.latent.checkpoint import (
-    CheckpointError,
     load_latent_model,
     load_training_state,
     save_latent_model,
@@ -109,8 +108,8 @@ def _validate(model: LatentWorldModel, data: LatentDataset, starts: torch.Tensor
 
 def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path | None = None,
                  progress: bool = True, resume: bool = True,
-                 metadata: dict[str, Any] | None = None, check_keypoints: bool = False,
-                 abandon_after: int = 0) -> tuple[LatentWorldModel, LatentHistory]:
+                 metadata: dict[str, Any] | None = None, check_keypoints: bool = False
+                 ) -> tuple[LatentWorldModel, LatentHistory]:
     """Train a latent world model on `data`; return (best model in eval mode, history).
 
     Validation is a split by episode (`config.val_fraction`). With `out_dir`, the best model is
@@ -118,9 +117,7 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
     call with the same data and config resumes from it (the budget fields may differ).
     `check_keypoints` (for a goal about an object) runs `latent.keypoint_check` on the
     held-out episodes after every epoch: `history.keypoint_check`, and the saved metadata's
-    `keypoint_check` for the kept epoch. With it, `abandon_after` > 0 stops the run after that
-    many epochs when the check is below `WARN_BELOW` (`history.stop_reason` 'keypoints'), so
-    that the caller can start again with another seed.
+    `keypoint_check` for the kept epoch.
     """
     c = config
     if data.proprio.shape[1] != c.proprio_dim or data.actions.shape[1] != c.action_dim:
@@ -167,7 +164,7 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
     def stop_reason() -> str:
         return stopping(c, bad_epochs, history.epoch_seconds, len(history.val_loss))
 
-    finished = start_epoch > 0 and (bool(stop_reason()) or history.stop_reason == 'keypoints')
+    finished = start_epoch > 0 and bool(stop_reason())
     bar = tqdm(total=c.max_epochs, initial=start_epoch, desc='latent model', unit='epoch',
                disable=not progress or finished)
     try:
@@ -213,9 +210,6 @@ def train_latent(data: LatentDataset, config: LatentConfig, out_dir: str | Path 
             else:
                 bad_epochs += 1
             history.stop_reason = stop_reason()
-            if (abandon_after and len(history.val_loss) == abandon_after and check
-                    and check['max'] < WARN_BELOW and not history.stop_reason):
-                history.stop_reason = 'keypoints'
             if out_dir is not None:
                 save_training_state(out_dir, model, optimizer, generator,
                                     {'fingerprint': fingerprint, 'history': history.to_dict(),
@@ -248,42 +242,6 @@ def first_transitions(data: LatentDataset, max_transitions: int) -> LatentDatase
     return data if kept == data.num_episodes else data.subset(range(kept))
 
 
-def _train_encoder(data: LatentDataset, config: LatentConfig, args: argparse.Namespace,
-                   metadata: dict[str, Any], check: bool, summary: dict) -> LatentHistory:
-    """`train_latent`, started again with the next seed while the keypoints miss the object.
-
-    Attempt k trains with seed `config.seed + k`; every attempt but the last is abandoned after
-    `args.check_epochs` epochs when `keypoint_check` is below `WARN_BELOW`. A resumed run skips
-    the attempts whose seed the saved state is not (it was a later attempt's). Records the
-    attempts in `summary['attempts']` when there were restarts.
-    """
-    fresh, attempts = args.no_resume, []
-    restarts = args.restarts if check else 0
-    for attempt in range(restarts + 1):
-        cfg = replace(config, seed=config.seed + attempt)
-        try:
-            _, history = train_latent(
-                data, cfg, args.out, progress=not args.no_progress, resume=not fresh,
-                metadata=metadata, check_keypoints=check,
-                abandon_after=args.check_epochs if attempt < restarts else 0)
-        except CheckpointError:
-            if fresh or attempt == restarts:
-                raise
-            continue  # the saved state is a later attempt's: go on to its seed
-        attempts.append({'seed': cfg.seed, 'epochs': len(history.val_loss),
-                         'keypoint_check': history.keypoint_check[-1:],
-                         'stop_reason': history.stop_reason})
-        if history.stop_reason != 'keypoints':
-            break
-        print(f'hlai train: seed {cfg.seed}: no keypoint on an object after '
-              f'{args.check_epochs} epochs (check {history.keypoint_check[-1]:.3f} < '
-              f'{WARN_BELOW}); starting again with seed {cfg.seed + 1}', file=sys.stderr)
-        fresh = True  # the next seed starts afresh over this attempt's state
-    if restarts:
-        summary['attempts'] = attempts
-    return history
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: train a latent world model on bags (``hlai train --representation latent``)."""
     p = argparse.ArgumentParser(prog='hlai train --representation latent',
@@ -311,20 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--max-transitions', type=int, default=None,
                    help='train every stage on the first whole episodes (load order) that hold '
                         'at least this many transitions')
-    p.add_argument('--restarts', type=int, default=0,
-                   help='where the goal is about an object: start the encoder again with the '
-                        'next seed (up to this many times) when after --check-epochs epochs no '
-                        'keypoint tracks what the joint states do not explain '
-                        '(hlai_ros/latent/keypoint_check.py)')
-    p.add_argument('--check-epochs', type=int, default=3,
-                   help='epochs after which --restarts judges the keypoints')
     p.add_argument('--no-resume', action='store_true', help='start afresh even if a state exists')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
     args = p.parse_args(argv)
     if args.max_transitions is not None and args.max_transitions < 1:
         p.error('--max-transitions must be at least 1')
-    if args.restarts < 0 or args.check_epochs < 1:
-        p.error('--restarts must be >= 0 and --check-epochs >= 1')
     torch.set_num_threads(max(1, args.threads))
 
     from hlai_ros.latent.data import load_dataset
@@ -352,8 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                'load_s': round(load_s, 1)}
     if args.stage in ('all', 'encoder'):
         t1 = time.monotonic()
-        history = _train_encoder(data, config, args, metadata,
-                                 task.latent_plan_target == 'object_position', summary)
+        _, history = train_latent(data, config, args.out, progress=not args.no_progress,
+                                  resume=not args.no_resume, metadata=metadata,
+                                  check_keypoints=task.latent_plan_target == 'object_position')
         summary.update(train_s=round(time.monotonic() - t1, 1), epochs=len(history.val_loss),
                        best_epoch=history.best_epoch, stop_reason=history.stop_reason,
                        best_val_loss=min(history.val_loss) if history.val_loss else None)
@@ -364,8 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if kept < WARN_BELOW:
                 print(f'hlai train: warning: no keypoint tracks what the joints do not explain '
                       f'(largest spread {kept:.3f} < {WARN_BELOW} on held-out episodes): the '
-                      'keypoints may all be on the robot and miss the object the goal is about. '
-                      'Train again with another --seed (hlai_ros/latent/keypoint_check.py).',
+                      'keypoints may all be on the robot and miss the object the goal is about, '
+                      'and a stack built on them plans blind to it. Check the closed loop '
+                      'before use (hlai_ros/latent/keypoint_check.py).',
                       file=sys.stderr)
     if args.stage in ('all', 'planning', 'events', 'policy'):
         t1 = time.monotonic()

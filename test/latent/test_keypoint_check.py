@@ -5,7 +5,6 @@ Keypoints on an object stand out, keypoints on the robot do not, and `hlai train
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 from test_latent_model import TINY, tiny_data
 import torch
 
-from hlai_ros.latent import train as latent_train
 from hlai_ros.latent.config import LatentConfig
 from hlai_ros.latent.keypoint_check import WARN_BELOW, keypoint_check, unexplained_spread
 from hlai_ros.latent.model import LatentWorldModel
@@ -79,68 +77,3 @@ def test_training_records_the_check_per_epoch_and_in_the_folder(tmp_path):
     assert saved['metadata']['keypoint_check']['max'] == hist.keypoint_check[hist.best_epoch]
     _, off = train_latent(data, LatentConfig(**TINY), tmp_path / 'off', progress=False)
     assert off.keypoint_check == []
-
-
-def _args(tmp_path, restarts, check_epochs=1):
-    return argparse.Namespace(out=tmp_path, no_progress=True, no_resume=False,
-                              restarts=restarts, check_epochs=check_epochs)
-
-
-def test_restarts_start_again_with_the_next_seed_while_the_keypoints_miss(tmp_path,
-                                                                          monkeypatch):
-    data = tiny_data(6)
-    monkeypatch.setattr(latent_train, 'WARN_BELOW', 10.0)  # every check fails
-    summary = {}
-    hist = latent_train._train_encoder(data, LatentConfig(**dict(TINY, seed=5)),
-                                       _args(tmp_path, restarts=2), {}, True, summary)
-    assert [a['seed'] for a in summary['attempts']] == [5, 6, 7]
-    assert [a['epochs'] for a in summary['attempts']] == [1, 1, TINY['max_epochs']]
-    assert [a['stop_reason'] for a in summary['attempts']][:2] == ['keypoints', 'keypoints']
-    assert hist.stop_reason != 'keypoints'          # the last attempt is never abandoned
-    saved = json.loads((tmp_path / 'latent_model.json').read_text())
-    assert saved['config']['seed'] == 7
-    # run again: the saved state is the last attempt's, so seeds 5 and 6 are skipped
-    again = {}
-    latent_train._train_encoder(data, LatentConfig(**dict(TINY, seed=5)),
-                                _args(tmp_path, restarts=2), {}, True, again)
-    assert [a['seed'] for a in again['attempts']] == [7]
-
-
-def test_no_restart_when_the_keypoints_pass_or_the_goal_is_the_robot(tmp_path, monkeypatch):
-    data = tiny_data(6)
-    monkeypatch.setattr(latent_train, 'WARN_BELOW', 0.0)  # every check passes
-    summary = {}
-    latent_train._train_encoder(data, LatentConfig(**TINY), _args(tmp_path / 'a', 2), {}, True,
-                                summary)
-    assert [a['seed'] for a in summary['attempts']] == [0]
-    monkeypatch.setattr(latent_train, 'WARN_BELOW', 10.0)  # would fail, but is not checked
-    robot = {}
-    hist = latent_train._train_encoder(data, LatentConfig(**TINY), _args(tmp_path / 'b', 2), {},
-                                       False, robot)
-    assert 'attempts' not in robot and hist.keypoint_check == []
-
-
-def test_hlai_train_passes_restarts_and_check_epochs_and_refuses_them_for_state(tmp_path,
-                                                                                monkeypatch):
-    from hlai_ros.cli import main as hlai
-    import hlai_ros.latent.data
-    seen = []
-
-    def fake_train_latent(data, config, out_dir, **kwargs):
-        seen.append((config.seed, kwargs['check_keypoints'], kwargs['abandon_after']))
-        return None, latent_train.LatentHistory(stop_reason='keypoints' if len(seen) < 2
-                                                else 'max_epochs', keypoint_check=[0.01])
-
-    monkeypatch.setattr(hlai_ros.latent.data, 'load_dataset', lambda *a, **k: tiny_data(3))
-    monkeypatch.setattr(latent_train, 'train_latent', fake_train_latent)
-    assert hlai(['train', '--task', 'push', '--representation', 'latent', '--stage', 'encoder',
-                 '--data', str(tmp_path), '--out', str(tmp_path / 'm'), '--seed', '3',
-                 '--restarts', '2', '--check-epochs', '4', '--quiet']) == 0
-    assert seen == [(3, True, 4), (4, True, 4)]   # push's goal is the box: checked, restarted
-    seen.clear()
-    assert hlai(['train', '--task', 'cliff', '--representation', 'latent', '--stage', 'encoder',
-                 '--data', str(tmp_path), '--out', str(tmp_path / 'c'), '--restarts', '2',
-                 '--quiet']) == 0
-    assert seen == [(0, False, 0)]                 # cliff's goal is the robot: never restarted
-    with pytest.raises(SystemExit, match='--restarts'):
-        hlai(['train', '--task', 'push', '--data', str(tmp_path), '--restarts', '1'])
