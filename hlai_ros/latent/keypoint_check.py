@@ -2,9 +2,10 @@
 
 A keypoint encoder can spend all its keypoints on the robot: the arm moves in every frame, so
 reconstructing it pays most, and a run can end with no keypoint on the object the task is
-about (measured on push: the same recipe found the box in one run and put every keypoint on
-the arm in another; BENCHMARKS.md, "Push from scratch in 21 minutes"). Such a model plans
-blind to the object, and nothing in the training loss shows it.
+about (measured on push: the shipped encoder found the box; its recipe on the collection as
+re-recorded since puts every keypoint on the arm, with either seed tried; BENCHMARKS.md, "Push
+from scratch again"). Such a model plans blind to the object, and nothing in the training
+loss shows it.
 
 This check needs no ground truth. The robot's joint states (proprioception, which the robot
 always has) explain where its own keypoints are; an object's keypoint sits where the object

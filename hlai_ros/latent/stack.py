@@ -357,7 +357,7 @@ class LatentStack:
     @property
     def scene_first(self) -> bool:
         """Whether the pixel event heads read the episode's first frame (kept until `reset`)."""
-        return self.reads_pixels and bool(getattr(self.heads.config, 'scene_first', False))
+        return self.reads_pixels and self.heads.config.scene_first
 
     def set_scene_frame(self, obs: dict[str, np.ndarray]) -> None:
         """The camera frame (rgb, depth) the pixel event heads read from the next plan on.
